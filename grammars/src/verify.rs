@@ -1,0 +1,199 @@
+//! Syntax verification: does a replacement add parse errors where it lands?
+
+use std::ops::Range;
+
+use tree_sitter::Node;
+
+use crate::language::Language;
+use crate::span::check_range;
+
+/// Zero-width nodes (a MISSING `;`) and an empty range count when they touch.
+fn touches(node: Node, range: &Range<usize>) -> bool {
+    let (s, e) = (node.start_byte(), node.end_byte());
+    if s == e || range.is_empty() {
+        s <= range.end && range.start <= e
+    } else {
+        s < range.end && range.start < e
+    }
+}
+
+fn count(root: Node, range: &Range<usize>) -> usize {
+    // Iterative, because a long operator chain nests thousands deep.
+    let mut stack = vec![root];
+    let mut errors = 0;
+    while let Some(node) = stack.pop() {
+        // `has_error` covers the subtree, so clean subtrees (most of a file) are skipped whole.
+        if !node.has_error() || !touches(node, range) {
+            continue;
+        }
+        errors += usize::from(node.is_error() || node.is_missing());
+        let mut cursor = node.walk();
+        stack.extend(node.children(&mut cursor));
+    }
+    errors
+}
+
+/// ERROR and MISSING nodes of the whole text's parse that touch `range`. The whole text is
+/// parsed because a fragment alone parses differently (a statement is not an item).
+/// An invalid `range` is clamped to the text, and a text that cannot be parsed has no errors.
+pub fn syntax_errors(text: &str, range: Range<usize>, language: Language) -> usize {
+    let end = range.end.min(text.len());
+    let range = range.start.min(end)..end;
+    match language.parse(text) {
+        Some(tree) => count(tree.root_node(), &range),
+        None => 0,
+    }
+}
+
+/// Syntax errors in a span before and after a replacement.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
+pub struct Verdict {
+    pub errors_before: usize,
+    pub errors_after: usize,
+}
+
+impl Verdict {
+    /// A rewrite is acceptable when it leaves the span no more broken than it was; a repair of a
+    /// file that has errors elsewhere is judged only where it lands.
+    pub fn adds_errors(&self) -> bool {
+        self.errors_after > self.errors_before
+    }
+}
+
+/// Replaces `span` of `text` with `replacement`, reparses, and compares the errors inside the old
+/// span with those inside the new one.
+///
+/// # Panics
+/// When `span` cannot slice `text` (as slicing would); spans from [`crate::plan`] always can.
+pub fn verify(text: &str, span: Range<usize>, replacement: &str, language: Language) -> Verdict {
+    if let Err(e) = check_range(text, &span) {
+        panic!("verify: {e}");
+    }
+    let mut edited = String::with_capacity(text.len() - span.len() + replacement.len());
+    edited.push_str(&text[..span.start]);
+    edited.push_str(replacement);
+    edited.push_str(&text[span.end..]);
+    Verdict {
+        errors_before: syntax_errors(text, span.clone(), language),
+        errors_after: syntax_errors(
+            &edited,
+            span.start..span.start + replacement.len(),
+            language,
+        ),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const RUST: &str = "fn main() {\n    let x = add(1, 2);\n    println!(\"{x}\");\n}\n";
+
+    fn line_2() -> Range<usize> {
+        let start = RUST.find("    let").unwrap();
+        start..start + "    let x = add(1, 2);\n".len()
+    }
+
+    #[test]
+    fn good_replacement_adds_no_errors() {
+        let verdict = verify(
+            RUST,
+            line_2(),
+            "    let x = add(3, 4) * 2;\n",
+            Language::Rust,
+        );
+        assert_eq!(
+            verdict,
+            Verdict {
+                errors_before: 0,
+                errors_after: 0
+            }
+        );
+        assert!(!verdict.adds_errors());
+    }
+
+    #[test]
+    fn deleting_a_paren_adds_errors() {
+        let verdict = verify(RUST, line_2(), "    let x = add(1, 2;\n", Language::Rust);
+        assert!(verdict.adds_errors(), "{verdict:?}");
+    }
+
+    #[test]
+    fn repair_removes_errors() {
+        let broken = RUST.replace("add(1, 2);", "add(1, 2;");
+        let start = broken.find("    let").unwrap();
+        let span = start..start + "    let x = add(1, 2;\n".len();
+        let verdict = verify(&broken, span, "    let x = add(1, 2);\n", Language::Rust);
+        assert!(
+            verdict.errors_before > 0 && verdict.errors_after == 0,
+            "{verdict:?}"
+        );
+        assert!(!verdict.adds_errors());
+    }
+
+    #[test]
+    fn python_replacement() {
+        let text = "def f(x):\n    return g(x)\n";
+        let line = text.find("    return").unwrap()..text.len();
+        assert!(!verify(
+            text,
+            line.clone(),
+            "    return g(x) + 1\n",
+            Language::Python
+        )
+        .adds_errors());
+        assert!(verify(text, line, "    return g(x\n", Language::Python).adds_errors());
+    }
+
+    #[test]
+    fn counts_only_inside_the_range() {
+        let text = "fn a() { let x = ; }\nfn b() {}\n";
+        let a = 0..text.find("fn b").unwrap();
+        let b = a.end..text.len();
+        assert!(syntax_errors(text, a, Language::Rust) >= 1);
+        assert_eq!(syntax_errors(text, b, Language::Rust), 0);
+        assert_eq!(
+            syntax_errors(text, 0..text.len(), Language::Rust),
+            syntax_errors(text, 0..21, Language::Rust)
+        );
+    }
+
+    fn missing_nodes(text: &str, language: Language) -> usize {
+        let tree = language.parse(text).unwrap();
+        let mut stack = vec![tree.root_node()];
+        let mut missing = 0;
+        while let Some(node) = stack.pop() {
+            missing += usize::from(node.is_missing());
+            stack.extend(node.children(&mut node.walk()));
+        }
+        missing
+    }
+
+    #[test]
+    fn counts_missing_nodes() {
+        // tree-sitter recovers from a forgotten `;` or `)` with a zero-width MISSING node and
+        // no ERROR node; those must count too.
+        for (text, language) in [
+            ("fn a() {\n    let x = 1\n}\n", Language::Rust),
+            ("def f(:\n    pass\n", Language::Python),
+        ] {
+            let missing = missing_nodes(text, language);
+            assert!(missing > 0, "{language}: no MISSING node in {text:?}");
+            assert_eq!(
+                syntax_errors(text, 0..text.len(), language),
+                missing,
+                "{text:?}"
+            );
+        }
+        assert_eq!(
+            syntax_errors("def f():\n    pass\n", 0..18, Language::Python),
+            0
+        );
+    }
+
+    #[test]
+    #[should_panic(expected = "not on a UTF-8 character boundary")]
+    fn verify_panics_on_a_split_character() {
+        verify("a😀b", 0..2, "", Language::Rust);
+    }
+}
