@@ -1,0 +1,117 @@
+//! Anneal's models: candle architectures, checkpoint loading, the tokenizer, samplers and
+//! training.
+//!
+//! Invariant: this crate knows tensors and tokens. It knows nothing of tree-sitter, of syntax
+//! or of LSP; its inputs are token ids and plain text, its outputs token ids and text.
+
+pub mod bpe;
+pub mod checkpoint;
+pub mod config;
+pub mod random;
+pub mod sampler;
+pub mod tokenizer;
+pub mod train;
+pub mod transformer;
+
+use std::path::Path;
+
+use anyhow::{Context, Result};
+use candle_core::{DType, Device, Tensor};
+
+pub use config::{Config, Family};
+pub use tokenizer::Tokenizer;
+use transformer::{Mode, Transformer};
+
+/// The special token ids a sampler needs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Specials {
+    pub eos: u32,
+    pub pad: u32,
+    pub mask: u32,
+}
+
+/// Anything that maps a token canvas to logits at every position. Samplers are written
+/// against this, so they can be tested with a scripted oracle and run on any family.
+pub trait Denoiser: Sync {
+    fn specials(&self) -> Specials;
+    /// `ids`: the whole canvas (context and masks). Returns `[len, vocab]` logits.
+    fn logits(&self, ids: &[u32]) -> candle_core::Result<Tensor>;
+}
+
+/// A loaded checkpoint: config, tokenizer and weights on a device.
+pub struct Model {
+    pub config: Config,
+    pub tokenizer: Tokenizer,
+    pub device: Device,
+    /// Where the weights came from, for logs and the status bar.
+    pub source: String,
+    transformer: Transformer,
+}
+
+impl Model {
+    /// Loads a Hugging Face-style checkpoint folder.
+    pub fn load(dir: &Path, device: &Device) -> Result<Model> {
+        let config = checkpoint::read_config(dir)?;
+        let tokenizer = Tokenizer::from_file(&dir.join(checkpoint::TOKENIZER_FILE))?;
+        checkpoint::check_tokenizer(&config, &tokenizer)?;
+        let files = checkpoint::weight_files(dir)?;
+        let vb = checkpoint::var_builder(&files, dtype_for(device), device)?;
+        let transformer = Transformer::new(&config, Mode::Infer, vb)
+            .with_context(|| format!("weights in {} do not match config.json", dir.display()))?;
+        Ok(Model { config, tokenizer, device: device.clone(), source: dir.display().to_string(), transformer })
+    }
+
+    /// The small default model compiled into the binary, so Anneal works offline on a fresh
+    /// clone with no set-up.
+    pub fn load_default(device: &Device) -> Result<Model> {
+        let config = checkpoint::parse_config(default_model::CONFIG).context("embedded default model")?;
+        let tokenizer = Tokenizer::from_bytes(default_model::TOKENIZER)?;
+        checkpoint::check_tokenizer(&config, &tokenizer)?;
+        let vb = candle_nn::VarBuilder::from_slice_safetensors(default_model::WEIGHTS, dtype_for(device), device)?;
+        let transformer = Transformer::new(&config, Mode::Infer, vb).context("embedded default model")?;
+        Ok(Model { config, tokenizer, device: device.clone(), source: "default".into(), transformer })
+    }
+
+    pub fn parameter_count(&self) -> usize {
+        config_parameter_count(&self.config)
+    }
+}
+
+/// f32 on CPU (no fast half-precision matmul there); bf16 on GPUs.
+pub fn dtype_for(device: &Device) -> DType {
+    if device.is_cpu() {
+        DType::F32
+    } else {
+        DType::BF16
+    }
+}
+
+/// Parameters implied by a config, without loading anything (for `model info` and memory
+/// estimates).
+pub fn config_parameter_count(c: &Config) -> usize {
+    let (h, i, v, d) = (c.hidden_size, c.intermediate_size, c.vocab_size, c.head_dim());
+    let kv = c.num_key_value_heads * d;
+    let bias = if c.attention_bias { h + 2 * kv } else { 0 };
+    let attn = h * h + 2 * h * kv + h * h + bias;
+    let layer = attn + 3 * h * i + 2 * h;
+    let head = if c.tie_word_embeddings { 0 } else { v * h };
+    v * h + c.num_hidden_layers * layer + h + head
+}
+
+impl Denoiser for Model {
+    fn specials(&self) -> Specials {
+        Specials { eos: self.config.eos_token_id, pad: self.config.pad_token_id, mask: self.config.mask_token_id }
+    }
+
+    fn logits(&self, ids: &[u32]) -> candle_core::Result<Tensor> {
+        let input = Tensor::new(ids, &self.device)?.unsqueeze(0)?;
+        self.transformer.forward(&input)?.squeeze(0)
+    }
+}
+
+/// The shipped default checkpoint, embedded at compile time from `models/default/`.
+pub mod default_model {
+    pub const CONFIG: &str = include_str!("../default/config.json");
+    pub const TOKENIZER: &[u8] = include_bytes!("../default/tokenizer.json");
+    pub const WEIGHTS: &[u8] = include_bytes!("../default/model.safetensors");
+}

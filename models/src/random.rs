@@ -1,0 +1,63 @@
+//! Random-weight checkpoints: a complete folder (config, tokenizer, safetensors) with
+//! freshly initialised weights. Plumbing tests, parity tests and benchmarks of a real shape use
+//! them; nothing a user sees is judged on one.
+
+use std::path::Path;
+
+use anyhow::{Context, Result};
+use candle_core::{DType, Device};
+use candle_nn::{VarBuilder, VarMap};
+
+use crate::checkpoint::{CONFIG_FILE, TOKENIZER_FILE, WEIGHTS_FILE};
+use crate::config::Config;
+use crate::tokenizer::Tokenizer;
+use crate::transformer::{Mode, Transformer};
+
+/// Initialises a model of `config` and writes it with `tokenizer` into `dir`.
+pub fn write_random_checkpoint(dir: &Path, config: &Config, tokenizer: &Tokenizer, seed: u64) -> Result<()> {
+    config.validate()?;
+    std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    let device = Device::Cpu;
+    let varmap = VarMap::new();
+    let vb = VarBuilder::from_varmap(&varmap, DType::F32, &device);
+    Transformer::new(config, Mode::Train, vb)?;
+    init_seeded(&varmap, seed)?;
+    varmap.save(dir.join(WEIGHTS_FILE))?;
+    std::fs::write(dir.join(CONFIG_FILE), serde_json::to_string_pretty(config)?)?;
+    tokenizer.save(&dir.join(TOKENIZER_FILE))?;
+    Ok(())
+}
+
+/// Re-initialises every variable from `seed`, as Hugging Face does for Qwen2: norms at one,
+/// biases at zero, other weights with standard deviation 0.02. candle cannot seed its CPU
+/// generator, and a checkpoint that differs on every run makes tests flaky.
+pub fn init_seeded(varmap: &VarMap, seed: u64) -> Result<()> {
+    use rand::{Rng, SeedableRng};
+    let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
+    let data = varmap.data().lock().expect("varmap lock");
+    let mut names: Vec<&String> = data.keys().collect();
+    names.sort();
+    // Uniform on [-a, a] with a = 0.02·√3 has standard deviation 0.02.
+    let a = 0.02f32 * 3f32.sqrt();
+    for name in names {
+        let var = &data[name];
+        let shape = var.shape().clone();
+        let n = shape.elem_count();
+        let values: Vec<f32> = if name.ends_with("norm.weight") {
+            vec![1.0; n]
+        } else if name.ends_with(".bias") {
+            vec![0.0; n]
+        } else {
+            (0..n).map(|_| rng.random_range(-a..a)).collect()
+        };
+        var.set(&candle_core::Tensor::from_vec(values, shape, var.device())?)?;
+    }
+    Ok(())
+}
+
+/// The tiny byte-level model the plumbing tests use.
+pub fn write_tiny_checkpoint(dir: &Path, seed: u64) -> Result<()> {
+    let tokenizer = crate::tokenizer::byte_level()?;
+    let config = Config::tiny(tokenizer.vocab_size(), 2, 1, 0);
+    write_random_checkpoint(dir, &config, &tokenizer, seed)
+}

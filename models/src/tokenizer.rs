@@ -1,0 +1,100 @@
+//! The checkpoint's tokenizer (`tokenizer.json`) with the three special tokens a diffusion
+//! model needs: mask (a position still to decode), pad (decodes to nothing, so a span can
+//! shrink) and end-of-text.
+
+use std::path::Path;
+
+use anyhow::{anyhow, Context, Result};
+use tokenizers::Tokenizer as HfTokenizer;
+
+pub use crate::bpe::{EOT, MASK, PAD, SPECIAL_TOKENS};
+
+/// Special tokens live in the vocabulary but are not registered as added tokens, so a source
+/// file that contains the literal text `<|mask|>` encodes as ordinary bytes (see `bpe`).
+#[derive(Clone)]
+pub struct Tokenizer {
+    inner: HfTokenizer,
+    special_ids: Vec<u32>,
+}
+
+impl Tokenizer {
+    pub fn from_file(path: &Path) -> Result<Self> {
+        let inner = HfTokenizer::from_file(path)
+            .map_err(|e| anyhow!("cannot read tokenizer {}: {e}", path.display()))?;
+        Ok(Self::from_hf(inner))
+    }
+
+    pub fn from_bytes(bytes: &[u8]) -> Result<Self> {
+        let inner = HfTokenizer::from_bytes(bytes).map_err(|e| anyhow!("cannot parse tokenizer.json: {e}"))?;
+        Ok(Self::from_hf(inner))
+    }
+
+    pub fn from_hf(inner: HfTokenizer) -> Self {
+        let special_ids = SPECIAL_TOKENS.iter().filter_map(|t| inner.token_to_id(t)).collect();
+        Self { inner, special_ids }
+    }
+
+    pub fn hf(&self) -> &HfTokenizer {
+        &self.inner
+    }
+
+    pub fn vocab_size(&self) -> usize {
+        self.inner.get_vocab_size(true)
+    }
+
+    pub fn token_id(&self, token: &str) -> Option<u32> {
+        self.inner.token_to_id(token)
+    }
+
+    pub fn encode(&self, text: &str) -> Result<Vec<u32>> {
+        let enc = self.inner.encode(text, false).map_err(|e| anyhow!("tokenize: {e}"))?;
+        Ok(enc.get_ids().to_vec())
+    }
+
+    /// Decodes with the special tokens dropped, so pad and any stray mask vanish from the text.
+    pub fn decode(&self, ids: &[u32]) -> Result<String> {
+        let ids: Vec<u32> = ids.iter().copied().filter(|i| !self.special_ids.contains(i)).collect();
+        self.inner.decode(&ids, false).map_err(|e| anyhow!("detokenize: {e}"))
+    }
+
+    pub fn save(&self, path: &Path) -> Result<()> {
+        self.inner
+            .save(path, false)
+            .map_err(|e| anyhow!("{e}"))
+            .with_context(|| format!("cannot write {}", path.display()))
+    }
+}
+
+/// A byte-level tokenizer with no merges: the specials, then 256 byte tokens. Round-trips any
+/// text; used by plumbing tests and random-weight checkpoints, where a trained vocabulary
+/// would only add set-up time.
+pub fn byte_level() -> Result<Tokenizer> {
+    let texts: [&str; 0] = [];
+    Ok(Tokenizer::from_hf(crate::bpe::train_bpe(texts.into_iter(), crate::bpe::MIN_VOCAB_SIZE)?))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn byte_level_round_trips_and_has_specials_first() {
+        let tk = byte_level().unwrap();
+        assert_eq!(tk.token_id(EOT), Some(0));
+        assert_eq!(tk.token_id(PAD), Some(1));
+        assert_eq!(tk.token_id(MASK), Some(2));
+        assert_eq!(tk.vocab_size(), 259);
+        let text = "def f(x):\r\n\treturn \"😀 é <|mask|>\"  # ok\n";
+        let ids = tk.encode(text).unwrap();
+        assert_eq!(ids.len(), text.len(), "one token per byte");
+        assert_eq!(tk.decode(&ids).unwrap(), text);
+    }
+
+    #[test]
+    fn pad_decodes_to_nothing() {
+        let tk = byte_level().unwrap();
+        let mut ids = tk.encode("ab").unwrap();
+        ids.insert(1, 1);
+        assert_eq!(tk.decode(&ids).unwrap(), "ab");
+    }
+}

@@ -1,0 +1,179 @@
+//! Training examples: windows of a token stream corrupted the way each stage of Seed
+//! Diffusion's recipe corrupts them.
+//!
+//! Every window has the layout a decode sees at inference: code, then a run of pad tokens
+//! (the slack a rewrite leaves for growth, decoded as deletion), then more code. The pad run
+//! sits where an edited span ends, so the model learns to close a span with pads before the
+//! context that follows.
+
+use rand::rngs::StdRng;
+use rand::Rng;
+
+use crate::Specials;
+
+/// One training example: the corrupted canvas, the clean target and a loss weight per position
+/// (zero where nothing is learnt).
+#[derive(Clone, Debug, PartialEq)]
+pub struct Example {
+    pub input: Vec<u32>,
+    pub target: Vec<u32>,
+    pub weight: Vec<f32>,
+}
+
+/// The clean window: `len - s` real tokens with a run of `s` pads at position `p`.
+fn clean_window(rng: &mut StdRng, stream: &[u32], len: usize, max_slack: usize, pad: u32) -> (Vec<u32>, usize, usize) {
+    let s = rng.random_range(0..=max_slack.min(len / 2));
+    let start = rng.random_range(0..stream.len() - len);
+    let content = &stream[start..start + len - s];
+    let p = rng.random_range(0..=content.len());
+    let mut window = content[..p].to_vec();
+    window.extend(std::iter::repeat_n(pad, s));
+    window.extend_from_slice(&content[p..]);
+    (window, p, s)
+}
+
+/// Masks each position with probability `t`, at least one; masked positions weigh `1/t`
+/// (the ELBO weighting of masked diffusion).
+fn mask(rng: &mut StdRng, input: &mut [u32], weight: &mut [f32], t: f64, mask_id: u32) {
+    let mut any = false;
+    for i in 0..input.len() {
+        if rng.random_bool(t) {
+            input[i] = mask_id;
+            weight[i] = (1.0 / t) as f32;
+            any = true;
+        }
+    }
+    if !any {
+        let i = rng.random_range(0..input.len());
+        input[i] = mask_id;
+        weight[i] = (1.0 / t) as f32;
+    }
+}
+
+/// Stage 1, mask diffusion: t ~ U(0,1), each position masked with probability t, loss on the
+/// masked positions weighted 1/t.
+pub fn mask_example(rng: &mut StdRng, stream: &[u32], len: usize, max_slack: usize, sp: Specials) -> Example {
+    let (target, _, _) = clean_window(rng, stream, len, max_slack, sp.pad);
+    let mut input = target.clone();
+    let mut weight = vec![0f32; len];
+    let t = rng.random_range(0.02..1.0);
+    mask(rng, &mut input, &mut weight, t, sp.mask);
+    Example { input, target, weight }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Edit {
+    Insert,
+    Delete,
+    Substitute,
+}
+
+/// Applies `k` random edits to `span`; inserted and substituted tokens are drawn from the
+/// stream so they look like code rather than noise.
+pub fn corrupt(rng: &mut StdRng, span: &[u32], k: usize, stream: &[u32]) -> Vec<u32> {
+    let mut out = span.to_vec();
+    for _ in 0..k {
+        let edit = [Edit::Insert, Edit::Delete, Edit::Substitute][rng.random_range(0..3)];
+        let random_token = stream[rng.random_range(0..stream.len())];
+        match edit {
+            Edit::Insert => out.insert(rng.random_range(0..=out.len()), random_token),
+            Edit::Delete if !out.is_empty() => {
+                out.remove(rng.random_range(0..out.len()));
+            }
+            Edit::Substitute if !out.is_empty() => {
+                let i = rng.random_range(0..out.len());
+                out[i] = random_token;
+            }
+            _ => {}
+        }
+    }
+    out
+}
+
+/// Stage 2, edit-based corruption: the span before the pad run gets k = ⌊m·α⌋ insertions,
+/// deletions and substitutions (α ≤ `max_alpha`), the pad run absorbs the change of length, and
+/// masks go on top. The target is the clean window, and every position is learnt — so the
+/// model learns to distrust visible tokens, not only to fill masks.
+pub fn edit_example(rng: &mut StdRng, stream: &[u32], len: usize, max_slack: usize, max_alpha: f64, sp: Specials) -> Example {
+    loop {
+        let (target, p, s) = clean_window(rng, stream, len, max_slack, sp.pad);
+        let m = rng.random_range(8..=64usize).min(p);
+        let alpha = rng.random_range(0.0..max_alpha);
+        let k = ((m as f64 * alpha).floor() as usize).max(1).min(s);
+        if m == 0 || k == 0 {
+            continue;
+        }
+        let span = &target[p - m..p];
+        let corrupted = corrupt(rng, span, k, stream);
+        // |Δlength| ≤ k ≤ s, so the pad run can absorb it and the suffix stays aligned.
+        let pads = (s as isize - (corrupted.len() as isize - m as isize)) as usize;
+        let mut input = target[..p - m].to_vec();
+        input.extend_from_slice(&corrupted);
+        input.extend(std::iter::repeat_n(sp.pad, pads));
+        input.extend_from_slice(&target[p + s..]);
+        debug_assert_eq!(input.len(), len);
+        let mut weight = vec![1f32; len];
+        let t = rng.random_range(0.0..0.5);
+        if t > 0.0 {
+            mask(rng, &mut input, &mut weight, t, sp.mask);
+        }
+        return Example { input, target, weight };
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rand::SeedableRng;
+
+    const SP: Specials = Specials { eos: 0, pad: 1, mask: 2 };
+
+    fn stream() -> Vec<u32> {
+        (0..5000).map(|i| 3 + (i % 97) as u32).collect()
+    }
+
+    #[test]
+    fn mask_examples_weigh_only_masked_positions() {
+        let mut rng = StdRng::seed_from_u64(1);
+        for _ in 0..50 {
+            let ex = mask_example(&mut rng, &stream(), 64, 8, SP);
+            assert_eq!(ex.input.len(), 64);
+            assert!(ex.input.contains(&SP.mask));
+            for i in 0..64 {
+                assert_eq!(ex.weight[i] > 0.0, ex.input[i] == SP.mask);
+                if ex.input[i] != SP.mask {
+                    assert_eq!(ex.input[i], ex.target[i]);
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn edit_examples_keep_length_and_suffix_alignment() {
+        let mut rng = StdRng::seed_from_u64(2);
+        let mut differing = 0;
+        for _ in 0..100 {
+            let ex = edit_example(&mut rng, &stream(), 64, 8, 0.1, SP);
+            assert_eq!(ex.input.len(), 64);
+            assert_eq!(ex.target.len(), 64);
+            assert!(ex.weight.iter().all(|&w| w >= 1.0), "every position is learnt");
+            // The last token is never part of an edited span... unless it is pad or masked:
+            // the suffix after the pad run is aligned with the target.
+            let last = ex.input.len() - 1;
+            if ex.input[last] != SP.mask && ex.target[last] != SP.pad {
+                assert_eq!(ex.input[last], ex.target[last]);
+            }
+            differing += ex.input.iter().zip(&ex.target).filter(|(a, b)| a != b && **a != SP.mask).count().min(1);
+        }
+        assert!(differing > 50, "edits change visible tokens: {differing}/100");
+    }
+
+    #[test]
+    fn corrupt_makes_k_edits_at_most() {
+        let mut rng = StdRng::seed_from_u64(3);
+        let span: Vec<u32> = (10..40).collect();
+        let out = corrupt(&mut rng, &span, 3, &stream());
+        assert!(out.len().abs_diff(span.len()) <= 3);
+        assert_ne!(out, span);
+    }
+}

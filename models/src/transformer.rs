@@ -1,0 +1,228 @@
+//! The transformer body every family shares: Qwen2-style (RMSNorm, rotary positions,
+//! grouped-query attention, SwiGLU), with bidirectional attention — a diffusion model sees
+//! the whole canvas at every step, so there is no causal mask.
+//!
+//! Layout follows candle-transformers' qwen2.rs: small blocks with `new(cfg, vb)` and
+//! `forward`, then the model. Tensor names match Hugging Face Qwen2 checkpoints.
+//!
+//! `Mode::Train` swaps candle's fused norm/rope/softmax kernels (which have no backward pass
+//! and would silently stop gradients) for the same maths written in differentiable ops.
+
+use candle_core::{DType, Device, Module, Result, Tensor, D};
+use candle_nn::{embedding, linear_b, linear_no_bias, Embedding, Linear, VarBuilder};
+
+use crate::config::Config;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Mode {
+    /// Fused kernels, no gradients.
+    Infer,
+    /// Differentiable ops everywhere.
+    Train,
+}
+
+#[derive(Debug, Clone)]
+struct RmsNorm {
+    weight: Tensor,
+    eps: f64,
+    mode: Mode,
+}
+
+impl RmsNorm {
+    fn new(size: usize, eps: f64, mode: Mode, vb: VarBuilder) -> Result<Self> {
+        let weight = vb.get_with_hints(size, "weight", candle_nn::Init::Const(1.0))?;
+        Ok(Self { weight, eps, mode })
+    }
+
+    fn forward(&self, x: &Tensor) -> Result<Tensor> {
+        match self.mode {
+            Mode::Infer => candle_nn::ops::rms_norm(&x.contiguous()?, &self.weight, self.eps as f32),
+            Mode::Train => candle_nn::ops::rms_norm_slow(x, &self.weight, self.eps as f32),
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+struct RotaryEmbedding {
+    cos: Tensor,
+    sin: Tensor,
+}
+
+impl RotaryEmbedding {
+    fn new(cfg: &Config, dev: &Device) -> Result<Self> {
+        let dim = cfg.head_dim();
+        let inv_freq: Vec<f32> = (0..dim)
+            .step_by(2)
+            .map(|i| 1f32 / cfg.rope_theta.powf(i as f64 / dim as f64) as f32)
+            .collect();
+        let inv_freq = Tensor::from_vec(inv_freq, (1, dim / 2), dev)?;
+        let positions = Tensor::arange(0u32, cfg.max_position_embeddings as u32, dev)?
+            .to_dtype(DType::F32)?
+            .reshape((cfg.max_position_embeddings, 1))?;
+        let freqs = positions.matmul(&inv_freq)?;
+        Ok(Self { cos: freqs.cos()?, sin: freqs.sin()? })
+    }
+
+    /// `x`: [batch, heads, len, head_dim]; positions `offset..offset+len`.
+    fn apply(&self, x: &Tensor, offset: usize, mode: Mode) -> Result<Tensor> {
+        let len = x.dim(2)?;
+        let cos = self.cos.narrow(0, offset, len)?.to_dtype(x.dtype())?;
+        let sin = self.sin.narrow(0, offset, len)?.to_dtype(x.dtype())?;
+        match mode {
+            Mode::Infer => candle_nn::rotary_emb::rope(&x.contiguous()?, &cos, &sin),
+            Mode::Train => candle_nn::rotary_emb::rope_slow(x, &cos, &sin),
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+struct Mlp {
+    gate_proj: Linear,
+    up_proj: Linear,
+    down_proj: Linear,
+}
+
+impl Mlp {
+    fn new(cfg: &Config, vb: VarBuilder) -> Result<Self> {
+        let (h, i) = (cfg.hidden_size, cfg.intermediate_size);
+        Ok(Self {
+            gate_proj: linear_no_bias(h, i, vb.pp("gate_proj"))?,
+            up_proj: linear_no_bias(h, i, vb.pp("up_proj"))?,
+            down_proj: linear_no_bias(i, h, vb.pp("down_proj"))?,
+        })
+    }
+
+    fn forward(&self, x: &Tensor) -> Result<Tensor> {
+        let gate = candle_nn::ops::silu(&self.gate_proj.forward(x)?)?;
+        self.down_proj.forward(&(gate * self.up_proj.forward(x)?)?)
+    }
+}
+
+#[derive(Debug, Clone)]
+struct Attention {
+    q_proj: Linear,
+    k_proj: Linear,
+    v_proj: Linear,
+    o_proj: Linear,
+    heads: usize,
+    kv_heads: usize,
+    head_dim: usize,
+    mode: Mode,
+}
+
+impl Attention {
+    fn new(cfg: &Config, mode: Mode, vb: VarBuilder) -> Result<Self> {
+        let (h, d) = (cfg.hidden_size, cfg.head_dim());
+        let (heads, kv_heads) = (cfg.num_attention_heads, cfg.num_key_value_heads);
+        let proj = |out: usize, name: &str| linear_b(h, out, cfg.attention_bias, vb.pp(name));
+        Ok(Self {
+            q_proj: proj(heads * d, "q_proj")?,
+            k_proj: proj(kv_heads * d, "k_proj")?,
+            v_proj: proj(kv_heads * d, "v_proj")?,
+            o_proj: linear_no_bias(heads * d, h, vb.pp("o_proj"))?,
+            heads,
+            kv_heads,
+            head_dim: d,
+            mode,
+        })
+    }
+
+    fn split_heads(&self, x: &Tensor, heads: usize) -> Result<Tensor> {
+        let (b, len, _) = x.dims3()?;
+        x.reshape((b, len, heads, self.head_dim))?.transpose(1, 2)
+    }
+
+    /// Grouped-query attention shares each K/V head among `heads / kv_heads` query heads.
+    fn repeat_kv(&self, x: Tensor) -> Result<Tensor> {
+        let rep = self.heads / self.kv_heads;
+        if rep == 1 {
+            return Ok(x);
+        }
+        let (b, kv, len, d) = x.dims4()?;
+        Tensor::cat(&vec![&x; rep], 2)?.reshape((b, kv * rep, len, d))
+    }
+
+    fn forward(&self, x: &Tensor, rotary: &RotaryEmbedding) -> Result<Tensor> {
+        let (b, len, _) = x.dims3()?;
+        let q = self.split_heads(&self.q_proj.forward(x)?, self.heads)?;
+        let k = self.split_heads(&self.k_proj.forward(x)?, self.kv_heads)?;
+        let v = self.split_heads(&self.v_proj.forward(x)?, self.kv_heads)?;
+        let q = rotary.apply(&q, 0, self.mode)?;
+        let k = self.repeat_kv(rotary.apply(&k, 0, self.mode)?)?.contiguous()?;
+        let v = self.repeat_kv(v)?.contiguous()?;
+        let scale = 1.0 / (self.head_dim as f64).sqrt();
+        let scores = (q.contiguous()?.matmul(&k.t()?)? * scale)?;
+        let probs = match self.mode {
+            Mode::Infer => candle_nn::ops::softmax_last_dim(&scores)?,
+            Mode::Train => candle_nn::ops::softmax(&scores, D::Minus1)?,
+        };
+        let out = probs.matmul(&v)?.transpose(1, 2)?.reshape((b, len, self.heads * self.head_dim))?;
+        self.o_proj.forward(&out)
+    }
+}
+
+#[derive(Debug, Clone)]
+struct DecoderLayer {
+    self_attn: Attention,
+    mlp: Mlp,
+    input_layernorm: RmsNorm,
+    post_attention_layernorm: RmsNorm,
+}
+
+impl DecoderLayer {
+    fn new(cfg: &Config, mode: Mode, vb: VarBuilder) -> Result<Self> {
+        let norm = |name: &str| RmsNorm::new(cfg.hidden_size, cfg.rms_norm_eps, mode, vb.pp(name));
+        Ok(Self {
+            self_attn: Attention::new(cfg, mode, vb.pp("self_attn"))?,
+            mlp: Mlp::new(cfg, vb.pp("mlp"))?,
+            input_layernorm: norm("input_layernorm")?,
+            post_attention_layernorm: norm("post_attention_layernorm")?,
+        })
+    }
+
+    fn forward(&self, x: &Tensor, rotary: &RotaryEmbedding) -> Result<Tensor> {
+        let h = (x + self.self_attn.forward(&self.input_layernorm.forward(x)?, rotary)?)?;
+        &h + self.mlp.forward(&self.post_attention_layernorm.forward(&h)?)?
+    }
+}
+
+/// The bidirectional transformer: token ids `[batch, len]` to logits `[batch, len, vocab]`.
+#[derive(Debug, Clone)]
+pub struct Transformer {
+    embed_tokens: Embedding,
+    layers: Vec<DecoderLayer>,
+    norm: RmsNorm,
+    lm_head: Linear,
+    rotary: RotaryEmbedding,
+    max_len: usize,
+}
+
+impl Transformer {
+    pub fn new(cfg: &Config, mode: Mode, vb: VarBuilder) -> Result<Self> {
+        let body = vb.pp("model");
+        let embed_tokens = embedding(cfg.vocab_size, cfg.hidden_size, body.pp("embed_tokens"))?;
+        let layers = (0..cfg.num_hidden_layers)
+            .map(|i| DecoderLayer::new(cfg, mode, body.pp(format!("layers.{i}"))))
+            .collect::<Result<Vec<_>>>()?;
+        let norm = RmsNorm::new(cfg.hidden_size, cfg.rms_norm_eps, mode, body.pp("norm"))?;
+        let lm_head = if cfg.tie_word_embeddings {
+            Linear::new(embed_tokens.embeddings().clone(), None)
+        } else {
+            linear_no_bias(cfg.hidden_size, cfg.vocab_size, vb.pp("lm_head"))?
+        };
+        let rotary = RotaryEmbedding::new(cfg, vb.device())?;
+        Ok(Self { embed_tokens, layers, norm, lm_head, rotary, max_len: cfg.max_position_embeddings })
+    }
+
+    pub fn forward(&self, ids: &Tensor) -> Result<Tensor> {
+        let len = ids.dim(1)?;
+        if len > self.max_len {
+            candle_core::bail!("canvas of {len} tokens exceeds the model's {} positions", self.max_len);
+        }
+        let mut x = self.embed_tokens.forward(ids)?;
+        for layer in &self.layers {
+            x = layer.forward(&x, &self.rotary)?;
+        }
+        self.lm_head.forward(&self.norm.forward(&x)?)
+    }
+}
