@@ -1,0 +1,105 @@
+//! `anneal edit`: the engine from the command line, printing a unified diff.
+
+use std::io::Write;
+use std::ops::ControlFlow;
+use std::path::PathBuf;
+
+use anyhow::{bail, Context, Result};
+use clap::Args;
+use indicatif::{ProgressBar, ProgressStyle};
+use ropey::Rope;
+
+use crate::engine::{self, EditSettings, RewriteRequest};
+use crate::model_host::ModelSource;
+use crate::position::{to_offset, Encoding, Position};
+
+#[derive(Args)]
+pub struct EditArgs {
+    /// The file to edit.
+    file: PathBuf,
+    /// The range to rewrite, `LINE:COL-LINE:COL`: 0-based lines, columns in UTF-8 bytes. It is
+    /// widened to whole syntax nodes; an empty range means the statement at that point.
+    #[arg(long, value_parser = parse_range)]
+    range: (Position, Position),
+    /// What to do with the code (models without instruction tuning ignore it).
+    #[arg(long)]
+    instruction: Option<String>,
+    /// A checkpoint folder; the embedded default model when absent.
+    #[arg(long)]
+    model: Option<String>,
+    /// Apply the edit to the file instead of only printing the diff.
+    #[arg(long)]
+    write: bool,
+    /// Largest block, in tokens.
+    #[arg(long, default_value_t = EditSettings::default().block_tokens)]
+    block_tokens: usize,
+    /// Commit masked positions at or above this confidence in parallel.
+    #[arg(long, default_value_t = EditSettings::default().mask.threshold)]
+    threshold: f32,
+    /// Step limit per block.
+    #[arg(long, default_value_t = EditSettings::default().mask.max_steps)]
+    max_steps: usize,
+    /// Print the proposal even when it adds syntax errors (never with --write).
+    #[arg(long)]
+    accept_syntax_errors: bool,
+}
+
+fn parse_range(s: &str) -> Result<(Position, Position), String> {
+    let point = |p: &str| -> Result<Position, String> {
+        let (l, c) = p.split_once(':').ok_or_else(|| format!("`{p}` is not LINE:COL"))?;
+        let parse = |x: &str| x.trim().parse::<u32>().map_err(|e| format!("`{x}`: {e}"));
+        Ok(Position { line: parse(l)?, character: parse(c)? })
+    };
+    let (a, b) = s.split_once('-').ok_or_else(|| format!("`{s}` is not LINE:COL-LINE:COL"))?;
+    Ok((point(a)?, point(b)?))
+}
+
+pub fn run(args: EditArgs) -> Result<()> {
+    if args.write && args.accept_syntax_errors {
+        bail!("--write and --accept-syntax-errors together would write broken code; choose one");
+    }
+    let bytes = std::fs::read(&args.file).with_context(|| format!("cannot read {}", args.file.display()))?;
+    let text = String::from_utf8(bytes).with_context(|| format!("{} is not UTF-8 text", args.file.display()))?;
+    let rope = Rope::from_str(&text);
+    let (a, b) = (to_offset(&rope, args.range.0, Encoding::Utf8), to_offset(&rope, args.range.1, Encoding::Utf8));
+    let language = anneal_grammars::Language::from_path(&args.file);
+
+    let started = std::time::Instant::now();
+    let model = ModelSource::parse(args.model.as_deref()).load(&candle_core::Device::Cpu)?;
+    tracing::info!(source = model.source, load_ms = started.elapsed().as_millis() as u64, "model loaded");
+
+    let mut settings = EditSettings { block_tokens: args.block_tokens, accept_syntax_errors: args.accept_syntax_errors, ..Default::default() };
+    settings.mask.threshold = args.threshold;
+    settings.mask.max_steps = args.max_steps;
+    let bar = ProgressBar::new_spinner().with_style(ProgressStyle::with_template("{spinner} {elapsed} {msg}").expect("valid template"));
+    let request = RewriteRequest { text: &text, selection: a.min(b)..a.max(b), language, instruction: args.instruction.as_deref() };
+    let started = std::time::Instant::now();
+    let proposal = engine::rewrite(&model, &request, &settings, &mut |p| {
+        bar.set_message(format!("block {}/{} · step {} · {} masked", p.block + 1, p.blocks, p.step, p.remaining));
+        bar.tick();
+        ControlFlow::Continue(())
+    });
+    bar.finish_and_clear();
+    let proposal = proposal?;
+    let seconds = started.elapsed().as_secs_f64();
+    eprintln!(
+        "rewrote bytes {}..{} in {} block(s): {} steps, {:.0} tokens/s, syntax errors {} → {}",
+        proposal.span.start,
+        proposal.span.end,
+        proposal.blocks,
+        proposal.steps,
+        proposal.generated_tokens as f64 / seconds,
+        proposal.syntax_errors_before,
+        proposal.syntax_errors_after
+    );
+    let mut new_text = text.clone();
+    new_text.replace_range(proposal.span.clone(), &proposal.replacement);
+    let name = args.file.display().to_string();
+    let diff = similar::TextDiff::from_lines(&text, &new_text);
+    let mut out = std::io::stdout().lock();
+    write!(out, "{}", diff.unified_diff().context_radius(3).header(&name, &name))?;
+    if args.write {
+        std::fs::write(&args.file, new_text).with_context(|| format!("cannot write {}", args.file.display()))?;
+    }
+    Ok(())
+}

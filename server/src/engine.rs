@@ -1,0 +1,268 @@
+//! The edit engine: joins the grammars (where and in which order to edit) and the models (what
+//! to write). It sees text and byte ranges only; LSP and the command line both call it.
+//!
+//! One rewrite: plan the span (widened to whole syntax nodes, cut into blocks, ordered), then
+//! decode each block in the plan's order on a canvas between the code before and after it,
+//! then verify that the new span adds no syntax error; otherwise retry with more steps and
+//! smaller blocks, and report rather than return a broken edit.
+
+use std::ops::{ControlFlow, Range};
+
+use anneal_grammars::{self as grammars, BlockBudget, Language, Verdict};
+use anneal_models::sampler::{decode_masked, MaskConfig, MaskRequest, SampleError};
+use anneal_models::Model;
+
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(default, rename_all = "camelCase")]
+pub struct EditSettings {
+    /// Largest block, in model tokens.
+    pub block_tokens: usize,
+    /// Tokens of context kept on each side of a block.
+    pub context_tokens: usize,
+    /// Extra canvas positions beyond the original length, as a fraction of it, so a span can
+    /// grow; unused slack decodes to pad.
+    pub slack: f32,
+    pub mask: MaskConfig,
+    /// Attempts after the first when a proposal adds syntax errors.
+    pub retries: usize,
+    /// Return a proposal even when it adds syntax errors (plumbing tests on random weights).
+    pub accept_syntax_errors: bool,
+}
+
+impl Default for EditSettings {
+    fn default() -> Self {
+        Self {
+            block_tokens: 64,
+            context_tokens: 256,
+            slack: 0.25,
+            mask: MaskConfig::default(),
+            retries: 2,
+            accept_syntax_errors: false,
+        }
+    }
+}
+
+pub struct RewriteRequest<'a> {
+    pub text: &'a str,
+    pub selection: Range<usize>,
+    pub language: Option<Language>,
+    pub instruction: Option<&'a str>,
+}
+
+/// What the engine proposes: replace `span` of the text with `replacement`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Proposal {
+    pub span: Range<usize>,
+    pub replacement: String,
+    pub syntax_errors_before: usize,
+    pub syntax_errors_after: usize,
+    pub blocks: usize,
+    pub steps: usize,
+    pub forward_passes: usize,
+    pub generated_tokens: usize,
+}
+
+/// Progress as the engine reports it to its caller (LSP work-done progress, a CLI bar).
+pub struct EngineProgress<'a> {
+    pub attempt: usize,
+    pub block: usize,
+    pub blocks: usize,
+    pub step: usize,
+    pub remaining: usize,
+    /// The block's canvas decoded so far (masks shown as nothing), for previews.
+    pub partial: &'a str,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum EngineError {
+    #[error("cancelled")]
+    Cancelled,
+    #[error(transparent)]
+    Plan(#[from] grammars::PlanError),
+    #[error("the proposal would add syntax errors ({before} before, {after} after) after {attempts} attempts; nothing was changed")]
+    AddsSyntaxErrors { before: usize, after: usize, attempts: usize },
+    #[error("model: {0}")]
+    Model(#[from] anyhow::Error),
+}
+
+impl From<SampleError> for EngineError {
+    fn from(e: SampleError) -> Self {
+        match e {
+            SampleError::Cancelled => EngineError::Cancelled,
+            SampleError::Model(e) => EngineError::Model(e.into()),
+        }
+    }
+}
+
+pub fn rewrite(
+    model: &Model,
+    request: &RewriteRequest,
+    settings: &EditSettings,
+    observe: &mut dyn FnMut(&EngineProgress) -> ControlFlow<()>,
+) -> Result<Proposal, EngineError> {
+    if request.instruction.is_some_and(|i| !i.trim().is_empty()) {
+        // The native models are trained on code alone; they have no prompt to put it in.
+        tracing::info!("model {} follows no instructions; rewriting from context alone", model.source);
+    }
+    let mut attempt_settings = settings.clone();
+    let mut last = None;
+    for attempt in 0..=settings.retries {
+        let proposal = rewrite_once(model, request, &attempt_settings, attempt, observe)?;
+        let ok = proposal.syntax_errors_after <= proposal.syntax_errors_before;
+        if ok || settings.accept_syntax_errors {
+            return Ok(proposal);
+        }
+        tracing::debug!(attempt, "proposal adds syntax errors; retrying with more steps and smaller blocks");
+        last = Some(proposal);
+        // More steps commit fewer tokens per step, each with more context; smaller blocks give
+        // each decode more finished neighbours.
+        attempt_settings.mask.max_steps *= 2;
+        attempt_settings.mask.threshold = (attempt_settings.mask.threshold + 1.0) / 2.0;
+        attempt_settings.block_tokens = (attempt_settings.block_tokens / 2).max(8);
+    }
+    let p = last.expect("at least one attempt");
+    Err(EngineError::AddsSyntaxErrors {
+        before: p.syntax_errors_before,
+        after: p.syntax_errors_after,
+        attempts: settings.retries + 1,
+    })
+}
+
+fn rewrite_once(
+    model: &Model,
+    request: &RewriteRequest,
+    settings: &EditSettings,
+    attempt: usize,
+    observe: &mut dyn FnMut(&EngineProgress) -> ControlFlow<()>,
+) -> Result<Proposal, EngineError> {
+    let text = request.text;
+    let tokenizer = &model.tokenizer;
+    let measure = |s: &str| tokenizer.encode(s).map(|t| t.len()).unwrap_or(s.len());
+    let budget = BlockBudget { max_len: settings.block_tokens, measure: &measure };
+    let plan = grammars::plan(text, request.selection.clone(), request.language, &budget)?;
+
+    // Each block's current text; blocks decoded later see the new text of earlier ones.
+    let mut blocks: Vec<String> = plan.blocks.iter().map(|b| text[b.range.clone()].to_string()).collect();
+    let (mut steps, mut generated) = (0, 0);
+    for (done, &index) in plan.order.iter().enumerate() {
+        let before = format!("{}{}", &text[..plan.span.start], blocks[..index].concat());
+        let after = format!("{}{}", blocks[index + 1..].concat(), &text[plan.span.end..]);
+        let prefix = tail_tokens(model, &before, settings.context_tokens)?;
+        let suffix = head_tokens(model, &after, settings.context_tokens)?;
+        let original_len = tokenizer.encode(&blocks[index])?.len();
+        let canvas_len = original_len + ((original_len as f32 * settings.slack).ceil() as usize).max(2);
+        let mask_request = MaskRequest { prefix: &prefix, canvas_len, suffix: &suffix };
+        let outcome = decode_masked(model, &mask_request, &settings.mask, &mut |r| {
+            let visible: Vec<u32> = r.canvas.iter().flatten().copied().collect();
+            let partial = tokenizer.decode(&visible).unwrap_or_default();
+            observe(&EngineProgress {
+                attempt,
+                block: done,
+                blocks: plan.blocks.len(),
+                step: r.step,
+                remaining: r.remaining,
+                partial: &partial,
+            })
+        })?;
+        steps += outcome.steps;
+        generated += canvas_len;
+        blocks[index] = tokenizer.decode(&outcome.tokens)?;
+    }
+    let replacement = blocks.concat();
+    let Verdict { errors_before, errors_after } = match request.language {
+        Some(lang) => grammars::verify(text, plan.span.clone(), &replacement, lang),
+        None => Verdict { errors_before: 0, errors_after: 0 },
+    };
+    Ok(Proposal {
+        span: plan.span,
+        replacement,
+        syntax_errors_before: errors_before,
+        syntax_errors_after: errors_after,
+        blocks: plan.blocks.len(),
+        steps,
+        forward_passes: steps,
+        generated_tokens: generated,
+    })
+}
+
+/// The last `n` tokens of `text`. Tokenizes only a bounded tail so a long file costs the same
+/// as a short one; 16 bytes a token is far above any real tokenizer's average.
+fn tail_tokens(model: &Model, text: &str, n: usize) -> anyhow::Result<Vec<u32>> {
+    let mut start = text.len().saturating_sub(n * 16);
+    while !text.is_char_boundary(start) {
+        start += 1;
+    }
+    let ids = model.tokenizer.encode(&text[start..])?;
+    Ok(ids[ids.len().saturating_sub(n)..].to_vec())
+}
+
+fn head_tokens(model: &Model, text: &str, n: usize) -> anyhow::Result<Vec<u32>> {
+    let mut end = text.len().min(n * 16);
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    let mut ids = model.tokenizer.encode(&text[..end])?;
+    ids.truncate(n);
+    Ok(ids)
+}
+
+/// The smallest set of line-aligned replacements that turn `old` into `new`, as byte ranges of
+/// `old`: the editor then moves only what changed (cursors and marks elsewhere stay put).
+pub fn minimal_edits(old: &str, new: &str) -> Vec<(Range<usize>, String)> {
+    use similar::{DiffTag, TextDiff};
+    let diff = TextDiff::from_lines(old, new);
+    let old_lines: Vec<&str> = diff.old_slices().to_vec();
+    let new_lines: Vec<&str> = diff.new_slices().to_vec();
+    let offset = |lines: &[&str], i: usize| lines[..i].iter().map(|l| l.len()).sum::<usize>();
+    let mut edits: Vec<(Range<usize>, String)> = vec![];
+    for op in diff.ops() {
+        if op.tag() == DiffTag::Equal {
+            continue;
+        }
+        let (o, n) = (op.old_range(), op.new_range());
+        let range = offset(&old_lines, o.start)..offset(&old_lines, o.end);
+        let text = new_lines[n].concat();
+        // Adjacent delete + insert ops become one replacement.
+        match edits.last_mut() {
+            Some((last, t)) if last.end == range.start => {
+                last.end = range.end;
+                t.push_str(&text);
+            }
+            _ => edits.push((range, text)),
+        }
+    }
+    edits
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn apply(old: &str, edits: &[(Range<usize>, String)]) -> String {
+        let mut out = old.to_string();
+        for (r, t) in edits.iter().rev() {
+            out.replace_range(r.clone(), t);
+        }
+        out
+    }
+
+    #[test]
+    fn minimal_edits_touch_only_changed_lines() {
+        let old = "a\nb\nc\nd\n";
+        let new = "a\nB\nc\nd\ne\n";
+        let edits = minimal_edits(old, new);
+        assert_eq!(edits, vec![(2..4, "B\n".to_string()), (8..8, "e\n".to_string())]);
+        assert_eq!(apply(old, &edits), new);
+    }
+
+    #[test]
+    fn minimal_edits_of_identical_texts_are_empty() {
+        assert!(minimal_edits("x\ny", "x\ny").is_empty());
+    }
+
+    #[test]
+    fn minimal_edits_without_trailing_newline() {
+        let (old, new) = ("x = 1\ny = 2", "x = 1\ny = 3");
+        assert_eq!(apply(old, &minimal_edits(old, new)), new);
+    }
+}

@@ -1,0 +1,19 @@
+//! `codeAction/resolve`: computes the edit of an offered action.
+
+use std::sync::Arc;
+
+use tower_lsp_server::jsonrpc::{Error, Result};
+use tower_lsp_server::ls_types::*;
+
+use super::rewrite_job::{self, RewriteData};
+use super::Session;
+
+pub async fn code_action_resolve(session: &Arc<Session>, mut action: CodeAction) -> Result<CodeAction> {
+    let Some(data) = action.data.clone() else {
+        return Ok(action);
+    };
+    let data: RewriteData =
+        serde_json::from_value(data).map_err(|e| Error::invalid_params(format!("code action data: {e}")))?;
+    action.edit = Some(rewrite_job::run(session, data).await?);
+    Ok(action)
+}

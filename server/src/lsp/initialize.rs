@@ -1,0 +1,118 @@
+//! `initialize`, `initialized` and `workspace/didChangeConfiguration`: capabilities, the
+//! position encoding, settings, and loading the model in the background.
+
+use std::sync::Arc;
+
+use tower_lsp_server::jsonrpc::Result;
+use tower_lsp_server::ls_types::*;
+
+use super::{ClientSupport, Session, REWRITE_COMMAND};
+use crate::model_host::ModelSource;
+use crate::position::Encoding;
+use crate::settings::Settings;
+
+pub fn initialize(session: &Session, params: InitializeParams) -> Result<InitializeResult> {
+    let caps = &params.capabilities;
+    let offered: Vec<String> = caps
+        .general
+        .as_ref()
+        .and_then(|g| g.position_encodings.as_ref())
+        .map(|encs| encs.iter().map(|e| e.as_str().to_string()).collect())
+        .unwrap_or_default();
+    let encoding = Encoding::negotiate(offered.iter().map(String::as_str));
+    let _ = session.encoding.set(encoding);
+    let code_action_resolve = caps
+        .text_document
+        .as_ref()
+        .and_then(|t| t.code_action.as_ref())
+        .and_then(|c| c.resolve_support.as_ref())
+        .is_some_and(|r| r.properties.iter().any(|p| p == "edit"));
+    let work_done_progress = caps.window.as_ref().and_then(|w| w.work_done_progress).unwrap_or(false);
+    let _ = session.support.set(ClientSupport { work_done_progress, code_action_resolve });
+
+    if let Some(options) = params.initialization_options {
+        match Settings::from_json(options) {
+            Ok(settings) => *session.settings.write().expect("settings lock") = settings,
+            // The client cannot show a message before `initialized`; log it, and the defaults hold.
+            Err(e) => tracing::error!("{e}; using the default settings"),
+        }
+    }
+
+    Ok(InitializeResult {
+        capabilities: ServerCapabilities {
+            position_encoding: Some(PositionEncodingKind::new(encoding.name())),
+            text_document_sync: Some(TextDocumentSyncCapability::Kind(TextDocumentSyncKind::INCREMENTAL)),
+            code_action_provider: Some(CodeActionProviderCapability::Options(CodeActionOptions {
+                code_action_kinds: Some(vec![CodeActionKind::REFACTOR_REWRITE]),
+                resolve_provider: Some(true),
+                work_done_progress_options: Default::default(),
+            })),
+            execute_command_provider: Some(ExecuteCommandOptions {
+                commands: vec![REWRITE_COMMAND.to_string()],
+                work_done_progress_options: Default::default(),
+            }),
+            ..Default::default()
+        },
+        server_info: Some(ServerInfo { name: "anneal".into(), version: Some(env!("CARGO_PKG_VERSION").into()) }),
+        offset_encoding: None,
+    })
+}
+
+pub async fn initialized(session: Arc<Session>) {
+    load_model(session).await
+}
+
+pub async fn did_change_configuration(session: Arc<Session>, params: DidChangeConfigurationParams) {
+    let new = match Settings::from_json(params.settings) {
+        Ok(s) => s,
+        Err(e) => {
+            session.client.show_message(MessageType::ERROR, format!("Anneal: {e}")).await;
+            return;
+        }
+    };
+    let old = std::mem::replace(&mut *session.settings.write().expect("settings lock"), new.clone());
+    if old.model != new.model || old.device != new.device {
+        load_model(session).await;
+    }
+}
+
+/// Loads the configured model with work-done progress, off the request path.
+async fn load_model(session: Arc<Session>) {
+    let settings = session.settings();
+    let source = ModelSource::parse(settings.model.as_deref());
+    let device = match settings.device() {
+        Ok(d) => d,
+        Err(e) => {
+            session.client.show_message(MessageType::ERROR, format!("Anneal: {e}")).await;
+            return;
+        }
+    };
+    tokio::spawn(async move {
+        let label = match &source {
+            ModelSource::Default => "the default model".to_string(),
+            ModelSource::Dir(d) => d.display().to_string(),
+        };
+        let progress = if session.support().work_done_progress {
+            let token = ProgressToken::String(format!("anneal/load/{}", std::process::id()));
+            match session.client.create_work_done_progress(token.clone()).await {
+                Ok(()) => Some(session.client.progress(token, "Anneal").with_message(format!("loading {label}")).begin().await),
+                Err(_) => None,
+            }
+        } else {
+            None
+        };
+        let started = std::time::Instant::now();
+        let result = session.model.load(source, device).await;
+        let message = match &result {
+            Ok(m) => format!("model {} ready ({:.1} M parameters, {} ms)", m.source, m.parameter_count() as f64 / 1e6, started.elapsed().as_millis()),
+            Err(e) => format!("model failed to load: {e}"),
+        };
+        if let Some(p) = progress {
+            p.finish_with_message(message.clone()).await;
+        }
+        match result {
+            Ok(_) => session.client.log_message(MessageType::INFO, format!("Anneal: {message}")).await,
+            Err(_) => session.client.show_message(MessageType::ERROR, format!("Anneal: {message}")).await,
+        }
+    });
+}

@@ -1,0 +1,139 @@
+//! One rewrite as the server runs it: snapshot the document, wait for the model, decode on a
+//! blocking worker with progress and cancellation, and answer with a `WorkspaceEdit` pinned to
+//! the version the snapshot came from, so a client never applies it to a newer text.
+
+use std::ops::ControlFlow;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use anneal_grammars::Language;
+use serde::{Deserialize, Serialize};
+use tower_lsp_server::jsonrpc::{Error, ErrorCode, Result};
+use tower_lsp_server::ls_types::*;
+
+use super::text_sync::{from_lsp, to_lsp};
+use super::Session;
+use crate::engine::{self, EngineError, RewriteRequest};
+use crate::position::to_position;
+
+/// Carried in a code action's `data` (or a command's argument) from the offer to the resolve.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct RewriteData {
+    pub uri: Uri,
+    pub version: i32,
+    pub range: Range,
+    #[serde(default)]
+    pub instruction: Option<String>,
+}
+
+/// Sets the flag when the handler's future is dropped — which is how tower-lsp-server cancels a
+/// request — so the worker stops within one denoising step.
+struct CancelOnDrop(Arc<AtomicBool>);
+
+impl Drop for CancelOnDrop {
+    fn drop(&mut self) {
+        self.0.store(true, Ordering::Relaxed);
+    }
+}
+
+fn request_failed(message: impl Into<String>) -> Error {
+    Error { code: ErrorCode::ServerError(-32803), message: message.into().into(), data: None }
+}
+
+pub async fn run(session: &Arc<Session>, data: RewriteData) -> Result<WorkspaceEdit> {
+    let doc = session
+        .documents
+        .get(&data.uri)
+        .map(|d| d.clone())
+        .ok_or_else(|| Error::invalid_params(format!("{} is not open", data.uri.as_str())))?;
+    if doc.version != data.version {
+        let mut e = Error::content_modified();
+        e.message = format!("the document changed (version {} → {}); ask for the action again", data.version, doc.version).into();
+        return Err(e);
+    }
+    let encoding = session.encoding();
+    let selection = doc.byte_range(from_lsp(data.range.start), from_lsp(data.range.end), encoding);
+    let language = Language::from_language_id(&doc.language_id)
+        .or_else(|| data.uri.path().as_str().rsplit('/').next().and_then(|name| Language::from_path(name.as_ref())));
+    let settings = session.settings();
+    let model = session
+        .model
+        .ready(Duration::from_secs(settings.model_wait_seconds))
+        .await
+        .map_err(request_failed)?;
+    let _permit = session.jobs.acquire().await.map_err(|_| Error::internal_error())?;
+
+    let cancelled = Arc::new(AtomicBool::new(false));
+    let _guard = CancelOnDrop(cancelled.clone());
+    let (progress_tx, mut progress_rx) = tokio::sync::mpsc::unbounded_channel::<String>();
+    let progress = begin_progress(session).await;
+
+    let snapshot = doc.clone();
+    let mut worker = tokio::task::spawn_blocking(move || {
+        let text = snapshot.text();
+        let request = RewriteRequest {
+            text: &text,
+            selection,
+            language,
+            instruction: data.instruction.as_deref(),
+        };
+        let proposal = engine::rewrite(&model, &request, &settings.edit, &mut |p| {
+            let _ = progress_tx.send(format!("block {}/{} · step {} · {} masked", p.block + 1, p.blocks, p.step, p.remaining));
+            if cancelled.load(Ordering::Relaxed) { ControlFlow::Break(()) } else { ControlFlow::Continue(()) }
+        });
+        proposal.map(|p| (p, text))
+    });
+    let joined = loop {
+        tokio::select! {
+            joined = &mut worker => break joined,
+            Some(message) = progress_rx.recv() => {
+                if let Some(p) = &progress { p.report(message).await; }
+            }
+        }
+    };
+    if let Some(p) = progress {
+        p.finish().await;
+    }
+    let (proposal, text) = match joined {
+        Err(panic) => {
+            tracing::error!("rewrite worker panicked: {panic}");
+            return Err(request_failed(format!("internal error in the rewrite worker: {panic}")));
+        }
+        Ok(Err(EngineError::Cancelled)) => return Err(Error::request_cancelled()),
+        Ok(Err(e)) => return Err(request_failed(e.to_string())),
+        Ok(Ok(ok)) => ok,
+    };
+    let edits = engine::minimal_edits(&text[proposal.span.clone()], &proposal.replacement)
+        .into_iter()
+        .map(|(range, new_text)| {
+            let (start, end) = (proposal.span.start + range.start, proposal.span.start + range.end);
+            OneOf::Left(TextEdit {
+                range: Range {
+                    start: to_lsp(to_position(&doc.rope, start, encoding)),
+                    end: to_lsp(to_position(&doc.rope, end, encoding)),
+                },
+                new_text,
+            })
+        })
+        .collect();
+    Ok(WorkspaceEdit {
+        document_changes: Some(DocumentChanges::Edits(vec![TextDocumentEdit {
+            text_document: OptionalVersionedTextDocumentIdentifier { uri: data.uri, version: Some(doc.version) },
+            edits,
+        }])),
+        ..Default::default()
+    })
+}
+
+async fn begin_progress(
+    session: &Session,
+) -> Option<tower_lsp_server::OngoingProgress<tower_lsp_server::Unbounded, tower_lsp_server::NotCancellable>> {
+    if !session.support().work_done_progress {
+        return None;
+    }
+    static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let token = ProgressToken::String(format!("anneal/rewrite/{}", NEXT.fetch_add(1, Ordering::Relaxed)));
+    session.client.create_work_done_progress(token.clone()).await.ok()?;
+    Some(session.client.progress(token, "Anneal: rewriting").begin().await)
+}

@@ -1,0 +1,57 @@
+//! `anneal`: the language server and its command line.
+
+mod cli;
+mod document;
+mod engine;
+mod lsp;
+mod model_host;
+mod position;
+mod settings;
+
+use clap::{Parser, Subcommand};
+
+// Candle allocates and frees large buffers every step; glibc returns them to the OS each time
+// (see shared notes on training on CPU). mimalloc keeps them.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
+#[derive(Parser)]
+#[command(name = "anneal", version, about = "Rewrites code in place with a discrete-diffusion language model")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Speak LSP on stdin/stdout (for editors).
+    Serve,
+    /// Rewrite a range of a file and print the change as a unified diff.
+    Edit(cli::edit::EditArgs),
+    /// Train a model with Seed Diffusion's recipe (resumes from the run's last checkpoint).
+    Train(cli::train::TrainArgs),
+    /// Inspect and make checkpoints.
+    #[command(subcommand)]
+    Model(cli::model::ModelCommand),
+}
+
+fn main() -> anyhow::Result<()> {
+    // Logs go to stderr: stdout belongs to the LSP stream. Document text never appears in logs
+    // unless the user raises the level to trace explicitly.
+    tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("ANNEAL_LOG").unwrap_or_else(|_| "anneal=info,warn".into()),
+        )
+        .init();
+    match Cli::parse().command {
+        Command::Serve => {
+            let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+            runtime.block_on(lsp::serve());
+            Ok(())
+        }
+        Command::Edit(args) => cli::edit::run(args),
+        Command::Train(args) => cli::train::run(args),
+        Command::Model(cmd) => cli::model::run(cmd),
+    }
+}

@@ -1,0 +1,92 @@
+//! Holds the model for the server: loaded once, in the background, so the editor gets its
+//! `initialize` answer at once; requests that need the model wait for it (with a limit) or get
+//! the loading error.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anneal_models::Model;
+use candle_core::Device;
+use tokio::sync::watch;
+
+/// Where the weights come from.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ModelSource {
+    /// The small model embedded in the binary.
+    Default,
+    Dir(PathBuf),
+}
+
+impl ModelSource {
+    /// `"default"` (or nothing) is the embedded model; anything else is a checkpoint folder.
+    pub fn parse(s: Option<&str>) -> ModelSource {
+        match s.map(str::trim) {
+            None | Some("") | Some("default") => ModelSource::Default,
+            Some(path) => ModelSource::Dir(PathBuf::from(path)),
+        }
+    }
+
+    pub fn load(&self, device: &Device) -> anyhow::Result<Model> {
+        match self {
+            ModelSource::Default => Model::load_default(device),
+            ModelSource::Dir(dir) => Model::load(dir, device),
+        }
+    }
+}
+
+#[derive(Clone)]
+pub enum ModelState {
+    Idle,
+    Loading(ModelSource),
+    Ready(Arc<Model>),
+    Failed(String),
+}
+
+pub struct ModelHost {
+    tx: watch::Sender<ModelState>,
+}
+
+impl Default for ModelHost {
+    fn default() -> Self {
+        Self { tx: watch::channel(ModelState::Idle).0 }
+    }
+}
+
+impl ModelHost {
+    pub fn state(&self) -> ModelState {
+        self.tx.borrow().clone()
+    }
+
+    /// Loads on a blocking thread; returns when loading is done, with the result.
+    pub async fn load(&self, source: ModelSource, device: Device) -> Result<Arc<Model>, String> {
+        self.tx.send_replace(ModelState::Loading(source.clone()));
+        let result = tokio::task::spawn_blocking(move || source.load(&device))
+            .await
+            .map_err(|e| format!("model loading panicked: {e}"))
+            .and_then(|r| r.map(Arc::new).map_err(|e| format!("{e:#}")));
+        self.tx.send_replace(match &result {
+            Ok(model) => ModelState::Ready(model.clone()),
+            Err(e) => ModelState::Failed(e.clone()),
+        });
+        result
+    }
+
+    /// The model, waiting up to `limit` while it loads.
+    pub async fn ready(&self, limit: Duration) -> Result<Arc<Model>, String> {
+        let wait = async {
+            let mut rx = self.tx.subscribe();
+            let state = rx.wait_for(|s| matches!(s, ModelState::Ready(_) | ModelState::Failed(_) | ModelState::Idle)).await;
+            state.map(|s| s.clone())
+        };
+        match tokio::time::timeout(limit, wait).await {
+            Err(_) => Err(format!("the model is still loading after {} s; try again shortly", limit.as_secs())),
+            Ok(Err(_)) => Err("the model host has stopped".into()),
+            Ok(Ok(state)) => match state {
+                ModelState::Ready(m) => Ok(m),
+                ModelState::Failed(e) => Err(format!("the model failed to load: {e}")),
+                _ => Err("no model is loaded".into()),
+            },
+        }
+    }
+}
