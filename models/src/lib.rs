@@ -7,6 +7,7 @@
 pub mod bpe;
 pub mod checkpoint;
 pub mod config;
+pub mod edit_sampler;
 pub mod random;
 pub mod sampler;
 pub mod tokenizer;

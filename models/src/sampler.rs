@@ -21,6 +21,7 @@ pub enum Confidence {
 }
 
 #[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(default, rename_all = "camelCase", deny_unknown_fields)]
 pub struct MaskConfig {
     /// Commit every masked position whose confidence is at least this.
     pub threshold: f32,
@@ -69,7 +70,7 @@ pub enum SampleError {
 
 /// Per canvas position: the model's choice and its confidence, computed on the model's device
 /// so that only two small vectors come back to the host.
-fn choices(logits: &Tensor, mask_id: u32, confidence: Confidence) -> candle_core::Result<(Vec<u32>, Vec<f32>)> {
+pub(crate) fn choices(logits: &Tensor, mask_id: u32, confidence: Confidence) -> candle_core::Result<(Vec<u32>, Vec<f32>)> {
     let logits = logits.to_dtype(candle_core::DType::F32)?;
     let vocab = logits.dim(D::Minus1)?;
     // A mask is never an answer: forbid it before normalising.

@@ -9,8 +9,21 @@
 use std::ops::{ControlFlow, Range};
 
 use anneal_grammars::{self as grammars, BlockBudget, Language, Verdict};
-use anneal_models::sampler::{decode_masked, MaskConfig, MaskRequest, SampleError};
+use anneal_models::edit_sampler::{decode_edit, EditConfig, EditRequest};
+use anneal_models::sampler::{decode_masked, MaskConfig, MaskRequest, Outcome, SampleError, StepReport};
 use anneal_models::Model;
+
+/// How a block is decoded.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SamplingMode {
+    /// Edit mode when the checkpoint was edit-trained, mask mode otherwise.
+    Auto,
+    /// Regenerate each block from masks.
+    Mask,
+    /// Start from the existing tokens and correct them.
+    Edit,
+}
 
 #[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
 #[serde(default, rename_all = "camelCase")]
@@ -22,7 +35,9 @@ pub struct EditSettings {
     /// Extra canvas positions beyond the original length, as a fraction of it, so a span can
     /// grow; unused slack decodes to pad.
     pub slack: f32,
+    pub mode: SamplingMode,
     pub mask: MaskConfig,
+    pub edit: EditConfig,
     /// Attempts after the first when a proposal adds syntax errors.
     pub retries: usize,
     /// Return a proposal even when it adds syntax errors (plumbing tests on random weights).
@@ -35,7 +50,9 @@ impl Default for EditSettings {
             block_tokens: 64,
             context_tokens: 256,
             slack: 0.25,
+            mode: SamplingMode::Auto,
             mask: MaskConfig::default(),
+            edit: EditConfig::default(),
             retries: 2,
             accept_syntax_errors: false,
         }
@@ -63,14 +80,21 @@ pub struct Proposal {
 }
 
 /// Progress as the engine reports it to its caller (LSP work-done progress, a CLI bar).
-pub struct EngineProgress<'a> {
+pub struct EngineProgress {
     pub attempt: usize,
     pub block: usize,
     pub blocks: usize,
     pub step: usize,
     pub remaining: usize,
-    /// The block's canvas decoded so far (masks shown as nothing), for previews.
-    pub partial: &'a str,
+}
+
+impl std::fmt::Display for EngineProgress {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        if self.attempt > 0 {
+            write!(f, "retry {} · ", self.attempt)?;
+        }
+        write!(f, "block {}/{} · step {} · {} masked", self.block + 1, self.blocks, self.step, self.remaining)
+    }
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -118,6 +142,8 @@ pub fn rewrite(
         // each decode more finished neighbours.
         attempt_settings.mask.max_steps *= 2;
         attempt_settings.mask.threshold = (attempt_settings.mask.threshold + 1.0) / 2.0;
+        attempt_settings.edit.max_steps *= 2;
+        attempt_settings.edit.replace_threshold = (attempt_settings.edit.replace_threshold + 1.0) / 2.0;
         attempt_settings.block_tokens = (attempt_settings.block_tokens / 2).max(8);
     }
     let p = last.expect("at least one attempt");
@@ -149,24 +175,22 @@ fn rewrite_once(
         let after = format!("{}{}", blocks[index + 1..].concat(), &text[plan.span.end..]);
         let prefix = tail_tokens(model, &before, settings.context_tokens)?;
         let suffix = head_tokens(model, &after, settings.context_tokens)?;
-        let original_len = tokenizer.encode(&blocks[index])?.len();
-        let canvas_len = original_len + ((original_len as f32 * settings.slack).ceil() as usize).max(2);
-        let mask_request = MaskRequest { prefix: &prefix, canvas_len, suffix: &suffix };
-        let outcome = decode_masked(model, &mask_request, &settings.mask, &mut |r| {
-            let visible: Vec<u32> = r.canvas.iter().flatten().copied().collect();
-            let partial = tokenizer.decode(&visible).unwrap_or_default();
-            observe(&EngineProgress {
-                attempt,
-                block: done,
-                blocks: plan.blocks.len(),
-                step: r.step,
-                remaining: r.remaining,
-                partial: &partial,
-            })
-        })?;
+        let original = tokenizer.encode(&blocks[index])?;
+        let slack = ((original.len() as f32 * settings.slack).ceil() as usize).max(2);
+        let mut report = |r: &StepReport| {
+            observe(&EngineProgress { attempt, block: done, blocks: plan.blocks.len(), step: r.step, remaining: r.remaining })
+        };
+        let outcome = decode_block(model, settings, &prefix, &original, slack, &suffix, &mut report)?;
+        let canvas_len = original.len() + slack;
         steps += outcome.steps;
         generated += canvas_len;
-        blocks[index] = tokenizer.decode(&outcome.tokens)?;
+        let mut decoded = tokenizer.decode(&outcome.tokens)?;
+        // Blocks are whole lines: keep the line break that ends one, or the next block would
+        // be glued onto this one's last line.
+        if blocks[index].ends_with('\n') && !decoded.ends_with('\n') {
+            decoded.push('\n');
+        }
+        blocks[index] = decoded;
     }
     let replacement = blocks.concat();
     let Verdict { errors_before, errors_after } = match request.language {
@@ -183,6 +207,29 @@ fn rewrite_once(
         forward_passes: steps,
         generated_tokens: generated,
     })
+}
+
+fn decode_block(
+    model: &Model,
+    settings: &EditSettings,
+    prefix: &[u32],
+    original: &[u32],
+    slack: usize,
+    suffix: &[u32],
+    report: &mut dyn FnMut(&StepReport) -> ControlFlow<()>,
+) -> Result<Outcome, SampleError> {
+    let edit = match settings.mode {
+        SamplingMode::Auto => model.config.anneal_edit_trained,
+        SamplingMode::Mask => false,
+        SamplingMode::Edit => true,
+    };
+    if edit {
+        let request = EditRequest { prefix, span: original, slack, suffix };
+        decode_edit(model, &request, &settings.edit, report)
+    } else {
+        let request = MaskRequest { prefix, canvas_len: original.len() + slack, suffix };
+        decode_masked(model, &request, &settings.mask, report)
+    }
 }
 
 /// The last `n` tokens of `text`. Tokenizes only a bounded tail so a long file costs the same

@@ -38,7 +38,7 @@ impl ModelSource {
 #[derive(Clone)]
 pub enum ModelState {
     Idle,
-    Loading(ModelSource),
+    Loading,
     Ready(Arc<Model>),
     Failed(String),
 }
@@ -54,13 +54,9 @@ impl Default for ModelHost {
 }
 
 impl ModelHost {
-    pub fn state(&self) -> ModelState {
-        self.tx.borrow().clone()
-    }
-
     /// Loads on a blocking thread; returns when loading is done, with the result.
     pub async fn load(&self, source: ModelSource, device: Device) -> Result<Arc<Model>, String> {
-        self.tx.send_replace(ModelState::Loading(source.clone()));
+        self.tx.send_replace(ModelState::Loading);
         let result = tokio::task::spawn_blocking(move || source.load(&device))
             .await
             .map_err(|e| format!("model loading panicked: {e}"))
@@ -76,7 +72,7 @@ impl ModelHost {
     pub async fn ready(&self, limit: Duration) -> Result<Arc<Model>, String> {
         let wait = async {
             let mut rx = self.tx.subscribe();
-            let state = rx.wait_for(|s| matches!(s, ModelState::Ready(_) | ModelState::Failed(_) | ModelState::Idle)).await;
+            let state = rx.wait_for(|s| matches!(s, ModelState::Ready(_) | ModelState::Failed(_))).await;
             state.map(|s| s.clone())
         };
         match tokio::time::timeout(limit, wait).await {
@@ -85,7 +81,7 @@ impl ModelHost {
             Ok(Ok(state)) => match state {
                 ModelState::Ready(m) => Ok(m),
                 ModelState::Failed(e) => Err(format!("the model failed to load: {e}")),
-                _ => Err("no model is loaded".into()),
+                ModelState::Idle | ModelState::Loading => unreachable!("waited for a final state"),
             },
         }
     }

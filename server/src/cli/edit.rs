@@ -75,7 +75,7 @@ pub fn run(args: EditArgs) -> Result<()> {
     let request = RewriteRequest { text: &text, selection: a.min(b)..a.max(b), language, instruction: args.instruction.as_deref() };
     let started = std::time::Instant::now();
     let proposal = engine::rewrite(&model, &request, &settings, &mut |p| {
-        bar.set_message(format!("block {}/{} · step {} · {} masked", p.block + 1, p.blocks, p.step, p.remaining));
+        bar.set_message(p.to_string());
         bar.tick();
         ControlFlow::Continue(())
     });

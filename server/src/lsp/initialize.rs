@@ -33,8 +33,11 @@ pub fn initialize(session: &Session, params: InitializeParams) -> Result<Initial
     if let Some(options) = params.initialization_options {
         match Settings::from_json(options) {
             Ok(settings) => *session.settings.write().expect("settings lock") = settings,
-            // The client cannot show a message before `initialized`; log it, and the defaults hold.
-            Err(e) => tracing::error!("{e}; using the default settings"),
+            // A message cannot be shown before `initialized`; keep it until then. Defaults hold.
+            Err(e) => {
+                tracing::error!("{e}; using the default settings");
+                *session.startup_error.lock().expect("lock") = Some(format!("{e}; using the default settings"));
+            }
         }
     }
 
@@ -59,6 +62,10 @@ pub fn initialize(session: &Session, params: InitializeParams) -> Result<Initial
 }
 
 pub async fn initialized(session: Arc<Session>) {
+    let startup_error = session.startup_error.lock().expect("lock").take();
+    if let Some(e) = startup_error {
+        session.client.show_message(MessageType::ERROR, format!("Anneal: {e}")).await;
+    }
     load_model(session).await
 }
 

@@ -14,7 +14,7 @@ mod initialize;
 mod rewrite_job;
 mod text_sync;
 
-use std::sync::{Arc, OnceLock, RwLock};
+use std::sync::{Arc, Mutex, OnceLock, RwLock};
 
 use dashmap::DashMap;
 use tokio::sync::Semaphore;
@@ -42,6 +42,8 @@ pub struct Session {
     pub encoding: OnceLock<Encoding>,
     pub support: OnceLock<ClientSupport>,
     pub settings: RwLock<Settings>,
+    /// A settings error found during `initialize`, shown once the client can display it.
+    pub startup_error: Mutex<Option<String>>,
     pub model: ModelHost,
     /// One model job at a time: both cores go to one decode rather than thrashing between two.
     pub jobs: Semaphore,
@@ -114,6 +116,7 @@ pub async fn serve() {
             encoding: OnceLock::new(),
             support: OnceLock::new(),
             settings: RwLock::new(Settings::default()),
+            startup_error: Mutex::new(None),
             model: ModelHost::default(),
             jobs: Semaphore::new(1),
         }))

@@ -79,7 +79,7 @@ pub async fn run(session: &Arc<Session>, data: RewriteData) -> Result<WorkspaceE
             instruction: data.instruction.as_deref(),
         };
         let proposal = engine::rewrite(&model, &request, &settings.edit, &mut |p| {
-            let _ = progress_tx.send(format!("block {}/{} · step {} · {} masked", p.block + 1, p.blocks, p.step, p.remaining));
+            let _ = progress_tx.send(p.to_string());
             if cancelled.load(Ordering::Relaxed) { ControlFlow::Break(()) } else { ControlFlow::Continue(()) }
         });
         proposal.map(|p| (p, text))

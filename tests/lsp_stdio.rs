@@ -1,0 +1,157 @@
+//! End to end over stdio: the real `anneal serve`, a tiny random-weight checkpoint made by
+//! `anneal model random`, and the LSP exchange an editor makes for one rewrite.
+
+#[path = "support/lsp_client.rs"]
+mod lsp_client;
+
+use std::time::Duration;
+
+use lsp_client::{apply_text_edits, LspClient};
+use serde_json::{json, Value};
+
+const BIN: &str = env!("CARGO_BIN_EXE_anneal");
+
+const PYTHON: &str = "def add(a, b):\n    total = a + b\n    return total\n\n\ndef greet(name):\n    return \"héllo 😀 \" + name\n";
+
+fn tiny_checkpoint() -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    let status = std::process::Command::new(BIN).args(["model", "random"]).arg(dir.path()).status().unwrap();
+    assert!(status.success());
+    dir
+}
+
+fn start(model: &std::path::Path, encodings: &[&str]) -> (LspClient, Value) {
+    let mut client = LspClient::start(BIN);
+    let init = client.request(
+        "initialize",
+        json!({
+            "processId": null,
+            "rootUri": null,
+            "capabilities": {
+                "general": {"positionEncodings": encodings},
+                "window": {"workDoneProgress": true},
+                "textDocument": {"codeAction": {
+                    "resolveSupport": {"properties": ["edit"]},
+                    "dataSupport": true
+                }}
+            },
+            "initializationOptions": {
+                "model": model.to_str().unwrap(),
+                "edit": {"acceptSyntaxErrors": true, "mask": {"threshold": 0.9, "maxSteps": 8, "confidence": "max_prob"}}
+            }
+        }),
+    );
+    assert!(init.get("error").is_none(), "initialize failed: {init}");
+    client.notify("initialized", json!({}));
+    (client, init["result"].clone())
+}
+
+fn open(client: &mut LspClient, uri: &str, text: &str) {
+    client.notify(
+        "textDocument/didOpen",
+        json!({"textDocument": {"uri": uri, "languageId": "python", "version": 1, "text": text}}),
+    );
+}
+
+fn code_action(client: &mut LspClient, uri: &str, range: Value) -> Value {
+    let r = client.request(
+        "textDocument/codeAction",
+        json!({"textDocument": {"uri": uri}, "range": range, "context": {"diagnostics": []}}),
+    );
+    let actions = r["result"].as_array().unwrap_or_else(|| panic!("no actions: {r}")).clone();
+    let action = actions.iter().find(|a| a["title"] == "Anneal: Rewrite selection").expect("rewrite action offered");
+    assert!(action.get("edit").is_none(), "the edit must be computed lazily, in resolve");
+    assert_eq!(action["kind"], "refactor.rewrite");
+    action.clone()
+}
+
+#[test]
+fn rewrite_resolves_to_a_version_pinned_edit_and_stale_requests_are_refused() {
+    let model = tiny_checkpoint();
+    let (mut client, caps) = start(model.path(), &[]);
+    assert_eq!(caps["capabilities"]["positionEncoding"], "utf-16", "UTF-16 when the client offers nothing");
+    assert_eq!(caps["capabilities"]["textDocumentSync"], 2, "incremental sync");
+
+    let uri = "file:///tmp/anneal-e2e/example.py";
+    open(&mut client, uri, PYTHON);
+    // Select inside `total = a + b`: widened to the whole statement line.
+    let action = code_action(&mut client, uri, json!({"start": {"line": 1, "character": 6}, "end": {"line": 1, "character": 9}}));
+    let resolved = client.request("codeAction/resolve", action.clone());
+    assert!(resolved.get("error").is_none(), "resolve failed: {resolved}");
+    let changes = &resolved["result"]["edit"]["documentChanges"];
+    assert_eq!(changes.as_array().unwrap().len(), 1);
+    let doc_edit = &changes[0];
+    assert_eq!(doc_edit["textDocument"]["uri"], uri);
+    assert_eq!(doc_edit["textDocument"]["version"], 1, "pinned to the version the action was computed from");
+    let edits = doc_edit["edits"].as_array().unwrap();
+    let new_text = apply_text_edits(PYTHON, edits);
+    // Only the widened span (line 1) may change; the rest of the file stays as it was.
+    let (old_lines, new_lines): (Vec<&str>, Vec<&str>) = (PYTHON.lines().collect(), new_text.lines().collect());
+    assert_eq!(old_lines[0], new_lines[0]);
+    assert_eq!(&old_lines[old_lines.len() - 5..], &new_lines[new_lines.len() - 5..]);
+    for e in edits {
+        assert!(e["range"]["start"]["line"].as_u64().unwrap() >= 1 && e["range"]["end"]["line"].as_u64().unwrap() <= 2, "edit outside the span: {e}");
+    }
+
+    // Progress was reported: a token created, then begin/report/end.
+    client.pump(Duration::from_millis(200));
+    assert!(client.seen.iter().any(|m| m["method"] == "window/workDoneProgress/create"));
+    assert!(client.seen.iter().any(|m| m["method"] == "$/progress" && m["params"]["value"]["kind"] == "end"));
+
+    // The user types: version 2. The computed edit is for version 1, so a client refuses it,
+    // and resolving the old action again is refused by the server.
+    client.notify(
+        "textDocument/didChange",
+        json!({"textDocument": {"uri": uri, "version": 2},
+               "contentChanges": [{"range": {"start": {"line": 0, "character": 0}, "end": {"line": 0, "character": 0}}, "text": "# edited\n"}]}),
+    );
+    assert_ne!(doc_edit["textDocument"]["version"], 2, "a client must refuse this edit now");
+    let stale = client.request("codeAction/resolve", action);
+    assert_eq!(stale["error"]["code"], -32801, "content modified: {stale}");
+
+    // A fresh action on the new version resolves, pinned to version 2.
+    let action = code_action(&mut client, uri, json!({"start": {"line": 2, "character": 4}, "end": {"line": 2, "character": 4}}));
+    let resolved = client.request("codeAction/resolve", action);
+    assert_eq!(resolved["result"]["edit"]["documentChanges"][0]["textDocument"]["version"], 2, "{resolved}");
+
+    assert!(client.shutdown().success());
+}
+
+#[test]
+fn execute_command_sends_apply_edit_and_utf8_is_negotiated() {
+    let model = tiny_checkpoint();
+    let (mut client, caps) = start(model.path(), &["utf-8", "utf-16"]);
+    assert_eq!(caps["capabilities"]["positionEncoding"], "utf-8");
+    let uri = "file:///tmp/anneal-e2e/cmd.py";
+    open(&mut client, uri, PYTHON);
+    let arg = json!({"uri": uri, "version": 1, "range": {"start": {"line": 6, "character": 11}, "end": {"line": 6, "character": 11}}, "instruction": "shout"});
+    let r = client.request("workspace/executeCommand", json!({"command": "anneal.rewrite", "arguments": [arg]}));
+    assert!(r.get("error").is_none(), "{r}");
+    assert_eq!(r["result"]["applied"], true);
+    let apply = client.seen.iter().find(|m| m["method"] == "workspace/applyEdit").expect("server asked the client to apply");
+    assert_eq!(apply["params"]["edit"]["documentChanges"][0]["textDocument"]["version"], 1);
+
+    // Bad input gets a clear error and the server keeps serving.
+    let bad = client.request("workspace/executeCommand", json!({"command": "anneal.rewrite", "arguments": [{"uri": uri}]}));
+    assert_eq!(bad["error"]["code"], -32602, "{bad}");
+    let unopened = json!({"uri": "file:///nope.py", "version": 1, "range": {"start": {"line": 0, "character": 0}, "end": {"line": 0, "character": 0}}});
+    let bad = client.request("workspace/executeCommand", json!({"command": "anneal.rewrite", "arguments": [unopened]}));
+    assert!(bad["error"]["message"].as_str().unwrap().contains("not open"), "{bad}");
+    assert!(client.shutdown().success());
+}
+
+#[test]
+fn a_broken_checkpoint_is_reported_and_the_server_stays_up() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("config.json"), "{not json").unwrap();
+    let (mut client, _) = start(dir.path(), &[]);
+    let uri = "file:///tmp/anneal-e2e/broken.py";
+    open(&mut client, uri, PYTHON);
+    let action = code_action(&mut client, uri, json!({"start": {"line": 1, "character": 0}, "end": {"line": 1, "character": 0}}));
+    let r = client.request("codeAction/resolve", action);
+    let message = r["error"]["message"].as_str().unwrap_or_default().to_string();
+    assert!(message.contains("config.json"), "the error names the file: {r}");
+    client.pump(std::time::Duration::from_millis(300));
+    assert!(client.seen.iter().any(|m| m["method"] == "window/showMessage"), "the user is told");
+    assert!(client.shutdown().success());
+}

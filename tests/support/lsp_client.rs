@@ -1,0 +1,180 @@
+//! A minimal LSP client over the real binary's stdio, for end-to-end tests: frames messages,
+//! answers the server's own requests (progress tokens, applyEdit), and waits for responses.
+
+use std::io::{BufRead, BufReader, Write};
+use std::process::{Child, ChildStdin, Command, Stdio};
+use std::sync::mpsc::{channel, Receiver, RecvTimeoutError};
+use std::time::{Duration, Instant};
+
+use serde_json::{json, Value};
+
+pub struct LspClient {
+    child: Child,
+    stdin: ChildStdin,
+    incoming: Receiver<Value>,
+    next_id: i64,
+    /// Notifications and server requests seen so far, in order.
+    pub seen: Vec<Value>,
+    /// What to answer to `workspace/applyEdit`.
+    pub apply_edit_answer: bool,
+}
+
+fn read_message(reader: &mut impl BufRead) -> Option<Value> {
+    let mut length = None;
+    loop {
+        let mut line = String::new();
+        if reader.read_line(&mut line).ok()? == 0 {
+            return None;
+        }
+        let line = line.trim_end();
+        if line.is_empty() {
+            break;
+        }
+        if let Some(v) = line.strip_prefix("Content-Length: ") {
+            length = v.parse::<usize>().ok();
+        }
+    }
+    let mut body = vec![0u8; length?];
+    reader.read_exact(&mut body).ok()?;
+    serde_json::from_slice(&body).ok()
+}
+
+impl LspClient {
+    pub fn start(binary: &str) -> LspClient {
+        let mut child = Command::new(binary)
+            .arg("serve")
+            .env("ANNEAL_LOG", "anneal=debug")
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("start anneal serve");
+        let stdin = child.stdin.take().unwrap();
+        let mut stdout = BufReader::new(child.stdout.take().unwrap());
+        let (tx, incoming) = channel();
+        std::thread::spawn(move || {
+            while let Some(msg) = read_message(&mut stdout) {
+                if tx.send(msg).is_err() {
+                    break;
+                }
+            }
+        });
+        LspClient { child, stdin, incoming, next_id: 1, seen: vec![], apply_edit_answer: true }
+    }
+
+    pub fn send(&mut self, msg: &Value) {
+        let body = serde_json::to_vec(msg).unwrap();
+        write!(self.stdin, "Content-Length: {}\r\n\r\n", body.len()).unwrap();
+        self.stdin.write_all(&body).unwrap();
+        self.stdin.flush().unwrap();
+    }
+
+    pub fn notify(&mut self, method: &str, params: Value) {
+        self.send(&json!({"jsonrpc": "2.0", "method": method, "params": params}));
+    }
+
+    /// Sends a request and returns its id without waiting.
+    pub fn request_async(&mut self, method: &str, params: Value) -> i64 {
+        let id = self.next_id;
+        self.next_id += 1;
+        self.send(&json!({"jsonrpc": "2.0", "id": id, "method": method, "params": params}));
+        id
+    }
+
+    /// Waits for the response to `id`, answering server requests meanwhile. Returns the whole
+    /// response (with `result` or `error`).
+    pub fn wait_response(&mut self, id: i64, limit: Duration) -> Value {
+        let deadline = Instant::now() + limit;
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            let msg = match self.incoming.recv_timeout(left) {
+                Ok(m) => m,
+                Err(RecvTimeoutError::Timeout) => panic!("no response to request {id} within {limit:?}"),
+                Err(RecvTimeoutError::Disconnected) => panic!("server closed its output before answering {id}"),
+            };
+            if msg.get("id") == Some(&json!(id)) && msg.get("method").is_none() {
+                return msg;
+            }
+            self.handle_server_message(msg);
+        }
+    }
+
+    pub fn request(&mut self, method: &str, params: Value) -> Value {
+        let id = self.request_async(method, params);
+        self.wait_response(id, Duration::from_secs(120))
+    }
+
+    fn handle_server_message(&mut self, msg: Value) {
+        if let (Some(id), Some(method)) = (msg.get("id").cloned(), msg.get("method").and_then(Value::as_str)) {
+            let result = match method {
+                "workspace/applyEdit" => json!({"applied": self.apply_edit_answer}),
+                _ => Value::Null,
+            };
+            self.send(&json!({"jsonrpc": "2.0", "id": id, "result": result}));
+        }
+        self.seen.push(msg);
+    }
+
+    /// Drains pending messages for a while (to observe notifications).
+    pub fn pump(&mut self, duration: Duration) {
+        let deadline = Instant::now() + duration;
+        while let Ok(msg) = self.incoming.recv_timeout(deadline.saturating_duration_since(Instant::now())) {
+            self.handle_server_message(msg);
+        }
+    }
+
+    pub fn shutdown(mut self) -> std::process::ExitStatus {
+        let r = self.request("shutdown", Value::Null);
+        assert!(r.get("error").is_none(), "shutdown failed: {r}");
+        self.notify("exit", Value::Null);
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                return status;
+            }
+            if Instant::now() > deadline {
+                self.child.kill().ok();
+                panic!("server did not exit after `exit`");
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+impl Drop for LspClient {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+    }
+}
+
+/// Applies LSP `TextEdit`s (UTF-16 positions) to a text, as a client would.
+pub fn apply_text_edits(text: &str, edits: &[Value]) -> String {
+    let offset = |pos: &Value| -> usize {
+        let (line, ch) = (pos["line"].as_u64().unwrap() as usize, pos["character"].as_u64().unwrap() as usize);
+        let mut off = 0;
+        for (i, l) in text.split_inclusive('\n').enumerate() {
+            if i == line {
+                let mut units = 0;
+                for (b, c) in l.char_indices() {
+                    if units >= ch {
+                        return off + b;
+                    }
+                    units += c.len_utf16();
+                }
+                return off + l.trim_end_matches('\n').len();
+            }
+            off += l.len();
+        }
+        text.len()
+    };
+    let mut ranged: Vec<(usize, usize, &str)> = edits
+        .iter()
+        .map(|e| (offset(&e["range"]["start"]), offset(&e["range"]["end"]), e["newText"].as_str().unwrap()))
+        .collect();
+    ranged.sort_by_key(|r| std::cmp::Reverse(r.0));
+    let mut out = text.to_string();
+    for (a, b, t) in ranged {
+        out.replace_range(a..b, t);
+    }
+    out
+}
