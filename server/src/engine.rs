@@ -209,7 +209,7 @@ fn rewrite_once(
     })
 }
 
-fn decode_block(
+pub fn decode_block(
     model: &Model,
     settings: &EditSettings,
     prefix: &[u32],
@@ -234,7 +234,7 @@ fn decode_block(
 
 /// The last `n` tokens of `text`. Tokenizes only a bounded tail so a long file costs the same
 /// as a short one; 16 bytes a token is far above any real tokenizer's average.
-fn tail_tokens(model: &Model, text: &str, n: usize) -> anyhow::Result<Vec<u32>> {
+pub fn tail_tokens(model: &Model, text: &str, n: usize) -> anyhow::Result<Vec<u32>> {
     let mut start = text.len().saturating_sub(n * 16);
     while !text.is_char_boundary(start) {
         start += 1;
@@ -243,7 +243,7 @@ fn tail_tokens(model: &Model, text: &str, n: usize) -> anyhow::Result<Vec<u32>> 
     Ok(ids[ids.len().saturating_sub(n)..].to_vec())
 }
 
-fn head_tokens(model: &Model, text: &str, n: usize) -> anyhow::Result<Vec<u32>> {
+pub fn head_tokens(model: &Model, text: &str, n: usize) -> anyhow::Result<Vec<u32>> {
     let mut end = text.len().min(n * 16);
     while !text.is_char_boundary(end) {
         end -= 1;

@@ -28,6 +28,9 @@ enum Command {
     Serve,
     /// Rewrite a range of a file and print the change as a unified diff.
     Edit(cli::edit::EditArgs),
+    /// Measure a checkpoint.
+    #[command(subcommand)]
+    Eval(cli::eval::EvalCommand),
     /// Train a model with Seed Diffusion's recipe (resumes from the run's last checkpoint).
     Train(cli::train::TrainArgs),
     /// Inspect and make checkpoints.
@@ -52,6 +55,7 @@ fn main() -> anyhow::Result<()> {
         }
         Command::Edit(args) => cli::edit::run(args),
         Command::Train(args) => cli::train::run(args),
+        Command::Eval(cmd) => cli::eval::run(cmd),
         Command::Model(cmd) => cli::model::run(cmd),
     }
 }
