@@ -24,3 +24,55 @@ fn bad_ranges_and_files_get_clear_errors() {
     let out = edit(&file, "0:0-0:1", &[]);
     assert!(String::from_utf8_lossy(&out.stderr).contains("not UTF-8"));
 }
+
+/// The lines a unified diff removes or adds, by 0-based line number in the old file.
+fn changed_old_lines(diff: &str) -> Vec<usize> {
+    let mut out = vec![];
+    let mut line = 0usize;
+    for l in diff.lines() {
+        if let Some(h) = l.strip_prefix("@@ -") {
+            let start: usize = h.split([',', ' ']).next().unwrap().parse().unwrap();
+            line = start.saturating_sub(1);
+        } else if l.starts_with("---") || l.starts_with("+++") {
+        } else if l.starts_with('-') {
+            out.push(line);
+            line += 1;
+        } else if l.starts_with('+') {
+            out.push(line);
+        } else {
+            line += 1;
+        }
+    }
+    out
+}
+
+/// The trained default model on a Python and a Rust file: the command succeeds (the engine
+/// refuses proposals that add syntax errors, so success means the new span parses), the
+/// change stays inside the widened span, and --write writes exactly the printed change.
+#[test]
+fn default_model_edits_stay_in_the_widened_span_and_parse() {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    for (example, range, span_lines) in [("examples/stats.py", "3:8-3:22", 3..4), ("examples/shapes.rs", "7:8-7:20", 7..8)] {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join(std::path::Path::new(example).file_name().unwrap());
+        let original = std::fs::read_to_string(root.join(example)).unwrap();
+        std::fs::write(&file, &original).unwrap();
+        let out = edit(&file, range, &[]);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(out.status.success(), "{example}: {stderr}");
+        assert!(stderr.contains("syntax errors 0 → 0"), "{example}: {stderr}");
+        let diff = String::from_utf8(out.stdout).unwrap();
+        for line in changed_old_lines(&diff) {
+            assert!(span_lines.contains(&line), "{example}: line {line} changed outside the span:\n{diff}");
+        }
+        assert_eq!(std::fs::read_to_string(&file).unwrap(), original, "without --write the file is untouched");
+        let out = edit(&file, range, &["--write"]);
+        assert!(out.status.success());
+        let written = std::fs::read_to_string(&file).unwrap();
+        let (old, new): (Vec<&str>, Vec<&str>) = (original.lines().collect(), written.lines().collect());
+        let tail = old.len() - span_lines.end;
+        assert_eq!(old[..span_lines.start], new[..span_lines.start], "{example}: lines before the span");
+        assert_eq!(old[old.len() - tail..], new[new.len() - tail..], "{example}: lines after the span");
+        assert_eq!(diff.is_empty(), written == original, "{example}: --write writes what the diff shows");
+    }
+}

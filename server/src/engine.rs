@@ -26,7 +26,7 @@ pub enum SamplingMode {
 }
 
 #[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
-#[serde(default, rename_all = "camelCase")]
+#[serde(default, rename_all = "camelCase", deny_unknown_fields)]
 pub struct EditSettings {
     /// Largest block, in model tokens.
     pub block_tokens: usize,

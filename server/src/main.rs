@@ -43,6 +43,7 @@ fn main() -> anyhow::Result<()> {
     // unless the user raises the level to trace explicitly.
     tracing_subscriber::fmt()
         .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_env("ANNEAL_LOG").unwrap_or_else(|_| "anneal=info,warn".into()),
         )

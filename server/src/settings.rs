@@ -25,17 +25,34 @@ impl Default for Settings {
 }
 
 impl Settings {
-    pub fn from_json(value: serde_json::Value) -> Result<Settings, String> {
-        // Clients send `null` or `{}` when the user set nothing.
-        if value.is_null() {
-            return Ok(Settings::default());
-        }
+    /// These settings with every valid top-level key of `value` applied. A bad key is skipped
+    /// and named in the error, so one typo does not throw away the user's model folder.
+    pub fn merged(&self, value: serde_json::Value) -> (Settings, Option<String>) {
         // VS Code nests settings under the extension's section name.
         let value = match value.get("anneal") {
             Some(inner) => inner.clone(),
             None => value,
         };
-        serde_json::from_value(value).map_err(|e| format!("invalid Anneal settings: {e}"))
+        // Clients send `null` when the user set nothing.
+        let serde_json::Value::Object(map) = value else {
+            if value.is_null() {
+                return (self.clone(), None);
+            }
+            return (self.clone(), Some(format!("invalid Anneal settings: expected an object, got {value}")));
+        };
+        let mut current = serde_json::to_value(self).expect("settings serialise");
+        let mut errors = vec![];
+        for (key, v) in map {
+            let mut candidate = current.clone();
+            candidate[&key] = v;
+            match serde_json::from_value::<Settings>(candidate.clone()) {
+                Ok(_) => current = candidate,
+                Err(e) => errors.push(format!("`{key}`: {e}")),
+            }
+        }
+        let settings = serde_json::from_value(current).expect("only valid keys were applied");
+        let error = (!errors.is_empty()).then(|| format!("invalid Anneal settings, ignored: {}", errors.join("; ")));
+        (settings, error)
     }
 
     pub fn device(&self) -> Result<candle_core::Device, String> {
@@ -57,7 +74,8 @@ mod tests {
 
     #[test]
     fn partial_settings_keep_defaults() {
-        let s = Settings::from_json(json!({"edit": {"blockTokens": 16}})).unwrap();
+        let (s, e) = Settings::default().merged(json!({"edit": {"blockTokens": 16}}));
+        assert!(e.is_none());
         assert_eq!(s.edit.block_tokens, 16);
         assert_eq!(s.edit.context_tokens, EditSettings::default().context_tokens);
         assert_eq!(s.device, "cpu");
@@ -65,15 +83,27 @@ mod tests {
 
     #[test]
     fn nested_under_section_and_null() {
-        assert_eq!(Settings::from_json(json!({"anneal": {"model": "x"}})).unwrap().model.as_deref(), Some("x"));
-        assert_eq!(Settings::from_json(serde_json::Value::Null).unwrap(), Settings::default());
+        assert_eq!(Settings::default().merged(json!({"anneal": {"model": "x"}})).0.model.as_deref(), Some("x"));
+        assert_eq!(Settings::default().merged(serde_json::Value::Null), (Settings::default(), None));
+    }
+
+    #[test]
+    fn a_bad_key_keeps_the_good_ones() {
+        let (s, e) = Settings::default().merged(json!({"model": "/ckpt", "edit": {"maxSteps": 8}}));
+        assert_eq!(s.model.as_deref(), Some("/ckpt"));
+        assert_eq!(s.edit, EditSettings::default());
+        let e = e.unwrap();
+        assert!(e.contains("`edit`") && e.contains("maxSteps"), "{e}");
+        let (s2, e) = s.merged(json!({"device": "cuda"}));
+        assert!(e.is_none());
+        assert_eq!((s2.model.as_deref(), s2.device.as_str()), (Some("/ckpt"), "cuda"));
     }
 
     #[test]
     fn wrong_types_and_unknown_fields_are_named() {
-        let e = Settings::from_json(json!({"edit": {"blockTokens": "big"}})).unwrap_err();
+        let e = Settings::default().merged(json!({"edit": {"blockTokens": "big"}})).1.unwrap();
         assert!(e.contains("invalid type"), "{e}");
-        let e = Settings::from_json(json!({"modle": "x"})).unwrap_err();
+        let e = Settings::default().merged(json!({"modle": "x"})).1.unwrap();
         assert!(e.contains("modle"), "{e}");
         assert!(Settings { device: "tpu".into(), ..Default::default() }.device().unwrap_err().contains("tpu"));
     }

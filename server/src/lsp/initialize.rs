@@ -31,20 +31,24 @@ pub fn initialize(session: &Session, params: InitializeParams) -> Result<Initial
     let _ = session.support.set(ClientSupport { work_done_progress, code_action_resolve });
 
     if let Some(options) = params.initialization_options {
-        match Settings::from_json(options) {
-            Ok(settings) => *session.settings.write().expect("settings lock") = settings,
-            // A message cannot be shown before `initialized`; keep it until then. Defaults hold.
-            Err(e) => {
-                tracing::error!("{e}; using the default settings");
-                *session.startup_error.lock().expect("lock") = Some(format!("{e}; using the default settings"));
-            }
+        let (settings, error) = Settings::default().merged(options);
+        *session.settings.write().expect("settings lock") = settings;
+        if let Some(e) = error {
+            // A message cannot be shown before `initialized`; keep it until then.
+            tracing::error!("{e}");
+            *session.startup_error.lock().expect("lock") = Some(e);
         }
     }
 
     Ok(InitializeResult {
         capabilities: ServerCapabilities {
             position_encoding: Some(PositionEncodingKind::new(encoding.name())),
-            text_document_sync: Some(TextDocumentSyncCapability::Kind(TextDocumentSyncKind::INCREMENTAL)),
+            // No `save`: Anneal has nothing to do on save, so clients need not send it.
+            text_document_sync: Some(TextDocumentSyncCapability::Options(TextDocumentSyncOptions {
+                open_close: Some(true),
+                change: Some(TextDocumentSyncKind::INCREMENTAL),
+                ..Default::default()
+            })),
             code_action_provider: Some(CodeActionProviderCapability::Options(CodeActionOptions {
                 code_action_kinds: Some(vec![CodeActionKind::REFACTOR_REWRITE]),
                 resolve_provider: Some(true),
@@ -70,13 +74,10 @@ pub async fn initialized(session: Arc<Session>) {
 }
 
 pub async fn did_change_configuration(session: Arc<Session>, params: DidChangeConfigurationParams) {
-    let new = match Settings::from_json(params.settings) {
-        Ok(s) => s,
-        Err(e) => {
-            session.client.show_message(MessageType::ERROR, format!("Anneal: {e}")).await;
-            return;
-        }
-    };
+    let (new, error) = session.settings().merged(params.settings);
+    if let Some(e) = error {
+        session.client.show_message(MessageType::ERROR, format!("Anneal: {e}")).await;
+    }
     let old = std::mem::replace(&mut *session.settings.write().expect("settings lock"), new.clone());
     if old.model != new.model || old.device != new.device {
         load_model(session).await;
