@@ -364,7 +364,10 @@ pub fn train(cfg: &TrainConfig, on_progress: &mut dyn FnMut(&TrainProgress)) -> 
             writeln!(f, "{}", serde_json::to_string(&m)?)?;
             last_eval = Some(m);
         }
-        if finished || last_save.elapsed().as_secs() >= cfg.checkpoint_every_secs {
+        // A checkpoint at the edit-stage boundary lets an ablation continue stage 1 alone from
+        // exactly the same point.
+        let at_boundary = state.step == ((1.0 - cfg.edit_fraction) * cfg.steps as f64) as usize;
+        if finished || at_boundary || last_save.elapsed().as_secs() >= cfg.checkpoint_every_secs {
             let mut cfg_out = config.clone();
             cfg_out.anneal_edit_trained = state.step as f64 > (1.0 - cfg.edit_fraction) * cfg.steps as f64;
             save_checkpoint(&cfg.out, state.step, &varmap, &opt, &state, &cfg_out, &tokenizer)?;
@@ -374,6 +377,9 @@ pub fn train(cfg: &TrainConfig, on_progress: &mut dyn FnMut(&TrainProgress)) -> 
         if window_start.elapsed().as_secs() > 30 {
             window_tokens = 0;
             window_start = std::time::Instant::now();
+        }
+        if state.step % 100 == 0 {
+            tracing::info!(step = state.step, loss = loss_avg.unwrap_or(l), tokens_per_sec = tps as u64, "training");
         }
         on_progress(&TrainProgress { step: state.step, steps: cfg.steps, loss: loss_avg.unwrap_or(l), tokens_per_sec: tps, last_eval: last_eval.as_ref() });
     }
