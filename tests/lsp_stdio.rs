@@ -70,7 +70,7 @@ fn rewrite_resolves_to_a_version_pinned_edit_and_stale_requests_are_refused() {
     let model = tiny_checkpoint();
     let (mut client, caps) = start(model.path(), &[]);
     assert_eq!(caps["capabilities"]["positionEncoding"], "utf-16", "UTF-16 when the client offers nothing");
-    assert_eq!(caps["capabilities"]["textDocumentSync"], 2, "incremental sync");
+    assert_eq!(caps["capabilities"]["textDocumentSync"]["change"], 2, "incremental sync");
 
     let uri = "file:///tmp/anneal-e2e/example.py";
     open(&mut client, uri, PYTHON);
@@ -153,5 +153,53 @@ fn a_broken_checkpoint_is_reported_and_the_server_stays_up() {
     assert!(message.contains("config.json"), "the error names the file: {r}");
     client.pump(std::time::Duration::from_millis(300));
     assert!(client.seen.iter().any(|m| m["method"] == "window/showMessage"), "the user is told");
+    assert!(client.shutdown().success());
+}
+
+/// A slow rewrite: the whole of a long file with a step limit high enough that the tiny model
+/// takes many steps, so there is time to supersede or invalidate it.
+fn slow_session(model: &std::path::Path) -> (LspClient, String, Value) {
+    let (mut client, _) = start(model, &[]);
+    client.request(
+        "workspace/didChangeConfiguration",
+        json!({"settings": {"edit": {"acceptSyntaxErrors": true, "mask": {"threshold": 1.01, "maxSteps": 100000}}}}),
+    );
+    let text = PYTHON.repeat(40);
+    let uri = "file:///tmp/anneal-e2e/slow.py".to_string();
+    open(&mut client, &uri, &text);
+    let lines = text.lines().count();
+    let action = code_action(&mut client, &uri, json!({"start": {"line": 0, "character": 0}, "end": {"line": lines, "character": 0}}));
+    (client, uri, action)
+}
+
+#[test]
+fn a_newer_rewrite_of_the_same_document_cancels_the_older() {
+    let model = tiny_checkpoint();
+    let (mut client, _uri, action) = slow_session(model.path());
+    let first = client.request_async("codeAction/resolve", action.clone());
+    std::thread::sleep(Duration::from_millis(300));
+    let second = client.request_async("codeAction/resolve", action);
+    let r1 = client.wait_response(first, Duration::from_secs(60));
+    assert_eq!(r1["error"]["code"], -32800, "the older request is cancelled: {r1}");
+    let cancel = json!({"id": second});
+    client.notify("$/cancelRequest", cancel);
+    let r2 = client.wait_response(second, Duration::from_secs(60));
+    assert_eq!(r2["error"]["code"], -32800, "$/cancelRequest stops a running rewrite: {r2}");
+    assert!(client.shutdown().success());
+}
+
+#[test]
+fn typing_inside_the_span_cancels_the_rewrite() {
+    let model = tiny_checkpoint();
+    let (mut client, uri, action) = slow_session(model.path());
+    let id = client.request_async("codeAction/resolve", action);
+    std::thread::sleep(Duration::from_millis(300));
+    client.notify(
+        "textDocument/didChange",
+        json!({"textDocument": {"uri": uri, "version": 2},
+               "contentChanges": [{"range": {"start": {"line": 3, "character": 0}, "end": {"line": 3, "character": 0}}, "text": "x"}]}),
+    );
+    let r = client.wait_response(id, Duration::from_secs(60));
+    assert_eq!(r["error"]["code"], -32800, "{r}");
     assert!(client.shutdown().success());
 }

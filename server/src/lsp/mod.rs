@@ -39,6 +39,8 @@ pub struct ClientSupport {
 pub struct Session {
     pub client: Client,
     pub documents: DashMap<Uri, Document>,
+    /// The rewrite in flight for each document, at most one.
+    pub running: DashMap<Uri, rewrite_job::RunningJob>,
     pub encoding: OnceLock<Encoding>,
     pub support: OnceLock<ClientSupport>,
     pub settings: RwLock<Settings>,
@@ -113,6 +115,7 @@ pub async fn serve() {
         Backend(Arc::new(Session {
             client,
             documents: DashMap::new(),
+            running: DashMap::new(),
             encoding: OnceLock::new(),
             support: OnceLock::new(),
             settings: RwLock::new(Settings::default()),

@@ -27,13 +27,34 @@ pub struct RewriteData {
     pub instruction: Option<String>,
 }
 
+/// A rewrite in flight: its cancel flag and the lines of its selection (a `didChange` that
+/// touches them cancels it).
+pub struct RunningJob {
+    pub cancel: Arc<AtomicBool>,
+    pub lines: std::ops::Range<usize>,
+}
+
+/// The selection's whole lines, as byte offsets. Widening can reach further (to the enclosing
+/// statement), which is why an edit pinned to its version is the real guarantee; this is only
+/// the cheap test for "the user is typing in what is being rewritten".
+fn line_span(rope: &ropey::Rope, bytes: &std::ops::Range<usize>) -> std::ops::Range<usize> {
+    let first = rope.byte_to_line(bytes.start);
+    let last = rope.byte_to_line(bytes.end);
+    rope.line_to_byte(first)..rope.line_to_byte((last + 1).min(rope.len_lines()))
+}
+
 /// Sets the flag when the handler's future is dropped — which is how tower-lsp-server cancels a
-/// request — so the worker stops within one denoising step.
-struct CancelOnDrop(Arc<AtomicBool>);
+/// request — so the worker stops within one denoising step; and forgets the job.
+struct CancelOnDrop {
+    session: Arc<Session>,
+    uri: Uri,
+    flag: Arc<AtomicBool>,
+}
 
 impl Drop for CancelOnDrop {
     fn drop(&mut self) {
-        self.0.store(true, Ordering::Relaxed);
+        self.flag.store(true, Ordering::Relaxed);
+        self.session.running.remove_if(&self.uri, |_, job| Arc::ptr_eq(&job.cancel, &self.flag));
     }
 }
 
@@ -57,15 +78,25 @@ pub async fn run(session: &Arc<Session>, data: RewriteData) -> Result<WorkspaceE
     let language = Language::from_language_id(&doc.language_id)
         .or_else(|| data.uri.path().as_str().rsplit('/').next().and_then(|name| Language::from_path(name.as_ref())));
     let settings = session.settings();
+
+    // Cancel-previous: a newer rewrite of the same document supersedes an older one, which
+    // stops within one step and answers RequestCancelled.
+    let cancelled = Arc::new(AtomicBool::new(false));
+    let job = RunningJob { cancel: cancelled.clone(), lines: line_span(&doc.rope, &selection) };
+    if let Some(older) = session.running.insert(data.uri.clone(), job) {
+        older.cancel.store(true, Ordering::Relaxed);
+    }
+    let _guard = CancelOnDrop { session: session.clone(), uri: data.uri.clone(), flag: cancelled.clone() };
+
     let model = session
         .model
         .ready(Duration::from_secs(settings.model_wait_seconds))
         .await
         .map_err(request_failed)?;
     let _permit = session.jobs.acquire().await.map_err(|_| Error::internal_error())?;
-
-    let cancelled = Arc::new(AtomicBool::new(false));
-    let _guard = CancelOnDrop(cancelled.clone());
+    if cancelled.load(Ordering::Relaxed) {
+        return Err(Error::request_cancelled());
+    }
     let (progress_tx, mut progress_rx) = tokio::sync::mpsc::unbounded_channel::<String>();
     let progress = begin_progress(session).await;
 

@@ -18,11 +18,25 @@ pub fn did_change(session: &Session, params: DidChangeTextDocumentParams) {
         tracing::warn!(uri = params.text_document.uri.as_str(), "didChange for a document that is not open");
         return;
     };
-    let changes = params
+    let changes: Vec<Change> = params
         .content_changes
         .into_iter()
         .map(|c| Change { range: c.range.map(|r| (from_lsp(r.start), from_lsp(r.end))), text: c.text })
         .collect();
+    // A change inside the lines being rewritten makes that rewrite moot: cancel it. A change
+    // elsewhere leaves it running; its edit stays pinned to the version it started from.
+    if let Some(job) = session.running.get(&params.text_document.uri) {
+        let touches = changes.iter().any(|c| match c.range {
+            None => true,
+            Some((a, b)) => {
+                let r = doc.byte_range(a, b, encoding);
+                r.start <= job.lines.end && job.lines.start <= r.end
+            }
+        });
+        if touches {
+            job.cancel.store(true, std::sync::atomic::Ordering::Relaxed);
+        }
+    }
     doc.apply(changes, params.text_document.version, encoding);
 }
 
