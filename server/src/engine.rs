@@ -124,6 +124,7 @@ pub fn rewrite(
     settings: &EditSettings,
     observe: &mut dyn FnMut(&EngineProgress) -> ControlFlow<()>,
 ) -> Result<Proposal, EngineError> {
+    test_panic_hook(request.instruction, "");
     if request.instruction.is_some_and(|i| !i.trim().is_empty()) {
         // The native models are trained on code alone; they have no prompt to put it in.
         tracing::info!("model {} follows no instructions; rewriting from context alone", model.source);
@@ -154,6 +155,68 @@ pub fn rewrite(
     })
 }
 
+/// A fault-injection hook for the end-to-end tests of panic handling (`tests/bad_input.rs`):
+/// with `ANNEAL_TEST_PANIC_ON_INSTRUCTION=TEXT` in the environment, a rewrite whose instruction
+/// is `TEXT` panics in [`rewrite`] (on the blocking worker), and one whose instruction is
+/// `TEXT@handler` panics in the LSP handler (`lsp::rewrite_job`). Nothing else can make the
+/// engine panic from outside, and the server's promise — a panic fails one request, not the
+/// server — needs testing. Unset, it costs an environment lookup per instructed rewrite.
+pub fn test_panic_hook(instruction: Option<&str>, site: &str) {
+    let Some(instruction) = instruction else { return };
+    if let Ok(trigger) = std::env::var("ANNEAL_TEST_PANIC_ON_INSTRUCTION") {
+        if !trigger.is_empty() && instruction.strip_suffix(site) == Some(trigger.as_str()) {
+            panic!("test hook: a panic on instruction {instruction:?}");
+        }
+    }
+}
+
+/// Texts larger than this are parsed only in a window around the selection.
+const WINDOW_ABOVE: usize = 1 << 20;
+/// The window reaches this far on each side of the selection, and then on to a line that
+/// starts at column 0 (at most this much further).
+const WINDOW_MARGIN: usize = 256 << 10;
+
+/// The part of `text` the grammars see for a rewrite of `selection`: all of it, or for a large
+/// text a window of whole lines around the selection.
+///
+/// Parsing is linear in the text and the grammars parse three times per attempt (the plan, and
+/// the verdict before and after). A rewrite of one statement at the end of a 50 MB file took
+/// 30 s and 3 GB, nearly all of it tree-sitter; with the window it costs what it does in a small
+/// file. The window starts and ends at a line beginning at column 0 with neither a blank nor a
+/// closing bracket — in Python and Rust, almost always a top-level item — so that near the
+/// selection the window parses as the whole file does. What is lost: a span can no longer
+/// widen past the window (a single syntax node of more than 256 KiB around the selection), and
+/// syntax errors are counted in the window only, before and after alike.
+fn grammar_window(text: &str, selection: &Range<usize>) -> Range<usize> {
+    let (bytes, len) = (text.as_bytes(), text.len());
+    if len <= WINDOW_ABOVE {
+        return 0..len;
+    }
+    let line_start = |at: usize| bytes[..at].iter().rposition(|&b| b == b'\n').map_or(0, |i| i + 1);
+    let next_line = |at: usize| bytes[at..].iter().position(|&b| b == b'\n').map_or(len, |i| at + i + 1);
+    let top_level = |at: usize| at == 0 || at == len || !(bytes[at].is_ascii_whitespace() || b")]}".contains(&bytes[at]));
+
+    let want = selection.start.saturating_sub(WINDOW_MARGIN);
+    let (mut start, floor) = (line_start(want), want.saturating_sub(WINDOW_MARGIN));
+    let mut at = start;
+    while !top_level(at) && at > floor {
+        at = line_start(at - 1);
+    }
+    if top_level(at) {
+        start = at;
+    }
+    let want = (selection.end + WINDOW_MARGIN).min(len);
+    let (mut end, ceiling) = (if want == len { len } else { next_line(want) }, (want + WINDOW_MARGIN).min(len));
+    let mut at = end;
+    while !top_level(at) && at < ceiling {
+        at = next_line(at);
+    }
+    if top_level(at) {
+        end = at;
+    }
+    start..end
+}
+
 fn rewrite_once(
     model: &Model,
     request: &RewriteRequest,
@@ -165,14 +228,36 @@ fn rewrite_once(
     let tokenizer = &model.tokenizer;
     let measure = |s: &str| tokenizer.encode(s).map(|t| t.len()).unwrap_or(s.len());
     let budget = BlockBudget { max_len: settings.block_tokens, measure: &measure };
-    let plan = grammars::plan(text, request.selection.clone(), request.language, &budget)?;
+    grammars::check_range(text, &request.selection)?;
+    let window = grammar_window(text, &request.selection);
+    let local = &text[window.clone()];
+    let to_local = |r: &Range<usize>| r.start - window.start..r.end - window.start;
+    let to_text = |r: &Range<usize>| r.start + window.start..r.end + window.start;
+    let mut plan = grammars::plan(local, to_local(&request.selection), request.language, &budget)?;
+    plan.span = to_text(&plan.span);
+    for block in &mut plan.blocks {
+        block.range = to_text(&block.range);
+    }
+    tracing::debug!(attempt, span = ?plan.span, blocks = plan.blocks.len(), parsed = ?window, "planned");
+
+    // Context: only the bytes `tail_tokens` and `head_tokens` look at, not copies of the whole
+    // text before and after the span for every block.
+    let reach = settings.context_tokens.saturating_mul(CONTEXT_BYTES_PER_TOKEN);
+    let mut context_start = plan.span.start.saturating_sub(reach);
+    while !text.is_char_boundary(context_start) {
+        context_start -= 1;
+    }
+    let mut context_end = plan.span.end.saturating_add(reach).min(text.len());
+    while !text.is_char_boundary(context_end) {
+        context_end += 1;
+    }
 
     // Each block's current text; blocks decoded later see the new text of earlier ones.
     let mut blocks: Vec<String> = plan.blocks.iter().map(|b| text[b.range.clone()].to_string()).collect();
     let (mut steps, mut generated) = (0, 0);
     for (done, &index) in plan.order.iter().enumerate() {
-        let before = format!("{}{}", &text[..plan.span.start], blocks[..index].concat());
-        let after = format!("{}{}", blocks[index + 1..].concat(), &text[plan.span.end..]);
+        let before = format!("{}{}", &text[context_start..plan.span.start], blocks[..index].concat());
+        let after = format!("{}{}", blocks[index + 1..].concat(), &text[plan.span.end..context_end]);
         let prefix = tail_tokens(model, &before, settings.context_tokens)?;
         let suffix = head_tokens(model, &after, settings.context_tokens)?;
         let original = tokenizer.encode(&blocks[index])?;
@@ -194,7 +279,7 @@ fn rewrite_once(
     }
     let replacement = blocks.concat();
     let Verdict { errors_before, errors_after } = match request.language {
-        Some(lang) => grammars::verify(text, plan.span.clone(), &replacement, lang),
+        Some(lang) => grammars::verify(local, to_local(&plan.span), &replacement, lang),
         None => Verdict { errors_before: 0, errors_after: 0 },
     };
     Ok(Proposal {
@@ -232,10 +317,13 @@ pub fn decode_block(
     }
 }
 
+/// Bytes of text looked at per token of context: far above any real tokenizer's average.
+const CONTEXT_BYTES_PER_TOKEN: usize = 16;
+
 /// The last `n` tokens of `text`. Tokenizes only a bounded tail so a long file costs the same
-/// as a short one; 16 bytes a token is far above any real tokenizer's average.
+/// as a short one.
 pub fn tail_tokens(model: &Model, text: &str, n: usize) -> anyhow::Result<Vec<u32>> {
-    let mut start = text.len().saturating_sub(n * 16);
+    let mut start = text.len().saturating_sub(n.saturating_mul(CONTEXT_BYTES_PER_TOKEN));
     while !text.is_char_boundary(start) {
         start += 1;
     }
@@ -244,7 +332,7 @@ pub fn tail_tokens(model: &Model, text: &str, n: usize) -> anyhow::Result<Vec<u3
 }
 
 pub fn head_tokens(model: &Model, text: &str, n: usize) -> anyhow::Result<Vec<u32>> {
-    let mut end = text.len().min(n * 16);
+    let mut end = text.len().min(n.saturating_mul(CONTEXT_BYTES_PER_TOKEN));
     while !text.is_char_boundary(end) {
         end -= 1;
     }
@@ -305,6 +393,37 @@ mod tests {
     #[test]
     fn minimal_edits_of_identical_texts_are_empty() {
         assert!(minimal_edits("x\ny", "x\ny").is_empty());
+    }
+
+    /// In a large file the grammars see a window; near the selection it must plan exactly as
+    /// the whole file does.
+    #[test]
+    fn the_grammar_window_plans_as_the_whole_text_does() {
+        use std::fmt::Write;
+        let mut text = String::new();
+        let mut i = 0;
+        while text.len() < 3 << 20 {
+            write!(text, "def f{i}(a, b):\n    total = a + b\n    if total:\n        return [\n            total,\n        ]\n\n\nclass C{i}:\n    x = \"\"\"\ndoc\n\"\"\"\n\n").unwrap();
+            i += 1;
+        }
+        let words = |s: &str| s.split_whitespace().count();
+        let budget = BlockBudget { max_len: 8, measure: &words };
+        assert_eq!(grammar_window("x = 1\n", &(2..3)), 0..6, "small texts are parsed whole");
+        for at in [3, 1 << 20, text.len() / 2, text.len()] {
+            let at = text[..at].rfind("total").unwrap_or_else(|| text.find("total").unwrap());
+            let selection = at..at + 12;
+            let window = grammar_window(&text, &selection);
+            assert!(window.start <= selection.start && selection.end <= window.end, "{window:?}");
+            assert!(window.len() <= 4 * WINDOW_MARGIN + selection.len(), "{window:?}");
+            assert!(window.start == 0 || text[..window.start].ends_with('\n'));
+            assert!(window.end == text.len() || text[..window.end].ends_with('\n'));
+            let whole = grammars::plan(&text, selection.clone(), Some(Language::Python), &budget).unwrap();
+            let local = grammars::plan(&text[window.clone()], selection.start - window.start..selection.end - window.start, Some(Language::Python), &budget).unwrap();
+            assert_eq!(whole.span, local.span.start + window.start..local.span.end + window.start);
+            let ranges = |p: &grammars::Plan, by: usize| p.blocks.iter().map(|b| b.range.start + by..b.range.end + by).collect::<Vec<_>>();
+            assert_eq!(ranges(&whole, 0), ranges(&local, window.start));
+            assert_eq!(whole.order, local.order);
+        }
     }
 
     #[test]

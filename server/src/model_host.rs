@@ -54,6 +54,18 @@ impl Default for ModelHost {
 }
 
 impl ModelHost {
+    /// Marks the model as loading, so requests from now on wait for the next one rather than
+    /// take the previous model or its loading error. Call before any `.await` in a handler
+    /// that starts a load: a request that follows the change must not race it.
+    pub fn begin_loading(&self) {
+        self.tx.send_replace(ModelState::Loading);
+    }
+
+    /// Records a failure found before loading could start (a bad device).
+    pub fn fail(&self, error: String) {
+        self.tx.send_replace(ModelState::Failed(error));
+    }
+
     /// Loads on a blocking thread; returns when loading is done, with the result.
     pub async fn load(&self, source: ModelSource, device: Device) -> Result<Arc<Model>, String> {
         self.tx.send_replace(ModelState::Loading);

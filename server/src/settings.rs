@@ -25,8 +25,9 @@ impl Default for Settings {
 }
 
 impl Settings {
-    /// These settings with every valid top-level key of `value` applied. A bad key is skipped
-    /// and named in the error, so one typo does not throw away the user's model folder.
+    /// These settings with every valid key of `value` applied. A bad key is skipped and named in
+    /// the error by its whole path (`edit.mask.threshold`), and the good keys beside it still
+    /// apply, so one typo does not throw away the user's model folder or the rest of `edit`.
     pub fn merged(&self, value: serde_json::Value) -> (Settings, Option<String>) {
         // VS Code nests settings under the extension's section name.
         let value = match value.get("anneal") {
@@ -43,12 +44,7 @@ impl Settings {
         let mut current = serde_json::to_value(self).expect("settings serialise");
         let mut errors = vec![];
         for (key, v) in map {
-            let mut candidate = current.clone();
-            candidate[&key] = v;
-            match serde_json::from_value::<Settings>(candidate.clone()) {
-                Ok(_) => current = candidate,
-                Err(e) => errors.push(format!("`{key}`: {e}")),
-            }
+            apply(&mut current, &mut vec![key], v, &mut errors);
         }
         let settings = serde_json::from_value(current).expect("only valid keys were applied");
         let error = (!errors.is_empty()).then(|| format!("invalid Anneal settings, ignored: {}", errors.join("; ")));
@@ -63,6 +59,33 @@ impl Settings {
                 candle_core::Device::new_cuda(ordinal).map_err(|e| format!("device {d}: {e}"))
             }
             d => Err(format!("unknown device `{d}` (expected cpu, cuda or cuda:N)")),
+        }
+    }
+}
+
+/// Sets `path` of `current` (serialised settings) to `value` if the settings stay valid. If they
+/// do not and both are objects, applies the keys of `value` one by one instead, so the error
+/// names the innermost bad key (serde's message names only the type it expected).
+fn apply(current: &mut serde_json::Value, path: &mut Vec<String>, value: serde_json::Value, errors: &mut Vec<String>) {
+    let mut candidate = current.clone();
+    // Every prefix of `path` is an object in `current` (that is how the recursion got here), so
+    // indexing inserts the last key rather than panicking.
+    let slot = path.iter().fold(&mut candidate, |v, k| &mut v[k.as_str()]);
+    *slot = value.clone();
+    match serde_json::from_value::<Settings>(candidate.clone()) {
+        Ok(_) => *current = candidate,
+        Err(e) => {
+            let existing = path.iter().try_fold(&*current, |v, k| v.get(k.as_str()));
+            match (value, existing) {
+                (serde_json::Value::Object(map), Some(serde_json::Value::Object(_))) => {
+                    for (key, v) in map {
+                        path.push(key);
+                        apply(current, path, v, errors);
+                        path.pop();
+                    }
+                }
+                _ => errors.push(format!("`{}`: {e}", path.join("."))),
+            }
         }
     }
 }
@@ -93,10 +116,22 @@ mod tests {
         assert_eq!(s.model.as_deref(), Some("/ckpt"));
         assert_eq!(s.edit, EditSettings::default());
         let e = e.unwrap();
-        assert!(e.contains("`edit`") && e.contains("maxSteps"), "{e}");
+        assert!(e.contains("`edit.maxSteps`"), "{e}");
         let (s2, e) = s.merged(json!({"device": "cuda"}));
         assert!(e.is_none());
         assert_eq!((s2.model.as_deref(), s2.device.as_str()), (Some("/ckpt"), "cuda"));
+    }
+
+    #[test]
+    fn nested_keys_are_named_by_path_and_their_neighbours_kept() {
+        let (s, e) = Settings::default().merged(json!({"edit": {"retries": 1, "slack": "lots", "mask": {"maxSteps": 4, "threshold": [0.5]}}}));
+        assert_eq!((s.edit.retries, s.edit.mask.max_steps), (1, 4));
+        assert_eq!((s.edit.slack, s.edit.mask.threshold), (EditSettings::default().slack, EditSettings::default().mask.threshold));
+        let e = e.unwrap();
+        assert!(e.contains("`edit.slack`: invalid type") && e.contains("`edit.mask.threshold`: invalid type"), "{e}");
+        // A value that is not an object where an object belongs is named where it is.
+        let e = Settings::default().merged(json!({"edit": 3})).1.unwrap();
+        assert!(e.contains("`edit`: invalid type"), "{e}");
     }
 
     #[test]

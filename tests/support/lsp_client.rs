@@ -1,5 +1,7 @@
 //! A minimal LSP client over the real binary's stdio, for end-to-end tests: frames messages,
 //! answers the server's own requests (progress tokens, applyEdit), and waits for responses.
+//! Shared by several test targets, each using a part of it.
+#![allow(dead_code)]
 
 use std::io::{BufRead, BufReader, Write};
 use std::process::{Child, ChildStdin, Command, Stdio};
@@ -41,9 +43,15 @@ fn read_message(reader: &mut impl BufRead) -> Option<Value> {
 
 impl LspClient {
     pub fn start(binary: &str) -> LspClient {
+        LspClient::start_with_env(binary, &[])
+    }
+
+    /// Starts the server with extra environment variables (test hooks, log levels).
+    pub fn start_with_env(binary: &str, env: &[(&str, &str)]) -> LspClient {
         let mut child = Command::new(binary)
             .arg("serve")
             .env("ANNEAL_LOG", "anneal=debug")
+            .envs(env.iter().copied())
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
@@ -67,6 +75,24 @@ impl LspClient {
         write!(self.stdin, "Content-Length: {}\r\n\r\n", body.len()).unwrap();
         self.stdin.write_all(&body).unwrap();
         self.stdin.flush().unwrap();
+    }
+
+    /// Writes bytes as they are: malformed framing, invalid JSON, anything a broken client sends.
+    pub fn send_raw(&mut self, bytes: &[u8]) {
+        self.stdin.write_all(bytes).unwrap();
+        self.stdin.flush().unwrap();
+    }
+
+    /// The server's peak resident memory in MiB, where the system tells (Linux).
+    pub fn peak_rss_mib(&self) -> Option<u64> {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id())).ok()?;
+        let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+        Some(line.split_whitespace().nth(1)?.parse::<u64>().ok()? / 1024)
+    }
+
+    /// Whether the server process has exited (and how).
+    pub fn exit_status(&mut self) -> Option<std::process::ExitStatus> {
+        self.child.try_wait().unwrap()
     }
 
     pub fn notify(&mut self, method: &str, params: Value) {
@@ -96,6 +122,30 @@ impl LspClient {
                 return msg;
             }
             self.handle_server_message(msg);
+        }
+    }
+
+    /// Waits for the first message from the server that `wanted` accepts (a response or a
+    /// notification, including ones already seen), answering server requests meanwhile.
+    pub fn wait_for(&mut self, limit: Duration, wanted: impl Fn(&Value) -> bool) -> Value {
+        if let Some(i) = self.seen.iter().position(&wanted) {
+            return self.seen.remove(i);
+        }
+        let deadline = Instant::now() + limit;
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            let msg = match self.incoming.recv_timeout(left) {
+                Ok(m) => m,
+                Err(RecvTimeoutError::Timeout) => panic!("no awaited message within {limit:?}; seen: {:?}", self.seen),
+                Err(RecvTimeoutError::Disconnected) => panic!("server closed its output; seen: {:?}", self.seen),
+            };
+            if msg.get("method").is_none() && wanted(&msg) {
+                return msg;
+            }
+            self.handle_server_message(msg);
+            if let Some(i) = self.seen.iter().position(&wanted) {
+                return self.seen.remove(i);
+            }
         }
     }
 

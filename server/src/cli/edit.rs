@@ -60,6 +60,11 @@ pub fn run(args: EditArgs) -> Result<()> {
     }
     let bytes = std::fs::read(&args.file).with_context(|| format!("cannot read {}", args.file.display()))?;
     let text = String::from_utf8(bytes).with_context(|| format!("{} is not UTF-8 text", args.file.display()))?;
+    // Source text never holds a NUL byte (git's test for a binary file); without this check a
+    // binary file that happens to be valid UTF-8 would be "rewritten" into garbage.
+    if text.contains('\0') {
+        bail!("{} looks like a binary file (it contains NUL bytes); Anneal edits text files", args.file.display());
+    }
     let rope = Rope::from_str(&text);
     let (a, b) = (to_offset(&rope, args.range.0, Encoding::Utf8), to_offset(&rope, args.range.1, Encoding::Utf8));
     let language = anneal_grammars::Language::from_path(&args.file);

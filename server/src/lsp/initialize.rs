@@ -75,11 +75,18 @@ pub async fn initialized(session: Arc<Session>) {
 
 pub async fn did_change_configuration(session: Arc<Session>, params: DidChangeConfigurationParams) {
     let (new, error) = session.settings().merged(params.settings);
+    // Apply the settings, and mark a new model as loading, before the first `.await`: a request
+    // sent after this notification must see them. (Showing the message first let a rewrite
+    // requested right after a change of checkpoint get the previous checkpoint's error.)
+    let old = std::mem::replace(&mut *session.settings.write().expect("settings lock"), new.clone());
+    let reload = old.model != new.model || old.device != new.device;
+    if reload {
+        session.model.begin_loading();
+    }
     if let Some(e) = error {
         session.client.show_message(MessageType::ERROR, format!("Anneal: {e}")).await;
     }
-    let old = std::mem::replace(&mut *session.settings.write().expect("settings lock"), new.clone());
-    if old.model != new.model || old.device != new.device {
+    if reload {
         load_model(session).await;
     }
 }
@@ -88,9 +95,12 @@ pub async fn did_change_configuration(session: Arc<Session>, params: DidChangeCo
 async fn load_model(session: Arc<Session>) {
     let settings = session.settings();
     let source = ModelSource::parse(settings.model.as_deref());
+    session.model.begin_loading();
     let device = match settings.device() {
         Ok(d) => d,
         Err(e) => {
+            // Requests waiting for this model get the error rather than wait in vain.
+            session.model.fail(e.clone());
             session.client.show_message(MessageType::ERROR, format!("Anneal: {e}")).await;
             return;
         }

@@ -5,7 +5,10 @@
 //! arrival order even though tower-lsp-server runs handlers concurrently; model work runs on a
 //! blocking worker from an immutable snapshot and never holds the session.
 //!
-//! One file per LSP method (or family of methods).
+//! One file per LSP method (or family of methods), and `transport.rs` for the byte streams.
+//!
+//! A panic in a handler fails that request (answered as an internal error) and is logged; it
+//! does not end the server (see [`guard`]).
 
 mod code_action;
 mod code_action_resolve;
@@ -13,12 +16,16 @@ mod execute_command;
 mod initialize;
 mod rewrite_job;
 mod text_sync;
+mod transport;
 
+use std::future::Future;
+use std::panic::AssertUnwindSafe;
 use std::sync::{Arc, Mutex, OnceLock, RwLock};
 
 use dashmap::DashMap;
 use tokio::sync::Semaphore;
-use tower_lsp_server::jsonrpc::Result;
+use futures::FutureExt;
+use tower_lsp_server::jsonrpc::{Error, ErrorCode, Result};
 use tower_lsp_server::ls_types::*;
 use tower_lsp_server::{Client, LanguageServer, LspService, Server};
 
@@ -67,13 +74,45 @@ impl Session {
 
 pub struct Backend(Arc<Session>);
 
+/// The text of a panic's payload.
+pub fn panic_message(panic: &(dyn std::any::Any + Send)) -> &str {
+    panic.downcast_ref::<&str>().copied().or_else(|| panic.downcast_ref::<String>().map(String::as_str)).unwrap_or("(no message)")
+}
+
+/// Runs a request handler, answering a panic as an internal error.
+///
+/// tower-lsp-server polls handlers inside the future that serves the connection, not on tasks
+/// of their own, so a panic in one unwinds through `serve` and ends the process: one bug hit by
+/// one request would close the server with the user's session. Caught here, around each
+/// handler, the panic fails only its request; tower-lsp-server still forgets the request's id,
+/// and the handler's guards (the job permit, the running-job entry) are dropped by the unwind.
+/// Polling through `catch_unwind` adds no `.await` before the handler's first poll, so text
+/// sync still mutates in arrival order.
+async fn guard<T>(method: &str, handler: impl Future<Output = Result<T>>) -> Result<T> {
+    match AssertUnwindSafe(handler).catch_unwind().await {
+        Ok(result) => result,
+        Err(panic) => {
+            let message = panic_message(&*panic);
+            tracing::error!(method, "the handler panicked: {message}");
+            Err(Error { code: ErrorCode::InternalError, message: format!("internal error in {method}: the handler panicked: {message}").into(), data: None })
+        }
+    }
+}
+
+/// [`guard`] for a notification: there is no one to answer, so the panic is only logged.
+async fn guard_notification(method: &str, handler: impl Future<Output = ()>) {
+    if let Err(panic) = AssertUnwindSafe(handler).catch_unwind().await {
+        tracing::error!(method, "the handler panicked: {}", panic_message(&*panic));
+    }
+}
+
 impl LanguageServer for Backend {
     async fn initialize(&self, params: InitializeParams) -> Result<InitializeResult> {
-        initialize::initialize(&self.0, params)
+        guard("initialize", async { initialize::initialize(&self.0, params) }).await
     }
 
     async fn initialized(&self, _: InitializedParams) {
-        initialize::initialized(self.0.clone()).await
+        guard_notification("initialized", initialize::initialized(self.0.clone())).await
     }
 
     async fn shutdown(&self) -> Result<()> {
@@ -81,31 +120,31 @@ impl LanguageServer for Backend {
     }
 
     async fn did_open(&self, params: DidOpenTextDocumentParams) {
-        text_sync::did_open(&self.0, params)
+        guard_notification("textDocument/didOpen", async { text_sync::did_open(&self.0, params) }).await
     }
 
     async fn did_change(&self, params: DidChangeTextDocumentParams) {
-        text_sync::did_change(&self.0, params)
+        guard_notification("textDocument/didChange", async { text_sync::did_change(&self.0, params) }).await
     }
 
     async fn did_close(&self, params: DidCloseTextDocumentParams) {
-        text_sync::did_close(&self.0, params)
+        guard_notification("textDocument/didClose", async { text_sync::did_close(&self.0, params) }).await
     }
 
     async fn did_change_configuration(&self, params: DidChangeConfigurationParams) {
-        initialize::did_change_configuration(self.0.clone(), params).await
+        guard_notification("workspace/didChangeConfiguration", initialize::did_change_configuration(self.0.clone(), params)).await
     }
 
     async fn code_action(&self, params: CodeActionParams) -> Result<Option<CodeActionResponse>> {
-        code_action::code_action(&self.0, params)
+        guard("textDocument/codeAction", async { code_action::code_action(&self.0, params) }).await
     }
 
     async fn code_action_resolve(&self, action: CodeAction) -> Result<CodeAction> {
-        code_action_resolve::code_action_resolve(&self.0, action).await
+        guard("codeAction/resolve", code_action_resolve::code_action_resolve(&self.0, action)).await
     }
 
     async fn execute_command(&self, params: ExecuteCommandParams) -> Result<Option<LSPAny>> {
-        execute_command::execute_command(&self.0, params).await
+        guard("workspace/executeCommand", execute_command::execute_command(&self.0, params)).await
     }
 }
 
@@ -124,5 +163,8 @@ pub async fn serve() {
             jobs: Semaphore::new(1),
         }))
     });
-    Server::new(tokio::io::stdin(), tokio::io::stdout(), socket).serve(service).await;
+    let (input, output, writer) = transport::stdio();
+    Server::new(input, output, socket).serve(service).await;
+    // The server's output went with it; wait until everything it wrote reached stdout.
+    let _ = writer.await;
 }

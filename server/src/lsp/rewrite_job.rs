@@ -97,6 +97,9 @@ pub async fn run(session: &Arc<Session>, data: RewriteData) -> Result<WorkspaceE
     if cancelled.load(Ordering::Relaxed) {
         return Err(Error::request_cancelled());
     }
+    // Here, holding the job permit and the running-job entry, so the panic test shows both
+    // are released (see `super::guard`).
+    engine::test_panic_hook(data.instruction.as_deref(), "@handler");
     let (progress_tx, mut progress_rx) = tokio::sync::mpsc::unbounded_channel::<String>();
     let progress = begin_progress(session).await;
 
