@@ -620,14 +620,14 @@ fn broken_checkpoints_are_reported_by_name_and_the_server_stays_up() {
                     }
                 })
             }),
-            vec!["tokenizer has 359 tokens", "259 rows"],
+            vec!["tokenizer has token id 358", "259 rows"],
         ),
         (
-            // As many tokens as rows, but `a` has id 5000: the count check passes, and the
-            // embedding lookup of the first `a` fails.
+            // As many tokens as rows, but `a` has id 5000: caught at load, not at the first
+            // embedding lookup.
             "a tokenizer with an id past the embedding",
             damaged("sparse-tokenizer", &|d| edit_json(&d.join("tokenizer.json"), |t| t["model"]["vocab"]["a"] = json!(5000))),
-            vec!["index 5000", "259"],
+            vec!["tokenizer has token id 5000", "259 rows"],
         ),
     ];
     let mut client = start(cases[0].1.as_path());

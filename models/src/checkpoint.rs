@@ -68,9 +68,14 @@ pub fn weight_files(dir: &Path) -> Result<Vec<PathBuf>> {
 
 /// Checks that the tokenizer and the config agree, before any weight is read.
 pub fn check_tokenizer(config: &Config, tokenizer: &Tokenizer) -> Result<()> {
-    let n = tokenizer.vocab_size();
-    if n > config.vocab_size {
-        bail!("tokenizer has {n} tokens but the model's embedding has only {} rows: they do not belong together", config.vocab_size);
+    // The largest id, not the count: a sparse vocabulary can have few tokens and still index
+    // past the embedding.
+    let largest = tokenizer.hf().get_vocab(true).into_values().max().unwrap_or(0) as usize;
+    if largest >= config.vocab_size {
+        bail!(
+            "tokenizer has token id {largest} but the model's embedding has only {} rows: they do not belong together",
+            config.vocab_size
+        );
     }
     for (name, token, id) in [
         ("mask", MASK, config.mask_token_id),
