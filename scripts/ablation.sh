@@ -19,9 +19,8 @@ fi
 "$bin" train models/train/stage1-only.json
 final=$(printf "step-%07d" "$steps")
 for arm in stage1-only default; do
-  for mode in edit mask; do
-    echo "== $arm, $mode mode"
-    "$bin" eval repair --model "runs/$arm/$final" --limit "${LIMIT:-300}" --mode "$mode" --out "runs/$arm/repair-$mode.jsonl"
-  done
+  echo "== $arm"
+  "$bin" eval repair --model "runs/$arm/$final" --limit "${LIMIT:-400}" --mode edit --out "runs/$arm/repair-edit.jsonl"
   tail -n 1 "runs/$arm/metrics.jsonl"
 done
+python3 scripts/plot_training.py runs/default runs/stage1-only --out docs/training.png

@@ -38,7 +38,16 @@ enum Command {
     Model(cli::model::ModelCommand),
 }
 
-fn main() -> anyhow::Result<()> {
+fn main() {
+    // `error: …` with its causes, without the backtrace anyhow prints for `Debug` when
+    // RUST_BACKTRACE is set: a user needs the reason, not the stack.
+    if let Err(e) = run() {
+        eprintln!("error: {e:#}");
+        std::process::exit(1);
+    }
+}
+
+fn run() -> anyhow::Result<()> {
     // Logs go to stderr: stdout belongs to the LSP stream. Document text never appears in logs
     // unless the user raises the level to trace explicitly.
     tracing_subscriber::fmt()

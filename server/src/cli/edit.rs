@@ -9,7 +9,7 @@ use clap::Args;
 use indicatif::{ProgressBar, ProgressStyle};
 use ropey::Rope;
 
-use crate::engine::{self, EditSettings, RewriteRequest};
+use crate::engine::{self, EditSettings, RewriteRequest, SamplingMode};
 use crate::model_host::ModelSource;
 use crate::position::{to_offset, Encoding, Position};
 
@@ -39,9 +39,20 @@ pub struct EditArgs {
     /// Step limit per block.
     #[arg(long, default_value_t = EditSettings::default().mask.max_steps)]
     max_steps: usize,
+    /// How blocks are decoded: edit (correct the existing tokens), mask (regenerate them), or
+    /// auto (edit when the checkpoint was edit-trained).
+    #[arg(long, value_enum, default_value_t = Mode::Auto)]
+    mode: Mode,
     /// Print the proposal even when it adds syntax errors (never with --write).
     #[arg(long)]
     accept_syntax_errors: bool,
+}
+
+#[derive(Clone, Copy, clap::ValueEnum)]
+enum Mode {
+    Auto,
+    Edit,
+    Mask,
 }
 
 fn parse_range(s: &str) -> Result<(Position, Position), String> {
@@ -74,6 +85,11 @@ pub fn run(args: EditArgs) -> Result<()> {
     tracing::info!(source = model.source, load_ms = started.elapsed().as_millis() as u64, "model loaded");
 
     let mut settings = EditSettings { block_tokens: args.block_tokens, accept_syntax_errors: args.accept_syntax_errors, ..Default::default() };
+    settings.mode = match args.mode {
+        Mode::Auto => SamplingMode::Auto,
+        Mode::Edit => SamplingMode::Edit,
+        Mode::Mask => SamplingMode::Mask,
+    };
     settings.mask.threshold = args.threshold;
     settings.mask.max_steps = args.max_steps;
     let bar = ProgressBar::new_spinner().with_style(ProgressStyle::with_template("{spinner} {elapsed} {msg}").expect("valid template"));
