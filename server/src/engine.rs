@@ -48,7 +48,9 @@ impl Default for EditSettings {
     fn default() -> Self {
         Self {
             block_tokens: 64,
-            context_tokens: 256,
+            // With a 64-token block this keeps a canvas within the 256 positions the default
+            // model was trained on; longer canvases are out of its distribution.
+            context_tokens: 96,
             slack: 0.25,
             mode: SamplingMode::Auto,
             mask: MaskConfig::default(),

@@ -93,7 +93,7 @@ fn repair(args: RepairArgs) -> Result<()> {
         "auto" => SamplingMode::Auto,
         m => anyhow::bail!("unknown mode `{m}` (edit, mask or auto)"),
     };
-    let settings = EditSettings { mode, context_tokens: 96, ..Default::default() };
+    let settings = EditSettings { mode, ..Default::default() };
     let mut out = args.out.as_ref().map(std::fs::File::create).transpose()?;
     let mut rng = StdRng::seed_from_u64(args.seed);
     let bar = ProgressBar::new(args.limit as u64).with_style(ProgressStyle::with_template("{bar:30} {pos}/{len} · {msg} · ETA {eta}")?);
