@@ -47,20 +47,7 @@ fn settings(model: &Path) -> Value {
 /// A session as an editor starts it (UTF-16, resolve support, progress), with GOOD open.
 fn start_with_env(options: Value, env: &[(&str, &str)]) -> LspClient {
     let mut client = LspClient::start_with_env(BIN, env);
-    let init = client.request(
-        "initialize",
-        json!({
-            "processId": null,
-            "rootUri": null,
-            "capabilities": {
-                "window": {"workDoneProgress": true},
-                "textDocument": {"codeAction": {"resolveSupport": {"properties": ["edit"]}, "dataSupport": true}}
-            },
-            "initializationOptions": options
-        }),
-    );
-    assert!(init.get("error").is_none(), "initialize failed: {init}");
-    client.notify("initialized", json!({}));
+    client.initialize(&[], options);
     open(&mut client, GOOD, "python", PYTHON);
     client
 }

@@ -22,28 +22,12 @@ fn tiny_checkpoint() -> tempfile::TempDir {
 
 fn start(model: &std::path::Path, encodings: &[&str]) -> (LspClient, Value) {
     let mut client = LspClient::start(BIN);
-    let init = client.request(
-        "initialize",
-        json!({
-            "processId": null,
-            "rootUri": null,
-            "capabilities": {
-                "general": {"positionEncodings": encodings},
-                "window": {"workDoneProgress": true},
-                "textDocument": {"codeAction": {
-                    "resolveSupport": {"properties": ["edit"]},
-                    "dataSupport": true
-                }}
-            },
-            "initializationOptions": {
-                "model": model.to_str().unwrap(),
-                "edit": {"acceptSyntaxErrors": true, "mask": {"threshold": 0.9, "maxSteps": 8, "confidence": "max_prob"}}
-            }
-        }),
-    );
-    assert!(init.get("error").is_none(), "initialize failed: {init}");
-    client.notify("initialized", json!({}));
-    (client, init["result"].clone())
+    let options = json!({
+        "model": model.to_str().unwrap(),
+        "edit": {"acceptSyntaxErrors": true, "mask": {"threshold": 0.9, "maxSteps": 8, "confidence": "max_prob"}}
+    });
+    let result = client.initialize(encodings, options);
+    (client, result)
 }
 
 fn open(client: &mut LspClient, uri: &str, text: &str) {

@@ -165,6 +165,27 @@ impl LspClient {
         self.seen.push(msg);
     }
 
+    /// `initialize` + `initialized` as an editor sends them (work-done progress, code action
+    /// resolve support, the given position encodings); returns the initialize result.
+    pub fn initialize(&mut self, encodings: &[&str], options: Value) -> Value {
+        let init = self.request(
+            "initialize",
+            json!({
+                "processId": null,
+                "rootUri": null,
+                "capabilities": {
+                    "general": {"positionEncodings": encodings},
+                    "window": {"workDoneProgress": true},
+                    "textDocument": {"codeAction": {"resolveSupport": {"properties": ["edit"]}, "dataSupport": true}}
+                },
+                "initializationOptions": options
+            }),
+        );
+        assert!(init.get("error").is_none(), "initialize failed: {init}");
+        self.notify("initialized", json!({}));
+        init["result"].clone()
+    }
+
     /// Drains pending messages for a while (to observe notifications).
     pub fn pump(&mut self, duration: Duration) {
         let deadline = Instant::now() + duration;
