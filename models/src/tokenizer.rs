@@ -57,10 +57,14 @@ impl Tokenizer {
         self.inner.decode(&ids, false).map_err(|e| anyhow!("detokenize: {e}"))
     }
 
+    /// Written under a temporary name and renamed, so that a training run killed mid-write
+    /// never leaves a truncated tokenizer to resume from.
     pub fn save(&self, path: &Path) -> Result<()> {
+        let tmp = path.with_extension("json.tmp");
         self.inner
-            .save(path, false)
+            .save(&tmp, false)
             .map_err(|e| anyhow!("{e}"))
+            .and_then(|()| Ok(std::fs::rename(&tmp, path)?))
             .with_context(|| format!("cannot write {}", path.display()))
     }
 }

@@ -21,7 +21,7 @@ pub struct Example {
 }
 
 /// The clean window: `len - s` real tokens with a run of `s` pads at position `p`.
-fn clean_window(rng: &mut StdRng, stream: &[u32], len: usize, max_slack: usize, pad: u32) -> (Vec<u32>, usize, usize) {
+pub(crate) fn clean_window(rng: &mut StdRng, stream: &[u32], len: usize, max_slack: usize, pad: u32) -> (Vec<u32>, usize, usize) {
     let s = rng.random_range(0..=max_slack.min(len / 2));
     let start = rng.random_range(0..stream.len() - len);
     let content = &stream[start..start + len - s];

@@ -1,13 +1,20 @@
 //! `anneal train`: Seed Diffusion's recipe at a size two CPU cores can train.
 //!
 //! Stage 1 is mask diffusion; for the last `edit_fraction` of steps, half of each batch is
-//! edit-corrupted (stage 2). Checkpoints are written atomically (a folder written under a
-//! temporary name, then renamed, then `latest` swapped) and hold the optimiser state and the
-//! step, and batches are a function of (seed, step): a run killed at any moment resumes from
-//! its last checkpoint and continues as if it had never stopped.
+//! edit-corrupted (stage 2); post stages add constrained-order distillation (3) and on-policy
+//! training (4) (see `stages` and `distill`). Checkpoints hold the optimiser state and the
+//! step, and batches are a function of (seed, step, weights): a run killed at any moment
+//! resumes from its last checkpoint and continues as if it had never stopped.
 
+mod checkpoint;
 pub mod data;
+pub mod distill;
+pub mod evaluate;
 pub mod optim;
+pub mod stages;
+
+pub use checkpoint::latest as latest_checkpoint;
+pub use stages::{PostStage, StageKind};
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -19,11 +26,12 @@ use rand::rngs::StdRng;
 use rand::SeedableRng;
 use serde::{Deserialize, Serialize};
 
-use crate::checkpoint::{CONFIG_FILE, TOKENIZER_FILE, WEIGHTS_FILE};
+use crate::checkpoint::{TOKENIZER_FILE, WEIGHTS_FILE};
 use crate::config::Config;
 use crate::tokenizer::Tokenizer;
 use crate::transformer::{Mode, Transformer};
 use crate::Specials;
+use checkpoint::{write_atomic, State};
 use data::Example;
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -57,6 +65,11 @@ pub struct TrainConfig {
     pub eval_every: usize,
     pub eval_windows: usize,
     pub checkpoint_every_secs: u64,
+    /// Stages after the main run, at its final learning rate (constrained order, on-policy).
+    #[serde(default)]
+    pub post: Vec<PostStage>,
+    #[serde(default)]
+    pub distill: distill::DistillConfig,
 }
 
 /// One line of `metrics.jsonl`.
@@ -70,6 +83,13 @@ pub struct Metrics {
     pub valid_loss: Option<f64>,
     /// Masked-token recovery accuracy at 25/50/75% masking on validation windows.
     pub valid_accuracy: Option<[f64; 3]>,
+    /// At the end of a run: block fill's forward passes per block and accuracy (evaluate).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fill_passes_per_block: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fill_accuracy: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stage: Option<StageKind>,
 }
 
 /// What the caller shows while training runs (the CLI draws a progress bar).
@@ -79,13 +99,6 @@ pub struct TrainProgress<'a> {
     pub loss: f64,
     pub tokens_per_sec: f64,
     pub last_eval: Option<&'a Metrics>,
-}
-
-#[derive(Serialize, Deserialize)]
-struct State {
-    step: usize,
-    tokens_seen: usize,
-    elapsed_secs: f64,
 }
 
 pub fn specials(tokenizer: &Tokenizer) -> Result<Specials> {
@@ -136,15 +149,6 @@ fn token_stream(texts: &[String], tokenizer: &Tokenizer, cache: &Path, eos: u32)
     Ok(stream)
 }
 
-fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
-    let tmp = path.with_extension("tmp");
-    let mut f = std::fs::File::create(&tmp)?;
-    f.write_all(bytes)?;
-    f.sync_all()?;
-    std::fs::rename(&tmp, path)?;
-    Ok(())
-}
-
 pub fn model_config(cfg: &TrainConfig, tokenizer: &Tokenizer, sp: Specials) -> Config {
     Config {
         model_type: "anneal".into(),
@@ -190,12 +194,15 @@ fn lr_at(cfg: &TrainConfig, step: usize) -> f64 {
     cfg.lr * (0.1 + 0.9 * 0.5 * (1.0 + (std::f64::consts::PI * progress.min(1.0)).cos()))
 }
 
+/// The data-only part of a step's batch, a function of (seed, step): all masked in stage 1;
+/// otherwise edit corruption in the odd slots (the even ones are masked, and replaced by the
+/// model-driven stages in `batch_at`).
 pub fn batch_for_step(cfg: &TrainConfig, step: usize, stream: &[u32], sp: Specials) -> Vec<Example> {
     let mut rng = StdRng::seed_from_u64(cfg.seed.wrapping_mul(1_000_003).wrapping_add(step as u64));
-    let edit_from = ((1.0 - cfg.edit_fraction) * cfg.steps as f64) as usize;
+    let edits = cfg.stage_at(step) != StageKind::Mask;
     (0..cfg.batch_size)
         .map(|i| {
-            if step >= edit_from && i % 2 == 1 {
+            if edits && i % 2 == 1 {
                 data::edit_example(&mut rng, stream, cfg.window, cfg.max_slack, cfg.edit_alpha, sp)
             } else {
                 data::mask_example(&mut rng, stream, cfg.window, cfg.max_slack, sp)
@@ -204,84 +211,30 @@ pub fn batch_for_step(cfg: &TrainConfig, step: usize, stream: &[u32], sp: Specia
         .collect()
 }
 
-/// Masked-token accuracy at fixed masking rates on fixed validation windows, and the loss.
-pub fn evaluate(model: &Transformer, cfg: &TrainConfig, valid: &[u32], sp: Specials, device: &Device) -> Result<(f64, [f64; 3])> {
-    use rand::Rng;
-    let mut accuracy = [0f64; 3];
-    let mut loss_total = 0f64;
-    for (k, rate) in [0.25, 0.5, 0.75].into_iter().enumerate() {
-        let mut rng = StdRng::seed_from_u64(7 + k as u64);
-        let (mut right, mut total) = (0usize, 0usize);
-        for chunk in (0..cfg.eval_windows).collect::<Vec<_>>().chunks(cfg.batch_size) {
-            let batch: Vec<Example> = chunk
-                .iter()
-                .map(|_| {
-                    let start = rng.random_range(0..valid.len() - cfg.window);
-                    let target = valid[start..start + cfg.window].to_vec();
-                    let mut input = target.clone();
-                    let mut weight = vec![0f32; cfg.window];
-                    for i in 0..cfg.window {
-                        if rng.random_bool(rate) {
-                            input[i] = sp.mask;
-                            weight[i] = 1.0;
-                        }
-                    }
-                    Example { input, target, weight }
-                })
-                .collect();
-            loss_total += loss(model, &batch, device)?.to_scalar::<f32>()? as f64 / rate;
-            let (b, len) = (batch.len(), cfg.window);
-            let input = Tensor::from_vec(batch.iter().flat_map(|e| e.input.clone()).collect::<Vec<_>>(), (b, len), device)?;
-            let pred = model.forward(&input)?.argmax(D::Minus1)?.flatten_all()?.to_vec1::<u32>()?;
-            for (i, e) in batch.iter().flat_map(|e| e.input.iter().zip(&e.target)).enumerate() {
-                if *e.0 == sp.mask {
-                    total += 1;
-                    right += (pred[i] == *e.1) as usize;
-                }
-            }
-        }
-        accuracy[k] = right as f64 / total.max(1) as f64;
+/// A step's batch; in the constrained-order and on-policy stages the even slots come from
+/// the current weights' own decoding.
+fn batch_at(cfg: &TrainConfig, step: usize, stream: &[u32], sp: Specials, model: impl FnOnce() -> Result<Transformer>, device: &Device) -> Result<Vec<Example>> {
+    let mut batch = batch_for_step(cfg, step, stream, sp);
+    let kind = cfg.stage_at(step);
+    if !matches!(kind, StageKind::Order | StageKind::OnPolicy) {
+        return Ok(batch);
     }
-    let batches = 3.0 * (cfg.eval_windows as f64 / cfg.batch_size as f64).ceil();
-    Ok((loss_total / batches, accuracy))
-}
-
-/// Writes `dir/step-N` atomically and points `dir/latest` at it; keeps the two newest.
-fn save_checkpoint(out: &Path, step: usize, varmap: &VarMap, opt: &optim::AdamW, state: &State, config: &Config, tokenizer: &Tokenizer) -> Result<PathBuf> {
-    let name = format!("step-{step:07}");
-    let tmp = out.join(format!("{name}.tmp"));
-    let _ = std::fs::remove_dir_all(&tmp);
-    std::fs::create_dir_all(&tmp)?;
-    varmap.save(tmp.join(WEIGHTS_FILE))?;
-    candle_core::safetensors::save(&opt.state_tensors(), tmp.join("optimizer.safetensors"))?;
-    std::fs::write(tmp.join(CONFIG_FILE), serde_json::to_string_pretty(config)?)?;
-    tokenizer.save(&tmp.join(TOKENIZER_FILE))?;
-    std::fs::write(tmp.join("state.json"), serde_json::to_string(state)?)?;
-    let done = out.join(&name);
-    let _ = std::fs::remove_dir_all(&done);
-    std::fs::rename(&tmp, &done)?;
-    write_atomic(&out.join("latest"), name.as_bytes())?;
-    let mut old: Vec<PathBuf> = std::fs::read_dir(out)?
-        .flatten()
-        .map(|e| e.path())
-        .filter(|p| p.file_name().is_some_and(|n| n.to_string_lossy().starts_with("step-") && !n.to_string_lossy().ends_with(".tmp")))
-        .collect();
-    old.sort();
-    for p in old.iter().rev().skip(2) {
-        let _ = std::fs::remove_dir_all(p);
+    let mut rng = StdRng::seed_from_u64(cfg.seed.wrapping_mul(7_000_003).wrapping_add(step as u64));
+    let slots: Vec<usize> = (0..batch.len()).step_by(2).collect();
+    let tasks: Vec<distill::BlockTask> = slots.iter().map(|_| distill::block_task(&mut rng, stream, cfg.window, cfg.distill.block, cfg.max_slack, sp)).collect();
+    let model = model()?;
+    let examples = match kind {
+        StageKind::Order => distill::order_examples(&model, &tasks, &cfg.distill, stream, &mut rng, sp, device)?,
+        _ => distill::on_policy_examples(&model, &tasks, &cfg.distill, &mut rng, sp, device)?,
+    };
+    for (slot, example) in slots.into_iter().zip(examples) {
+        batch[slot] = example;
     }
-    Ok(done)
-}
-
-/// The newest complete checkpoint of a run, if any.
-pub fn latest_checkpoint(out: &Path) -> Option<PathBuf> {
-    let name = std::fs::read_to_string(out.join("latest")).ok()?;
-    let dir = out.join(name.trim());
-    dir.join("state.json").is_file().then_some(dir)
+    Ok(batch)
 }
 
 pub fn train(cfg: &TrainConfig, on_progress: &mut dyn FnMut(&TrainProgress)) -> Result<PathBuf> {
-    if cfg.steps == 0 || cfg.batch_size == 0 || cfg.window < 16 {
+    if cfg.total_steps() == 0 || cfg.batch_size == 0 || cfg.window < 16 {
         bail!("steps and batch_size must be positive and window at least 16");
     }
     std::fs::create_dir_all(&cfg.out)?;
@@ -332,8 +285,10 @@ pub fn train(cfg: &TrainConfig, on_progress: &mut dyn FnMut(&TrainProgress)) -> 
     let mut window_tokens = 0usize;
     let mut window_start = std::time::Instant::now();
     let mut loss_avg = None::<f64>;
-    while state.step < cfg.steps {
-        let batch = batch_for_step(cfg, state.step, &train, sp);
+    let total = cfg.total_steps();
+    let infer_model = || Transformer::new(&config, Mode::Infer, VarBuilder::from_varmap(&varmap, DType::F32, &device)).map_err(anyhow::Error::from);
+    while state.step < total {
+        let batch = batch_at(cfg, state.step, &train, sp, infer_model, &device)?;
         let loss_t = loss(&model, &batch, &device)?;
         let grads = loss_t.backward()?;
         let norm = opt.grad_norm(&grads)?;
@@ -342,15 +297,18 @@ pub fn train(cfg: &TrainConfig, on_progress: &mut dyn FnMut(&TrainProgress)) -> 
         opt.step(&grads, lr, scale)?;
         let l = loss_t.to_scalar::<f32>()? as f64;
         loss_avg = Some(loss_avg.map_or(l, |a| 0.98 * a + 0.02 * l));
+        let stage = cfg.stage_at(state.step);
         state.step += 1;
         state.tokens_seen += cfg.batch_size * cfg.window;
         window_tokens += cfg.batch_size * cfg.window;
         state.elapsed_secs = elapsed_before + started.elapsed().as_secs_f64();
 
-        let finished = state.step == cfg.steps;
+        let finished = state.step == total;
         if state.step % cfg.eval_every == 0 || finished {
-            let eval_model = Transformer::new(&config, Mode::Infer, VarBuilder::from_varmap(&varmap, DType::F32, &device))?;
-            let (valid_loss, acc) = evaluate(&eval_model, cfg, &valid, sp, &device)?;
+            let eval_model = infer_model()?;
+            let (valid_loss, acc) = evaluate::masked_accuracy(&eval_model, cfg, &valid, sp, &device)?;
+            // Block fill decodes up to a block's worth of passes: only once, at the end.
+            let fill = if finished { Some(evaluate::block_fill(&eval_model, cfg, &valid, sp, &device)?) } else { None };
             let m = Metrics {
                 step: state.step,
                 tokens_seen: state.tokens_seen,
@@ -359,18 +317,19 @@ pub fn train(cfg: &TrainConfig, on_progress: &mut dyn FnMut(&TrainProgress)) -> 
                 train_loss: loss_avg.unwrap_or(l),
                 valid_loss: Some(valid_loss),
                 valid_accuracy: Some(acc),
+                fill_passes_per_block: fill.map(|f| f.0),
+                fill_accuracy: fill.map(|f| f.1),
+                stage: Some(stage),
             };
             let mut f = std::fs::OpenOptions::new().create(true).append(true).open(&metrics_path)?;
             writeln!(f, "{}", serde_json::to_string(&m)?)?;
             last_eval = Some(m);
         }
-        // A checkpoint at the edit-stage boundary lets an ablation continue stage 1 alone from
-        // exactly the same point.
-        let at_boundary = state.step == ((1.0 - cfg.edit_fraction) * cfg.steps as f64) as usize;
-        if finished || at_boundary || last_save.elapsed().as_secs() >= cfg.checkpoint_every_secs {
+        // A checkpoint where a stage begins lets an ablation arm branch from exactly there.
+        if finished || cfg.is_stage_boundary(state.step) || last_save.elapsed().as_secs() >= cfg.checkpoint_every_secs {
             let mut cfg_out = config.clone();
-            cfg_out.anneal_edit_trained = state.step as f64 > (1.0 - cfg.edit_fraction) * cfg.steps as f64;
-            save_checkpoint(&cfg.out, state.step, &varmap, &opt, &state, &cfg_out, &tokenizer)?;
+            cfg_out.anneal_edit_trained = cfg.edit_trained_after(state.step);
+            checkpoint::save(&cfg.out, state.step, &varmap, &opt, &state, &cfg_out, &tokenizer)?;
             last_save = std::time::Instant::now();
         }
         let tps = window_tokens as f64 / window_start.elapsed().as_secs_f64().max(1e-9);
@@ -379,9 +338,9 @@ pub fn train(cfg: &TrainConfig, on_progress: &mut dyn FnMut(&TrainProgress)) -> 
             window_start = std::time::Instant::now();
         }
         if state.step % 100 == 0 {
-            tracing::info!(step = state.step, loss = loss_avg.unwrap_or(l), tokens_per_sec = tps as u64, "training");
+            tracing::info!(step = state.step, ?stage, loss = loss_avg.unwrap_or(l), tokens_per_sec = tps as u64, "training");
         }
-        on_progress(&TrainProgress { step: state.step, steps: cfg.steps, loss: loss_avg.unwrap_or(l), tokens_per_sec: tps, last_eval: last_eval.as_ref() });
+        on_progress(&TrainProgress { step: state.step, steps: total, loss: loss_avg.unwrap_or(l), tokens_per_sec: tps, last_eval: last_eval.as_ref() });
     }
     latest_checkpoint(&cfg.out).context("training ended without a checkpoint")
 }

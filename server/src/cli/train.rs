@@ -30,7 +30,7 @@ pub fn run(args: TrainArgs) -> Result<()> {
     if let Some(out) = args.out {
         cfg.out = out;
     }
-    let bar = ProgressBar::new(cfg.steps as u64).with_style(
+    let bar = ProgressBar::new(cfg.total_steps() as u64).with_style(
         ProgressStyle::with_template("{bar:30} {pos}/{len} steps · {msg} · ETA {eta}").expect("valid template"),
     );
     let done = train(&cfg, &mut |p| {
