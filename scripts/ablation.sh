@@ -1,10 +1,10 @@
 #!/usr/bin/env bash
 # The recipe's ablation at equal optimiser steps. Every arm branches from a finished main run
-# (2,400 steps) and trains 240 more steps at the final learning rate; only those steps differ:
+# (2,400 steps) and trains 120 more steps at the final learning rate; only those steps differ:
 #   stage1    — the stage-1-only run, continued with mask diffusion alone;
 #   edit      — the default run, continued with its mask + edit-corruption mixture;
 #   order     — the default run, + constrained-order distillation (stage 3);
-#   on-policy — the default run, + 120 steps of stage 3, then 120 of on-policy (stage 4).
+#   on-policy — the default run, + 60 steps of stage 3, then 60 of on-policy (stage 4).
 # The order and on-policy arms also spend forward passes sampling trajectories; the wall time
 # of each arm is in its metrics.jsonl. Then every arm is measured the same way: masked-token
 # accuracy and block fill (the last line of metrics.jsonl) and held-out repair.
@@ -14,7 +14,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 bin=${ANNEAL_BIN:-target/debug/anneal}
 base_step=step-0002400
-final=step-0002640
+final=step-0002520
 
 arm() {
   local name=$1 base=$2 config=$3 post=$4 out=runs/arm-$1
@@ -38,10 +38,10 @@ PY
 arms=${ARMS:-"order on-policy edit stage1"}
 for a in $arms; do
   case $a in
-    stage1)    arm stage1 stage1-only models/train/stage1-only.json '[{"kind":"mask","steps":240}]' ;;
-    edit)      arm edit default models/train/default.json '[{"kind":"edit","steps":240}]' ;;
-    order)     arm order default models/train/default.json '[{"kind":"order","steps":240}]' ;;
-    on-policy) arm on-policy default models/train/default.json '[{"kind":"order","steps":120},{"kind":"on_policy","steps":120}]' ;;
+    stage1)    arm stage1 stage1-only models/train/stage1-only.json '[{"kind":"mask","steps":120}]' ;;
+    edit)      arm edit default models/train/default.json '[{"kind":"edit","steps":120}]' ;;
+    order)     arm order default models/train/default.json '[{"kind":"order","steps":120}]' ;;
+    on-policy) arm on-policy default models/train/default.json '[{"kind":"order","steps":60},{"kind":"on_policy","steps":60}]' ;;
   esac
 done
 for a in $arms; do

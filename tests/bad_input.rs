@@ -523,12 +523,13 @@ fn a_line_of_100_000_characters() {
     let r = client.wait_response(long_rewrite, LIMIT);
     assert_eq!(error_code(&r), -32800, "{r}");
     eprintln!("rewrite of a 100,000-character list: {blocks} blocks; cancelled after {:.2} s", started.elapsed().as_secs_f64());
-    // A string literal cannot be cut into blocks: one 100,000-token canvas is more than the
-    // model's positions, which must be a clear error, not an allocation that kills the server.
+    // A string literal cannot be cut into blocks: one 100,000-token canvas is over the canvas
+    // limit that bounds a request's memory, which must be a clear error, not an allocation
+    // that kills the server.
     let a = action(&mut client, uri, range(4, 50, 4, 60));
     let r = resolve(&mut client, a);
     eprintln!("rewrite of a 100,000-character string: {r}");
-    assert!(error_message(&r).contains("positions"), "{r}");
+    assert!(error_message(&r).contains("maxCanvasTokens"), "{r}");
     assert_serving(&mut client, "a 100,000-character line");
     assert!(client.shutdown().success());
 }

@@ -42,6 +42,25 @@ pub struct EditSettings {
     pub retries: usize,
     /// Return a proposal even when it adds syntax errors (plumbing tests on random weights).
     pub accept_syntax_errors: bool,
+    /// Largest canvas (context, block and slack) one forward pass may see. Attention memory
+    /// grows with its square, so this bounds what one request can allocate, whatever the
+    /// model allows; a block that does not fit (a huge string literal) is a clear error.
+    pub max_canvas_tokens: usize,
+}
+
+impl EditSettings {
+    /// Values serde accepts but the engine cannot use; `None` when all are in range.
+    pub fn out_of_range(&self) -> Option<String> {
+        let checks: [(bool, &str); 6] = [
+            ((1..=4096).contains(&self.block_tokens), "blockTokens must be 1..=4096"),
+            (self.context_tokens <= 8192, "contextTokens must be at most 8192"),
+            ((0.0..=4.0).contains(&self.slack), "slack must be 0..=4"),
+            ((16..=32768).contains(&self.max_canvas_tokens), "maxCanvasTokens must be 16..=32768"),
+            ((0.0..=1.0).contains(&self.mask.threshold) && self.mask.max_steps >= 1, "mask.threshold must be 0..=1 and mask.maxSteps at least 1"),
+            (self.edit.max_steps >= 1, "edit.maxSteps must be at least 1"),
+        ];
+        checks.iter().find(|(ok, _)| !ok).map(|(_, why)| why.to_string())
+    }
 }
 
 impl Default for EditSettings {
@@ -57,6 +76,7 @@ impl Default for EditSettings {
             edit: EditConfig::default(),
             retries: 2,
             accept_syntax_errors: false,
+            max_canvas_tokens: 2048,
         }
     }
 }
@@ -107,6 +127,8 @@ pub enum EngineError {
     Plan(#[from] grammars::PlanError),
     #[error("the proposal would add syntax errors ({before} before, {after} after) after {attempts} attempts; nothing was changed")]
     AddsSyntaxErrors { before: usize, after: usize, attempts: usize },
+    #[error("a block needs a canvas of {tokens} tokens, over the limit of {limit} (edit.maxCanvasTokens); select less, or cut a long line or literal")]
+    CanvasTooLarge { tokens: usize, limit: usize },
     #[error("model: {0}")]
     Model(#[from] anyhow::Error),
 }
@@ -264,6 +286,10 @@ fn rewrite_once(
         let suffix = head_tokens(model, &after, settings.context_tokens)?;
         let original = tokenizer.encode(&blocks[index])?;
         let slack = ((original.len() as f32 * settings.slack).ceil() as usize).max(2);
+        let canvas = prefix.len() + original.len() + slack + suffix.len();
+        if canvas > settings.max_canvas_tokens {
+            return Err(EngineError::CanvasTooLarge { tokens: canvas, limit: settings.max_canvas_tokens });
+        }
         let mut report = |r: &StepReport| {
             observe(&EngineProgress { attempt, block: done, blocks: plan.blocks.len(), step: r.step, remaining: r.remaining })
         };

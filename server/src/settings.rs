@@ -72,8 +72,9 @@ fn apply(current: &mut serde_json::Value, path: &mut Vec<String>, value: serde_j
     // indexing inserts the last key rather than panicking.
     let slot = path.iter().fold(&mut candidate, |v, k| &mut v[k.as_str()]);
     *slot = value.clone();
-    match serde_json::from_value::<Settings>(candidate.clone()) {
-        Ok(_) => *current = candidate,
+    let parsed = serde_json::from_value::<Settings>(candidate.clone()).map_err(|e| e.to_string());
+    match parsed.and_then(|s| s.edit.out_of_range().map_or(Ok(()), Err)) {
+        Ok(()) => *current = candidate,
         Err(e) => {
             let existing = path.iter().try_fold(&*current, |v, k| v.get(k.as_str()));
             match (value, existing) {
@@ -141,5 +142,18 @@ mod tests {
         let e = Settings::default().merged(json!({"modle": "x"})).1.unwrap();
         assert!(e.contains("modle"), "{e}");
         assert!(Settings { device: "tpu".into(), ..Default::default() }.device().unwrap_err().contains("tpu"));
+    }
+
+    #[test]
+    fn values_out_of_range_are_named_and_the_old_value_stays() {
+        let (s, e) = Settings::default().merged(json!({"edit": {"blockTokens": 0, "maxCanvasTokens": 1_000_000, "contextTokens": 10}}));
+        let e = e.unwrap();
+        assert!(e.contains("`edit.blockTokens`") && e.contains("1..=4096"), "{e}");
+        assert!(e.contains("`edit.maxCanvasTokens`"), "{e}");
+        assert_eq!(s.edit.block_tokens, EditSettings::default().block_tokens);
+        assert_eq!(s.edit.max_canvas_tokens, EditSettings::default().max_canvas_tokens);
+        assert_eq!(s.edit.context_tokens, 10, "a valid key beside bad ones still applies");
+        let e = Settings::default().merged(json!({"edit": {"mask": {"threshold": 1.5}}})).1.unwrap();
+        assert!(e.contains("`edit.mask.threshold`"), "{e}");
     }
 }

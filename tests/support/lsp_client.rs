@@ -48,15 +48,21 @@ impl LspClient {
 
     /// Starts the server with extra environment variables (test hooks, log levels).
     pub fn start_with_env(binary: &str, env: &[(&str, &str)]) -> LspClient {
-        let mut child = Command::new(binary)
-            .arg("serve")
-            .env("ANNEAL_LOG", "anneal=debug")
-            .envs(env.iter().copied())
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .expect("start anneal serve");
+        let mut command = Command::new(binary);
+        command.env("ANNEAL_LOG", "anneal=debug").envs(env.iter().copied()).stderr(Stdio::inherit());
+        LspClient::spawn(command)
+    }
+
+    /// Starts the server as an editor does — its default logging, in `cwd` — with its log
+    /// (stderr) written to `log`.
+    pub fn start_as_editor(binary: &str, cwd: &std::path::Path, log: std::fs::File) -> LspClient {
+        let mut command = Command::new(binary);
+        command.env_remove("ANNEAL_LOG").current_dir(cwd).stderr(log);
+        LspClient::spawn(command)
+    }
+
+    fn spawn(mut command: Command) -> LspClient {
+        let mut child = command.arg("serve").stdin(Stdio::piped()).stdout(Stdio::piped()).spawn().expect("start anneal serve");
         let stdin = child.stdin.take().unwrap();
         let mut stdout = BufReader::new(child.stdout.take().unwrap());
         let (tx, incoming) = channel();
@@ -88,6 +94,13 @@ impl LspClient {
         let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id())).ok()?;
         let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
         Some(line.split_whitespace().nth(1)?.parse::<u64>().ok()? / 1024)
+    }
+
+    /// A number from the server's `/proc/PID/status` (Linux): `VmRSS` (KiB), `Threads`, ...
+    pub fn proc_status(&self, field: &str) -> Option<u64> {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id())).ok()?;
+        let line = status.lines().find(|l| l.strip_prefix(field).is_some_and(|rest| rest.starts_with(':')))?;
+        line.split_whitespace().nth(1)?.parse::<u64>().ok()
     }
 
     /// Whether the server process has exited (and how).

@@ -39,7 +39,7 @@ pub struct DistillConfig {
 
 impl Default for DistillConfig {
     fn default() -> Self {
-        Self { block: 32, pool: 4, order_steps: 4, order_noise: 1.0, on_policy_steps: 2 }
+        Self { block: 32, pool: 3, order_steps: 3, order_noise: 1.0, on_policy_steps: 2 }
     }
 }
 

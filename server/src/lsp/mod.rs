@@ -16,7 +16,7 @@ mod execute_command;
 mod initialize;
 mod rewrite_job;
 mod text_sync;
-mod transport;
+pub(crate) mod transport;
 
 use std::future::Future;
 use std::panic::AssertUnwindSafe;
