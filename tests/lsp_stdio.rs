@@ -187,3 +187,37 @@ fn typing_inside_the_span_cancels_the_rewrite() {
     assert_eq!(r["error"]["code"], -32800, "{r}");
     assert!(client.shutdown().success());
 }
+
+#[test]
+fn preview_notifications_show_the_span_converging() {
+    let model = tiny_checkpoint();
+    let mut client = LspClient::start(BIN);
+    let options = json!({
+        "model": model.path(),
+        "edit": {"acceptSyntaxErrors": true, "preview": true, "mode": "mask", "mask": {"threshold": 0.99, "maxSteps": 4}}
+    });
+    client.initialize(&["utf-16"], options);
+    let uri = "file:///tmp/anneal-e2e/preview.py";
+    open(&mut client, uri, PYTHON);
+    let range = json!({"start": {"line": 1, "character": 4}, "end": {"line": 1, "character": 9}});
+    let action = code_action(&mut client, uri, range);
+    let resolved = client.request("codeAction/resolve", action);
+    let edits = resolved["result"]["edit"]["documentChanges"][0]["edits"].as_array().unwrap_or_else(|| panic!("{resolved}")).clone();
+    let previews: Vec<Value> = client.seen.iter().filter(|m| m["method"] == "anneal/preview").map(|m| m["params"].clone()).collect();
+    assert!(!previews.is_empty(), "no previews in {:?}", client.seen);
+    assert!(previews.iter().all(|p| p["uri"] == uri && p["version"] == 1));
+    // Mask mode on one statement: the first step leaves masks, the last none; the span is the
+    // widened statement's lines, and the last preview is what the edit writes there.
+    let first = previews[0]["text"].as_str().unwrap();
+    let last = previews.last().unwrap()["text"].as_str().unwrap();
+    assert!(first.contains('░'), "{first}");
+    assert!(!last.contains('░'), "{last}");
+    let steps: Vec<u64> = previews.iter().map(|p| p["step"].as_u64().unwrap()).collect();
+    assert!(steps.windows(2).all(|w| w[1] == w[0] + 1), "{steps:?}");
+    let r = &previews[0]["range"];
+    assert_eq!((r["start"]["line"].as_u64(), r["end"]["line"].as_u64()), (Some(1), Some(2)), "{r}");
+    let new_text = apply_text_edits(PYTHON, &edits);
+    let new_line = new_text.lines().nth(1).unwrap_or("");
+    assert_eq!(last.trim_end_matches('\n'), new_line, "the final preview is the edit's text");
+    assert!(client.shutdown().success());
+}

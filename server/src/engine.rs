@@ -46,6 +46,8 @@ pub struct EditSettings {
     /// grows with its square, so this bounds what one request can allocate, whatever the
     /// model allows; a block that does not fit (a huge string literal) is a clear error.
     pub max_canvas_tokens: usize,
+    /// Report the span's text after every step (`anneal/preview` over LSP).
+    pub preview: bool,
 }
 
 impl EditSettings {
@@ -77,6 +79,7 @@ impl Default for EditSettings {
             retries: 2,
             accept_syntax_errors: false,
             max_canvas_tokens: 2048,
+            preview: false,
         }
     }
 }
@@ -108,6 +111,33 @@ pub struct EngineProgress {
     pub blocks: usize,
     pub step: usize,
     pub remaining: usize,
+    /// With `EditSettings::preview`: the whole span as it stands after this step — blocks
+    /// done, the current canvas (a masked position shows as [`MASK_GLYPH`]), blocks to come.
+    pub preview: Option<Preview>,
+}
+
+/// The span being rewritten (byte offsets of the original text) and its text right now.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Preview {
+    pub span: Range<usize>,
+    pub text: String,
+}
+
+/// How a still-masked canvas position appears in a preview.
+pub const MASK_GLYPH: char = '░';
+
+/// The text of a canvas: runs of tokens decoded (pad and end-of-text vanish, as they will in
+/// the result), each mask a [`MASK_GLYPH`].
+fn canvas_text(model: &Model, canvas: &[Option<u32>]) -> anyhow::Result<String> {
+    let mut out = String::new();
+    for run in canvas.chunk_by(|a, b| a.is_some() == b.is_some()) {
+        if run[0].is_some() {
+            out.push_str(&model.tokenizer.decode(&run.iter().flatten().copied().collect::<Vec<_>>())?);
+        } else {
+            out.extend(std::iter::repeat_n(MASK_GLYPH, run.len()));
+        }
+    }
+    Ok(out)
 }
 
 impl std::fmt::Display for EngineProgress {
@@ -291,7 +321,12 @@ fn rewrite_once(
             return Err(EngineError::CanvasTooLarge { tokens: canvas, limit: settings.max_canvas_tokens });
         }
         let mut report = |r: &StepReport| {
-            observe(&EngineProgress { attempt, block: done, blocks: plan.blocks.len(), step: r.step, remaining: r.remaining })
+            let preview = settings.preview.then(|| {
+                let canvas = canvas_text(model, r.canvas).unwrap_or_default();
+                let text = format!("{}{canvas}{}", blocks[..index].concat(), blocks[index + 1..].concat());
+                Preview { span: plan.span.clone(), text }
+            });
+            observe(&EngineProgress { attempt, block: done, blocks: plan.blocks.len(), step: r.step, remaining: r.remaining, preview })
         };
         let outcome = decode_block(model, settings, &prefix, &original, slack, &suffix, &mut report)?;
         let canvas_len = original.len() + slack;

@@ -14,6 +14,7 @@ mod code_action;
 mod code_action_resolve;
 mod execute_command;
 mod initialize;
+mod preview;
 mod rewrite_job;
 mod text_sync;
 pub(crate) mod transport;

@@ -13,6 +13,7 @@ use tower_lsp_server::jsonrpc::{Error, ErrorCode, Result};
 use tower_lsp_server::ls_types::*;
 
 use super::text_sync::{from_lsp, to_lsp};
+use super::preview::{Preview, PreviewParams};
 use super::Session;
 use crate::engine::{self, EngineError, RewriteRequest};
 use crate::position::to_position;
@@ -100,8 +101,23 @@ pub async fn run(session: &Arc<Session>, data: RewriteData) -> Result<WorkspaceE
     // Here, holding the job permit and the running-job entry, so the panic test shows both
     // are released (see `super::guard`).
     engine::test_panic_hook(data.instruction.as_deref(), "@handler");
-    let (progress_tx, mut progress_rx) = tokio::sync::mpsc::unbounded_channel::<String>();
+    let (progress_tx, mut progress_rx) = tokio::sync::mpsc::unbounded_channel::<(String, Option<PreviewParams>)>();
     let progress = begin_progress(session).await;
+    let (uri, version, rope) = (data.uri.clone(), data.version, doc.rope.clone());
+    let preview_params = move |p: &engine::EngineProgress| {
+        p.preview.as_ref().map(|preview| PreviewParams {
+            uri: uri.clone(),
+            version,
+            range: Range {
+                start: to_lsp(to_position(&rope, preview.span.start, encoding)),
+                end: to_lsp(to_position(&rope, preview.span.end, encoding)),
+            },
+            text: preview.text.clone(),
+            block: p.block,
+            blocks: p.blocks,
+            step: p.step,
+        })
+    };
 
     let snapshot = doc.clone();
     let mut worker = tokio::task::spawn_blocking(move || {
@@ -113,7 +129,7 @@ pub async fn run(session: &Arc<Session>, data: RewriteData) -> Result<WorkspaceE
             instruction: data.instruction.as_deref(),
         };
         let proposal = engine::rewrite(&model, &request, &settings.edit, &mut |p| {
-            let _ = progress_tx.send(p.to_string());
+            let _ = progress_tx.send((p.to_string(), preview_params(p)));
             if cancelled.load(Ordering::Relaxed) { ControlFlow::Break(()) } else { ControlFlow::Continue(()) }
         });
         proposal.map(|p| (p, text))
@@ -121,8 +137,9 @@ pub async fn run(session: &Arc<Session>, data: RewriteData) -> Result<WorkspaceE
     let joined = loop {
         tokio::select! {
             joined = &mut worker => break joined,
-            Some(message) = progress_rx.recv() => {
+            Some((message, preview)) = progress_rx.recv() => {
                 if let Some(p) = &progress { p.report(message).await; }
+                if let Some(preview) = preview { session.client.send_notification::<Preview>(preview).await; }
             }
         }
     };

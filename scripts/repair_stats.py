@@ -1,0 +1,53 @@
+#!/usr/bin/env python3
+"""Summarise `anneal eval repair --out FILE.jsonl` runs: besides exact match, how often the model
+moved a corrupted snippet closer to the original (character edit distance) or further away.
+
+Exact repair of a k-token corruption is a high bar for a 4 M-parameter model; "closer" counts
+partial repairs, "further" the damage, so the two arms of an ablation can be told apart.
+
+    python3 scripts/repair_stats.py runs/arm-*/repair-edit.jsonl
+"""
+import json
+import sys
+
+
+def distance(a: str, b: str) -> int:
+    """Levenshtein distance over characters."""
+    if len(a) < len(b):
+        a, b = b, a
+    previous = list(range(len(b) + 1))
+    for i, ca in enumerate(a, 1):
+        current = [i]
+        for j, cb in enumerate(b, 1):
+            current.append(min(previous[j] + 1, current[j - 1] + 1, previous[j - 1] + (ca != cb)))
+        previous = current
+    return previous[-1]
+
+
+def summarise(path: str) -> dict:
+    rows = [json.loads(line) for line in open(path, encoding="utf-8") if line.strip()]
+    n = len(rows)
+    stats = {"snippets": n, "exact": 0, "changed": 0, "closer": 0, "further": 0, "parse_valid": 0, "passes": 0.0}
+    for r in rows:
+        target, corrupted, repaired = r["target"].rstrip(), r["corrupted"].rstrip(), r["repaired"].rstrip()
+        before, after = distance(corrupted, target), distance(repaired, target)
+        stats["exact"] += r["exact"]
+        stats["changed"] += repaired != corrupted
+        stats["closer"] += after < before
+        stats["further"] += after > before
+        stats["parse_valid"] += r["parse_valid"]
+        stats["passes"] += r["forward_passes"]
+    return {k: (v / n if k != "snippets" else v) for k, v in stats.items()}
+
+
+def main() -> None:
+    print("| run | snippets | exact | closer | further | changed | parse-valid | passes / snippet |")
+    print("|---|---|---|---|---|---|---|---|")
+    for path in sys.argv[1:]:
+        s = summarise(path)
+        pct = lambda k: f"{100 * s[k]:.1f}%"
+        print(f"| {path} | {s['snippets']} | {pct('exact')} | {pct('closer')} | {pct('further')} | {pct('changed')} | {pct('parse_valid')} | {s['passes']:.2f} |")
+
+
+if __name__ == "__main__":
+    main()
