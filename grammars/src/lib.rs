@@ -7,7 +7,30 @@
 //! - [`plan`] widens a selection to whole syntax nodes and lines ([`Plan::span`]), cuts it into
 //!   blocks within a budget ([`Plan::blocks`]) and orders them so that definitions are decoded
 //!   before their uses ([`Plan::order`]).
-//! - [`verify`] tells whether a replacement adds syntax errors where it lands.
+//! - [`verify`] tells whether a replacement adds syntax errors where it lands or in what it
+//!   makes the parser read differently.
+//! - [`SyntaxTree`] keeps a document's parse current across edits, so that planning after a
+//!   keystroke reparses only what changed.
+//!
+//! Languages ([`Language`]): Rust, Python, JavaScript, TypeScript and TSX, Go, Java, C, C++,
+//! Ruby and Bash, chosen by LSP `languageId` or file extension. What each grammar's node kinds
+//! mean (blocks, containers, atomic strings and comments, doc comments that belong to the next
+//! item, definitions and references) is in `queries/<language>/*.scm`; a language is a grammar
+//! crate, a folder of queries and a row in `language.rs`. Any other text is planned by
+//! indentation and lines, so planning never fails for want of a grammar.
+//!
+//! # Speed
+//!
+//! Planning a one-statement selection right after a keystroke in a 10,000-line file, measured
+//! by `cargo bench -p anneal-grammars --bench incremental` (2 shared cores, words as the
+//! budget's unit):
+//!
+//! | 10,000 lines of | [`SyntaxTree::edit`] + [`SyntaxTree::reparse`] + [`SyntaxTree::plan`] | [`plan`] (full parse) |
+//! |---|---|---|
+//! | Rust   | 4.2 ms | 40 ms |
+//! | Python | 8.2 ms | 47 ms |
+//!
+//! The target is 20 ms; without the kept tree a parse alone misses it.
 
 mod blocks;
 mod grammar;
