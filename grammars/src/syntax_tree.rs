@@ -106,7 +106,7 @@ impl TextEdit {
 /// [`SyntaxTree::reparse`]d before it describes the new text. Planning or verifying with a
 /// text of another length, or between an edit and its reparse, parses that text afresh: right,
 /// but as slow as no tree at all.
-#[derive(Clone)]
+#[derive(Clone, Debug)]
 pub struct SyntaxTree {
     language: Option<Language>,
     tree: Option<Tree>,
@@ -118,12 +118,24 @@ pub struct SyntaxTree {
 
 impl SyntaxTree {
     pub fn new(text: &str, language: Option<Language>) -> SyntaxTree {
-        SyntaxTree {
+        SyntaxTree::from_chunks(language, text.len(), |at| &text.as_bytes()[at..])
+    }
+
+    /// [`SyntaxTree::new`] for a text held in pieces (a rope): `read(offset)` returns the bytes
+    /// from `offset` to the end of a piece, empty at the end of the text.
+    pub fn from_chunks<T: AsRef<[u8]>>(
+        language: Option<Language>,
+        len: usize,
+        read: impl FnMut(usize) -> T,
+    ) -> SyntaxTree {
+        let mut tree = SyntaxTree {
             language,
-            tree: language.and_then(|l| l.parse(text)),
-            len: text.len(),
+            tree: None,
+            len,
             edited: false,
-        }
+        };
+        tree.reparse_with(len, read);
+        tree
     }
 
     pub fn language(&self) -> Option<Language> {
@@ -145,8 +157,8 @@ impl SyntaxTree {
         self.reparse_with(text.len(), |at| &text.as_bytes()[at..]);
     }
 
-    /// [`SyntaxTree::reparse`] for a text held in pieces (a rope): `read(offset)` returns the
-    /// bytes from `offset` to the end of a piece, empty at the end of the text.
+    /// [`SyntaxTree::reparse`] for a text held in pieces, read as [`SyntaxTree::from_chunks`]
+    /// reads them.
     pub fn reparse_with<T: AsRef<[u8]>>(&mut self, len: usize, mut read: impl FnMut(usize) -> T) {
         self.len = len;
         self.edited = false;

@@ -93,7 +93,8 @@ pub fn run(args: EditArgs) -> Result<()> {
     settings.mask.threshold = args.threshold;
     settings.mask.max_steps = args.max_steps;
     let bar = ProgressBar::new_spinner().with_style(ProgressStyle::with_template("{spinner} {elapsed} {msg}").expect("valid template"));
-    let request = RewriteRequest { text: &text, selection: a.min(b)..a.max(b), language, instruction: args.instruction.as_deref() };
+    let request =
+        RewriteRequest { text: &text, selection: a.min(b)..a.max(b), language, syntax: None, instruction: args.instruction.as_deref() };
     let started = std::time::Instant::now();
     let proposal = engine::rewrite(&model, &request, &settings, &mut |p| {
         bar.set_message(p.to_string());

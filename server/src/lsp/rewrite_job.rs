@@ -7,7 +7,6 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use anneal_grammars::Language;
 use serde::{Deserialize, Serialize};
 use tower_lsp_server::jsonrpc::{Error, ErrorCode, Result};
 use tower_lsp_server::ls_types::*;
@@ -75,8 +74,6 @@ pub async fn run(session: &Arc<Session>, data: RewriteData) -> Result<WorkspaceE
     }
     let encoding = session.encoding();
     let selection = doc.byte_range(from_lsp(data.range.start), from_lsp(data.range.end), encoding);
-    let language = Language::from_language_id(&doc.language_id)
-        .or_else(|| data.uri.path().as_str().rsplit('/').next().and_then(|name| Language::from_path(name.as_ref())));
     let settings = session.settings();
 
     // Cancel-previous: a newer rewrite of the same document supersedes an older one, which
@@ -109,7 +106,8 @@ pub async fn run(session: &Arc<Session>, data: RewriteData) -> Result<WorkspaceE
         let request = RewriteRequest {
             text: &text,
             selection,
-            language,
+            language: snapshot.language,
+            syntax: snapshot.syntax.as_ref(),
             instruction: data.instruction.as_deref(),
         };
         let proposal = engine::rewrite(&model, &request, &settings.edit, &mut |p| {
