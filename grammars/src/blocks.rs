@@ -4,7 +4,8 @@ use std::ops::Range;
 
 use tree_sitter::{Node, Tree};
 
-use crate::language::Grammar;
+use crate::grammar::Grammar;
+use crate::indent;
 use crate::span::is_block_level;
 use crate::{Block, BlockBudget};
 
@@ -43,10 +44,10 @@ impl Splitter<'_> {
     /// Iterative, because a long operator chain nests thousands deep.
     fn collect(&mut self, root: Node, span: &Range<usize>) {
         enum Job<'t> {
-            Find(Node<'t>, Option<&'static str>),
+            Find(Node<'t>, Option<u16>),
             Split {
                 node: Node<'t>,
-                parent: Option<&'static str>,
+                parent: Option<u16>,
                 label: &'static str,
                 depth: usize,
             },
@@ -71,7 +72,7 @@ impl Splitter<'_> {
                     let inside = span.start <= r.start && r.end <= span.end;
                     // A body wholly inside (a Python block of one statement) is named for its
                     // statements, which are what the span was widened to.
-                    let body = self.grammar.containers.contains(&node.kind()) && parent.is_some();
+                    let body = self.grammar.container.contains(node.kind_id()) && parent.is_some();
                     if inside && !body {
                         jobs.push(Job::Split {
                             node,
@@ -80,7 +81,7 @@ impl Splitter<'_> {
                             depth: 0,
                         });
                     } else {
-                        push_children(&mut jobs, node, |c| Job::Find(c, Some(node.kind())));
+                        push_children(&mut jobs, node, |c| Job::Find(c, Some(node.kind_id())));
                     }
                 }
                 Job::Split {
@@ -100,7 +101,7 @@ impl Splitter<'_> {
                     }
                     let whole = node.child_count() == 0
                         || depth >= MAX_SPLIT_DEPTH
-                        || self.grammar.is_atomic(node.kind())
+                        || self.grammar.is_atomic(node)
                         || self.fits(r.clone());
                     if whole {
                         let bare = !node.is_named() && label == node.kind();
@@ -110,7 +111,7 @@ impl Splitter<'_> {
                             bare,
                         });
                     } else {
-                        let parent = Some(node.kind());
+                        let parent = Some(node.kind_id());
                         push_children(&mut jobs, node, |c| Job::Split {
                             node: c,
                             parent,
@@ -167,7 +168,7 @@ pub(crate) fn blocks(
         None => Vec::new(),
     };
     let atoms = if atoms.is_empty() {
-        line_atoms(text, span)
+        indent_atoms(text, span, budget)
     } else {
         atoms
     };
@@ -175,17 +176,20 @@ pub(crate) fn blocks(
     merge(text, span, budget, &pieces)
 }
 
-fn line_atoms(text: &str, span: &Range<usize>) -> Vec<Atom> {
-    text[span.clone()]
-        .split_inclusive('\n')
-        .scan(span.start, |at, line| {
-            let range = *at..*at + line.len();
-            *at = range.end;
-            Some(Atom {
-                range,
-                label: "lines",
-                bare: false,
-            })
+/// Atoms by indentation, for text without a syntax tree (or a span with no node in it); a span
+/// of blank lines is one atom.
+fn indent_atoms(text: &str, span: &Range<usize>, budget: &BlockBudget) -> Vec<Atom> {
+    let fits = |r: Range<usize>| (budget.measure)(&text[r]) <= budget.max_len;
+    let mut ranges = indent::pieces(text, span, &fits);
+    if ranges.is_empty() {
+        ranges.push(span.clone());
+    }
+    ranges
+        .into_iter()
+        .map(|range| Atom {
+            range,
+            label: "lines",
+            bare: false,
         })
         .collect()
 }

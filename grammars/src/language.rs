@@ -1,70 +1,175 @@
-//! The languages Anneal understands, and what each grammar's node kinds mean to the planner.
+//! The languages Anneal understands: one table entry each, naming the tree-sitter grammar, how
+//! a file is recognised, and the queries (`queries/<folder>/`) that tell the planner what its
+//! node kinds mean.
 
 use std::fmt;
 use std::path::Path;
 
-use tree_sitter::{Node, Parser, Tree};
+use tree_sitter::{Parser, Tree};
+
+use crate::grammar::Grammar;
 
 /// A language with a tree-sitter grammar compiled into this crate.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize)]
 pub enum Language {
     Rust,
     Python,
+    JavaScript,
+    TypeScript,
+    /// TypeScript with JSX: its own grammar, the TypeScript queries.
+    Tsx,
+    Go,
+    Java,
+    C,
+    Cpp,
+    Ruby,
+    Bash,
 }
 
+/// One language: everything that differs between languages is here or in its queries.
+pub(crate) struct LanguageSpec {
+    pub language: Language,
+    /// LSP `languageId`s, the first being [`Language::name`]. Identifiers are case-sensitive
+    /// in the protocol; several editors name the same language differently.
+    pub ids: &'static [&'static str],
+    /// File extensions, matched without regard to case.
+    pub extensions: &'static [&'static str],
+    /// Whole file names for files that have no extension (`Rakefile`).
+    pub file_names: &'static [&'static str],
+    pub tree_sitter: fn() -> tree_sitter::Language,
+    /// `queries/<folder>/blocks.scm`: which nodes are blocks, containers, atomic, attached.
+    pub blocks_query: &'static str,
+    /// `queries/<folder>/order.scm`: definitions and references for the decode order.
+    pub order_query: &'static str,
+}
+
+/// The queries of folders under `queries/`, each adding to the ones before it (JavaScript's and
+/// TypeScript's to the ECMAScript core, C++'s to C's: the grammars share most node kinds).
+macro_rules! queries {
+    ($($folder:literal),+) => {
+        (
+            concat!($(include_str!(concat!("../queries/", $folder, "/blocks.scm"))),+),
+            concat!($(include_str!(concat!("../queries/", $folder, "/order.scm"))),+),
+        )
+    };
+}
+
+const fn spec(
+    language: Language,
+    ids: &'static [&'static str],
+    extensions: &'static [&'static str],
+    file_names: &'static [&'static str],
+    tree_sitter: fn() -> tree_sitter::Language,
+    (blocks_query, order_query): (&'static str, &'static str),
+) -> LanguageSpec {
+    LanguageSpec {
+        language,
+        ids,
+        extensions,
+        file_names,
+        tree_sitter,
+        blocks_query,
+        order_query,
+    }
+}
+
+/// Indexed by `Language as usize` (a test checks it). Adding a language: a variant, a grammar
+/// crate, a folder of queries and a row here.
+#[rustfmt::skip]
+pub(crate) static SPECS: [LanguageSpec; 11] = [
+    spec(Language::Rust, &["rust"], &["rs"], &[],
+        || tree_sitter_rust::LANGUAGE.into(), queries!("rust")),
+    spec(Language::Python, &["python"], &["py", "pyi", "pyw"], &[],
+        || tree_sitter_python::LANGUAGE.into(), queries!("python")),
+    spec(Language::JavaScript, &["javascript", "javascriptreact"], &["js", "mjs", "cjs", "jsx"], &[],
+        || tree_sitter_javascript::LANGUAGE.into(), queries!("ecmascript", "javascript")),
+    spec(Language::TypeScript, &["typescript"], &["ts", "mts", "cts"], &[],
+        || tree_sitter_typescript::LANGUAGE_TYPESCRIPT.into(), queries!("ecmascript", "typescript")),
+    spec(Language::Tsx, &["typescriptreact", "tsx"], &["tsx"], &[],
+        || tree_sitter_typescript::LANGUAGE_TSX.into(), queries!("ecmascript", "typescript")),
+    spec(Language::Go, &["go"], &["go"], &[],
+        || tree_sitter_go::LANGUAGE.into(), queries!("go")),
+    spec(Language::Java, &["java"], &["java"], &[],
+        || tree_sitter_java::LANGUAGE.into(), queries!("java")),
+    // `.h` is C's: a C++ header parses as C well enough to plan, and C does not parse as C++.
+    spec(Language::C, &["c"], &["c", "h"], &[],
+        || tree_sitter_c::LANGUAGE.into(), queries!("c")),
+    spec(Language::Cpp, &["cpp", "cuda-cpp"], &["cc", "cpp", "cxx", "c++", "hh", "hpp", "hxx", "h++", "ipp", "tcc"], &[],
+        || tree_sitter_cpp::LANGUAGE.into(), queries!("c", "cpp")),
+    spec(Language::Ruby, &["ruby"], &["rb", "rake", "gemspec", "ru"], &["Rakefile", "Gemfile"],
+        || tree_sitter_ruby::LANGUAGE.into(), queries!("ruby")),
+    // VS Code says `shellscript`, Neovim `sh` or `bash`.
+    spec(Language::Bash, &["bash", "shellscript", "sh"], &["sh", "bash"], &[".bashrc", ".bash_profile", ".profile"],
+        || tree_sitter_bash::LANGUAGE.into(), queries!("bash")),
+];
+
 impl Language {
-    pub const ALL: [Language; 2] = [Language::Rust, Language::Python];
+    pub const ALL: [Language; 11] = [
+        Language::Rust,
+        Language::Python,
+        Language::JavaScript,
+        Language::TypeScript,
+        Language::Tsx,
+        Language::Go,
+        Language::Java,
+        Language::C,
+        Language::Cpp,
+        Language::Ruby,
+        Language::Bash,
+    ];
 
-    /// From an LSP `languageId`; identifiers are case-sensitive in the protocol.
+    pub(crate) fn spec(self) -> &'static LanguageSpec {
+        &SPECS[self as usize]
+    }
+
+    /// From an LSP `languageId`.
     pub fn from_language_id(id: &str) -> Option<Language> {
-        match id {
-            "rust" => Some(Language::Rust),
-            "python" => Some(Language::Python),
-            _ => None,
-        }
+        SPECS
+            .iter()
+            .find(|s| s.ids.contains(&id))
+            .map(|s| s.language)
     }
 
-    /// From a file extension, for the command line and for clients that send no usable `languageId`.
+    /// From a file's extension or name, for the command line and for clients that send no
+    /// usable `languageId`.
     pub fn from_path(path: &Path) -> Option<Language> {
-        let ext = path.extension()?.to_str()?;
-        let is = |e: &str| ext.eq_ignore_ascii_case(e);
-        if is("rs") {
-            Some(Language::Rust)
-        } else if is("py") || is("pyi") || is("pyw") {
-            Some(Language::Python)
-        } else {
-            None
+        let name = path.file_name()?.to_str()?;
+        if let Some(spec) = SPECS.iter().find(|s| s.file_names.contains(&name)) {
+            return Some(spec.language);
         }
+        let ext = path.extension()?.to_str()?;
+        SPECS
+            .iter()
+            .find(|s| s.extensions.iter().any(|e| e.eq_ignore_ascii_case(ext)))
+            .map(|s| s.language)
     }
 
-    /// The LSP `languageId`, also used in logs and snapshots.
+    /// The first LSP `languageId`, also used in logs and snapshots.
     pub fn name(self) -> &'static str {
-        match self {
-            Language::Rust => "rust",
-            Language::Python => "python",
-        }
+        self.spec().ids[0]
     }
 
     pub(crate) fn tree_sitter(self) -> tree_sitter::Language {
-        match self {
-            Language::Rust => tree_sitter_rust::LANGUAGE.into(),
-            Language::Python => tree_sitter_python::LANGUAGE.into(),
-        }
+        (self.spec().tree_sitter)()
     }
 
-    /// `None` only when the grammar cannot be loaded (an ABI mismatch between tree-sitter and
-    /// the grammar crate); callers fall back to plain lines rather than failing the edit.
-    pub(crate) fn parse(self, text: &str) -> Option<Tree> {
+    /// A parser for this language; `None` only when the grammar cannot be loaded (an ABI
+    /// mismatch between tree-sitter and the grammar crate), and callers then fall back to plain
+    /// lines rather than failing the edit.
+    pub(crate) fn parser(self) -> Option<Parser> {
         let mut parser = Parser::new();
         parser.set_language(&self.tree_sitter()).ok()?;
-        parser.parse(text, None)
+        Some(parser)
     }
 
-    pub(crate) fn grammar(self) -> &'static Grammar {
-        match self {
-            Language::Rust => &RUST,
-            Language::Python => &PYTHON,
-        }
+    pub(crate) fn parse(self, text: &str) -> Option<Tree> {
+        self.parser()?.parse(text, None)
+    }
+
+    /// What the queries say about this grammar; `None` when they do not load (see
+    /// [`Grammar::get`]), and planning then falls back to lines.
+    pub(crate) fn grammar(self) -> Option<&'static Grammar> {
+        Grammar::get(self)
     }
 }
 
@@ -74,144 +179,74 @@ impl fmt::Display for Language {
     }
 }
 
-/// What the planner needs to know about a grammar's node kinds.
-pub(crate) struct Grammar {
-    /// Kinds a rewrite may replace as a whole, whatever their parent.
-    pub block_kinds: &'static [&'static str],
-    /// Kinds whose named children are all block-level. This catches what a kind list misses,
-    /// e.g. a Rust block's tail expression, which has no statement node around it.
-    pub containers: &'static [&'static str],
-    /// Kinds never cut into blocks, however long: splitting a string or comment would hand the
-    /// model half a token.
-    pub atomic_kinds: &'static [&'static str],
-    /// Query naming definitions and references, see `queries/<lang>/order.scm`.
-    pub order_query: &'static str,
-    /// Inside a definition pattern, subtrees of these kinds use names rather than bind them
-    /// (`self.x = …` binds no `x`; `a::B` binds nothing).
-    pub pattern_skip: &'static [&'static str],
-    /// Inside a definition pattern, the kinds that bind a name.
-    pub pattern_names: &'static [&'static str],
-    /// Nodes that bind names only inside themselves: a variable assigned in a function body is
-    /// not what another function's use of that name means.
-    pub local_scopes: &'static [&'static str],
-    /// Kinds that wrap a block-level node and belong with it (a Python decorator list).
-    pub wrappers: &'static [&'static str],
-    /// Siblings that belong to the item after them (Rust attributes and doc comments).
-    pub attaches_to_next: fn(Node) -> bool,
-}
+#[cfg(test)]
+mod tests {
+    use super::*;
 
-impl Grammar {
-    pub fn is_atomic(&self, kind: &str) -> bool {
-        self.atomic_kinds.contains(&kind)
+    #[test]
+    fn table_is_indexed_by_language() {
+        for (i, spec) in SPECS.iter().enumerate() {
+            assert_eq!(spec.language as usize, i);
+            assert_eq!(Language::ALL[i], spec.language);
+        }
+    }
+
+    #[test]
+    fn detection_by_language_id() {
+        for language in Language::ALL {
+            assert_eq!(Language::from_language_id(language.name()), Some(language));
+            assert_eq!(language.to_string(), language.name());
+        }
+        let cases = [
+            ("rust", Some(Language::Rust)),
+            ("typescriptreact", Some(Language::Tsx)),
+            ("javascriptreact", Some(Language::JavaScript)),
+            ("shellscript", Some(Language::Bash)),
+            ("cpp", Some(Language::Cpp)),
+            ("Rust", None),
+            ("plaintext", None),
+        ];
+        for (id, language) in cases {
+            assert_eq!(Language::from_language_id(id), language, "{id}");
+        }
+    }
+
+    #[test]
+    fn detection_by_path() {
+        let cases = [
+            ("src/main.rs", Some(Language::Rust)),
+            ("a/b.py", Some(Language::Python)),
+            ("stubs.pyi", Some(Language::Python)),
+            ("LOUD.PY", Some(Language::Python)),
+            ("app.jsx", Some(Language::JavaScript)),
+            ("lib.mjs", Some(Language::JavaScript)),
+            ("index.ts", Some(Language::TypeScript)),
+            ("View.tsx", Some(Language::Tsx)),
+            ("main.go", Some(Language::Go)),
+            ("Main.java", Some(Language::Java)),
+            ("util.c", Some(Language::C)),
+            ("util.h", Some(Language::C)),
+            ("util.hpp", Some(Language::Cpp)),
+            ("x/y.cc", Some(Language::Cpp)),
+            ("task.rb", Some(Language::Ruby)),
+            ("proj/Rakefile", Some(Language::Ruby)),
+            ("install.sh", Some(Language::Bash)),
+            ("home/.bashrc", Some(Language::Bash)),
+            ("Makefile", None),
+            ("rs", None),
+            ("x.rs.bak", None),
+            ("notes.txt", None),
+        ];
+        for (path, language) in cases {
+            assert_eq!(Language::from_path(Path::new(path)), language, "{path}");
+        }
+    }
+
+    #[test]
+    fn every_grammar_loads_and_parses() {
+        for language in Language::ALL {
+            let tree = language.parse("x").expect("grammar loads");
+            assert_eq!(tree.root_node().end_byte(), 1, "{language}");
+        }
     }
 }
-
-static RUST: Grammar = Grammar {
-    block_kinds: &[
-        "function_item",
-        "function_signature_item",
-        "impl_item",
-        "struct_item",
-        "enum_item",
-        "union_item",
-        "trait_item",
-        "mod_item",
-        "use_declaration",
-        "const_item",
-        "static_item",
-        "type_item",
-        "macro_definition",
-        "macro_rule",
-        "extern_crate_declaration",
-        "foreign_mod_item",
-        "associated_type",
-        "attribute_item",
-        "inner_attribute_item",
-        "let_declaration",
-        "expression_statement",
-        "empty_statement",
-        "match_arm",
-        "field_declaration",
-        "enum_variant",
-        "field_initializer",
-        "shorthand_field_initializer",
-        "base_field_initializer",
-        "line_comment",
-        "block_comment",
-    ],
-    containers: &[
-        "source_file",
-        "block",
-        "declaration_list",
-        "field_declaration_list",
-        "enum_variant_list",
-        "match_block",
-        "field_initializer_list",
-    ],
-    atomic_kinds: &[
-        "string_literal",
-        "raw_string_literal",
-        "char_literal",
-        "line_comment",
-        "block_comment",
-    ],
-    order_query: include_str!("../queries/rust/order.scm"),
-    pattern_skip: &["scoped_identifier", "scoped_type_identifier"],
-    pattern_names: &["identifier", "shorthand_field_identifier"],
-    local_scopes: &["block", "closure_expression"],
-    wrappers: &[],
-    attaches_to_next: rust_attaches_to_next,
-};
-
-fn rust_attaches_to_next(node: Node) -> bool {
-    match node.kind() {
-        "attribute_item" => true,
-        "line_comment" | "block_comment" => node.child_by_field_name("outer").is_some(),
-        _ => false,
-    }
-}
-
-static PYTHON: Grammar = Grammar {
-    block_kinds: &[
-        "function_definition",
-        "class_definition",
-        "decorated_definition",
-        "elif_clause",
-        "else_clause",
-        "except_clause",
-        "finally_clause",
-        "case_clause",
-        "comment",
-        // Every statement kind ends in `_statement`, but listing them keeps lookups plain.
-        "expression_statement",
-        "return_statement",
-        "pass_statement",
-        "break_statement",
-        "continue_statement",
-        "raise_statement",
-        "assert_statement",
-        "delete_statement",
-        "global_statement",
-        "nonlocal_statement",
-        "import_statement",
-        "import_from_statement",
-        "future_import_statement",
-        "type_alias_statement",
-        "print_statement",
-        "exec_statement",
-        "if_statement",
-        "for_statement",
-        "while_statement",
-        "try_statement",
-        "with_statement",
-        "match_statement",
-    ],
-    containers: &["module", "block"],
-    atomic_kinds: &["string", "comment"],
-    order_query: include_str!("../queries/python/order.scm"),
-    pattern_skip: &["attribute", "subscript"],
-    pattern_names: &["identifier"],
-    local_scopes: &["function_definition", "lambda", "class_definition"],
-    wrappers: &["decorated_definition"],
-    attaches_to_next: |_| false,
-};

@@ -3,33 +3,11 @@
 use std::cmp::Reverse;
 use std::collections::{BTreeMap, BinaryHeap, HashSet};
 use std::ops::Range;
-use std::sync::OnceLock;
 
-use tree_sitter::{Node, Query, QueryCursor, StreamingIterator, Tree};
+use tree_sitter::{Node, QueryCursor, StreamingIterator, Tree};
 
-use crate::language::{Grammar, Language};
+use crate::grammar::Grammar;
 use crate::{Block, OrderEdge};
-
-fn query(language: Language) -> Option<&'static Query> {
-    static RUST: OnceLock<Option<Query>> = OnceLock::new();
-    static PYTHON: OnceLock<Option<Query>> = OnceLock::new();
-    let cell = match language {
-        Language::Rust => &RUST,
-        Language::Python => &PYTHON,
-    };
-    cell.get_or_init(|| {
-        let query = Query::new(&language.tree_sitter(), language.grammar().order_query);
-        // The queries ship with the crate and a test compiles them, so this only fails on a
-        // grammar upgrade; ordering is a heuristic, so lose it rather than the edit.
-        debug_assert!(
-            query.is_ok(),
-            "{language} order query: {:?}",
-            query.as_ref().err()
-        );
-        query.ok()
-    })
-    .as_ref()
-}
 
 /// A name a block binds.
 struct Definition {
@@ -55,10 +33,10 @@ struct Names {
 
 /// Identifiers a pattern binds.
 fn pattern_names<'t>(grammar: &Grammar, node: Node<'t>, out: &mut Vec<Node<'t>>) {
-    if grammar.pattern_skip.contains(&node.kind()) {
+    if grammar.pattern_skip.contains(node.kind_id()) {
         return;
     }
-    if grammar.pattern_names.contains(&node.kind()) {
+    if grammar.pattern_name.contains(node.kind_id()) {
         out.push(node);
         return;
     }
@@ -74,7 +52,7 @@ fn pattern_names<'t>(grammar: &Grammar, node: Node<'t>, out: &mut Vec<Node<'t>>)
 fn local_scope(grammar: &Grammar, node: Node) -> Option<Range<usize>> {
     let mut ancestor = node.parent();
     while let Some(a) = ancestor {
-        if grammar.local_scopes.contains(&a.kind()) {
+        if grammar.scope.contains(a.kind_id()) {
             return Some(a.byte_range());
         }
         ancestor = a.parent();
@@ -84,16 +62,13 @@ fn local_scope(grammar: &Grammar, node: Node) -> Option<Range<usize>> {
 
 fn names(
     text: &str,
-    language: Language,
+    grammar: &Grammar,
     tree: &Tree,
     span: &Range<usize>,
     blocks: &[Block],
 ) -> Vec<Names> {
     let mut names: Vec<Names> = blocks.iter().map(|_| Names::default()).collect();
-    let Some(query) = query(language) else {
-        return names;
-    };
-    let grammar = language.grammar();
+    let query = &grammar.order;
     let block_of = |at: usize| {
         blocks
             .partition_point(|b| b.range.end <= at)
@@ -230,11 +205,11 @@ pub(crate) fn order(
     text: &str,
     span: &Range<usize>,
     blocks: &[Block],
-    syntax: Option<(Language, &Tree)>,
+    syntax: Option<(&Grammar, &Tree)>,
 ) -> (Vec<usize>, Vec<OrderEdge>) {
     let edges = match syntax {
-        Some((language, tree)) if !blocks.is_empty() => {
-            edges(&names(text, language, tree, span, blocks))
+        Some((grammar, tree)) if !blocks.is_empty() => {
+            edges(&names(text, grammar, tree, span, blocks))
         }
         _ => Vec::new(),
     };
@@ -244,13 +219,6 @@ pub(crate) fn order(
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn queries_compile() {
-        for language in Language::ALL {
-            Query::new(&language.tree_sitter(), language.grammar().order_query).unwrap();
-        }
-    }
 
     fn edge(before: usize, after: usize) -> OrderEdge {
         OrderEdge {

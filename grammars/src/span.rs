@@ -4,7 +4,7 @@ use std::ops::Range;
 
 use tree_sitter::{Node, Tree};
 
-use crate::language::Grammar;
+use crate::grammar::Grammar;
 use crate::PlanError;
 
 /// Checks that `range` can slice `text`.
@@ -94,17 +94,17 @@ fn probe(text: &str, selection: &Range<usize>) -> Option<Range<usize>> {
     (!line.is_empty()).then_some(line)
 }
 
-/// Whether a rewrite may take `node` whole. The parent's kind is passed in because
+/// Whether a rewrite may take `node` whole. The parent's kind id is passed in because
 /// `Node::parent` searches down from the root, which a deep tree makes quadratic.
-pub(crate) fn is_block_level(grammar: &Grammar, node: Node, parent_kind: Option<&str>) -> bool {
+pub(crate) fn is_block_level(grammar: &Grammar, node: Node, parent_kind: Option<u16>) -> bool {
     if node.is_error() {
         // A broken statement is still the thing a repair should replace whole.
         return true;
     }
-    if grammar.block_kinds.contains(&node.kind()) {
+    if grammar.block.contains(node.kind_id()) {
         return true;
     }
-    node.is_named() && parent_kind.is_some_and(|p| grammar.containers.contains(&p))
+    node.is_named() && parent_kind.is_some_and(|p| grammar.container.contains(p))
 }
 
 fn overlaps(node: Node, range: &Range<usize>) -> bool {
@@ -132,16 +132,21 @@ fn path_to<'t>(tree: &'t Tree, range: &Range<usize>) -> Vec<Node<'t>> {
 /// The byte range of the smallest run of whole block-level nodes covering `probe`: walk up from
 /// the smallest node holding it until a node is block-level itself, or its children touched by
 /// the probe all are (two statements of one body, two items of a file).
-fn block_nodes(grammar: &Grammar, tree: &Tree, probe: &Range<usize>) -> Option<Range<usize>> {
+fn block_nodes(
+    grammar: &Grammar,
+    text: &str,
+    tree: &Tree,
+    probe: &Range<usize>,
+) -> Option<Range<usize>> {
     let path = path_to(tree, probe);
     // Separators between statements or fields (`a; b` in Python, `x: u8, y: u8`) are no reason
     // to climb to the enclosing function or struct.
     let separator = |k: &Node| !k.is_named() && matches!(k.kind(), ";" | ",");
     for depth in (0..path.len()).rev() {
         let node = path[depth];
-        let parent_kind = depth.checked_sub(1).map(|d| path[d].kind());
+        let parent_kind = depth.checked_sub(1).map(|d| path[d].kind_id());
         if depth > 0 && is_block_level(grammar, node, parent_kind) {
-            return Some(with_attachments(grammar, node, node));
+            return Some(with_attachments(grammar, text, node, node));
         }
         let mut cursor = node.walk();
         let kids: Vec<Node> = node
@@ -150,36 +155,38 @@ fn block_nodes(grammar: &Grammar, tree: &Tree, probe: &Range<usize>) -> Option<R
             .collect();
         let all_block_level = kids
             .iter()
-            .all(|k| separator(k) || is_block_level(grammar, *k, Some(node.kind())));
+            .all(|k| separator(k) || is_block_level(grammar, *k, Some(node.kind_id())));
         // At the root whatever is touched is taken whole, block-level or not.
         if !kids.is_empty() && (all_block_level || depth == 0) {
             let (first, last) = ends(&kids)?;
-            return Some(with_attachments(grammar, first, last));
+            return Some(with_attachments(grammar, text, first, last));
         }
     }
     Some(path[0].byte_range())
 }
 
 /// Widens a run of nodes to what belongs with it: the wrapper of a single node (a decorated
-/// definition for its function), then the attributes and doc comments above the first.
+/// definition for its function), then the attributes and doc comments above the first, up to
+/// a blank line.
 fn with_attachments<'t>(
     grammar: &Grammar,
+    text: &str,
     mut first: Node<'t>,
     mut last: Node<'t>,
 ) -> Range<usize> {
     if first.id() == last.id() {
         while let Some(parent) = first
             .parent()
-            .filter(|p| grammar.wrappers.contains(&p.kind()))
+            .filter(|p| grammar.wrapper.contains(p.kind_id()))
         {
             first = parent;
             last = parent;
         }
     }
-    while let Some(previous) = first
-        .prev_sibling()
-        .filter(|p| (grammar.attaches_to_next)(*p))
-    {
+    let item = first;
+    while let Some(previous) = first.prev_sibling().filter(|p| {
+        first.start_position().row <= p.end_position().row + 1 && grammar.attaches(*p, item, text)
+    }) {
         first = previous;
     }
     first.start_byte()..last.end_byte()
@@ -231,7 +238,7 @@ pub(crate) fn widen(
     let Some(probe) = probe(text, &selection) else {
         return span;
     };
-    if let Some(nodes) = block_nodes(grammar, tree, &probe) {
+    if let Some(nodes) = block_nodes(grammar, text, tree, &probe) {
         span = union(&span, &lines_of(text, &nodes));
     }
     // Whole lines can cut a node that shares a line with the chosen ones (`} else {`, a call
@@ -253,7 +260,7 @@ pub(crate) fn widen(
         for cut in cuts {
             grown = union(&grown, &cut.byte_range());
         }
-        if let Some(nodes) = block_nodes(grammar, tree, &trim(text, grown.clone())) {
+        if let Some(nodes) = block_nodes(grammar, text, tree, &trim(text, grown.clone())) {
             grown = union(&grown, &nodes);
         }
         let grown = lines_of(text, &grown);

@@ -2,10 +2,9 @@
 
 use std::ops::Range;
 
-use tree_sitter::Node;
+use tree_sitter::{Node, Tree};
 
-use crate::language::Language;
-use crate::span::check_range;
+use crate::{Language, SyntaxTree};
 
 /// Zero-width nodes (a MISSING `;`) and an empty range count when they touch.
 fn touches(node: Node, range: &Range<usize>) -> bool {
@@ -17,13 +16,23 @@ fn touches(node: Node, range: &Range<usize>) -> bool {
     }
 }
 
-fn count(root: Node, range: &Range<usize>) -> usize {
+/// ERROR and MISSING nodes of `tree` (the parse of `text`) that touch any of `ranges`, each
+/// clamped to the text; none without a tree.
+pub(crate) fn count(tree: Option<&Tree>, text: &str, ranges: &[Range<usize>]) -> usize {
+    let ranges: Vec<Range<usize>> = ranges
+        .iter()
+        .map(|r| {
+            let end = r.end.min(text.len());
+            r.start.min(end)..end
+        })
+        .collect();
+    let Some(tree) = tree else { return 0 };
     // Iterative, because a long operator chain nests thousands deep.
-    let mut stack = vec![root];
+    let mut stack = vec![tree.root_node()];
     let mut errors = 0;
     while let Some(node) = stack.pop() {
         // `has_error` covers the subtree, so clean subtrees (most of a file) are skipped whole.
-        if !node.has_error() || !touches(node, range) {
+        if !node.has_error() || !ranges.iter().any(|r| touches(node, r)) {
             continue;
         }
         errors += usize::from(node.is_error() || node.is_missing());
@@ -33,16 +42,60 @@ fn count(root: Node, range: &Range<usize>) -> usize {
     errors
 }
 
+/// The trees around a replacement of `span` of the old text by `new_len` bytes.
+pub(crate) struct Reparse<'a> {
+    pub old: Option<&'a Tree>,
+    /// The old tree with the edit applied, as the new one was parsed from.
+    pub edited: Option<&'a Tree>,
+    pub new: Option<&'a Tree>,
+    pub span: Range<usize>,
+    pub new_len: usize,
+}
+
+impl Reparse<'_> {
+    /// Errors where the replacement landed and wherever the parse changed because of it: an
+    /// unclosed bracket can leave its own lines clean and turn the code after them into errors.
+    /// Each changed range counts in the old text too (mapped back across the edit), so that
+    /// errors that were there before are no news.
+    pub fn verdict(&self, old_text: &str, new_text: &str) -> Verdict {
+        let span = &self.span;
+        let landed = span.start..span.start + self.new_len;
+        let changed: Vec<Range<usize>> = match (self.edited, self.new) {
+            (Some(edited), Some(new)) => edited
+                .changed_ranges(new)
+                .map(|r| r.start_byte..r.end_byte)
+                .collect(),
+            _ => Vec::new(),
+        };
+        let to_old = |at: usize, inside: usize| {
+            if at <= landed.start {
+                at
+            } else if at >= landed.end {
+                at - landed.end + span.end
+            } else {
+                inside
+            }
+        };
+        let mut before = vec![span.clone()];
+        before.extend(
+            changed
+                .iter()
+                .map(|r| to_old(r.start, span.start)..to_old(r.end, span.end)),
+        );
+        let mut after = vec![landed.clone()];
+        after.extend(changed);
+        Verdict {
+            errors_before: count(self.old, old_text, &before),
+            errors_after: count(self.new, new_text, &after),
+        }
+    }
+}
+
 /// ERROR and MISSING nodes of the whole text's parse that touch `range`. The whole text is
 /// parsed because a fragment alone parses differently (a statement is not an item).
 /// An invalid `range` is clamped to the text, and a text that cannot be parsed has no errors.
 pub fn syntax_errors(text: &str, range: Range<usize>, language: Language) -> usize {
-    let end = range.end.min(text.len());
-    let range = range.start.min(end)..end;
-    match language.parse(text) {
-        Some(tree) => count(tree.root_node(), &range),
-        None => 0,
-    }
+    SyntaxTree::new(text, Some(language)).syntax_errors(text, range)
 }
 
 /// Syntax errors in a span before and after a replacement.
@@ -60,27 +113,16 @@ impl Verdict {
     }
 }
 
-/// Replaces `span` of `text` with `replacement`, reparses, and compares the errors inside the old
-/// span with those inside the new one.
+/// Replaces `span` of `text` with `replacement`, reparses, and compares the errors where the
+/// replacement landed and wherever the parse changed, before and after. [`SyntaxTree::verify`] does the same from a tree a caller
+/// keeps.
 ///
 /// # Panics
 /// When `span` cannot slice `text` (as slicing would); spans from [`crate::plan`] always can.
 pub fn verify(text: &str, span: Range<usize>, replacement: &str, language: Language) -> Verdict {
-    if let Err(e) = check_range(text, &span) {
-        panic!("verify: {e}");
-    }
-    let mut edited = String::with_capacity(text.len() - span.len() + replacement.len());
-    edited.push_str(&text[..span.start]);
-    edited.push_str(replacement);
-    edited.push_str(&text[span.end..]);
-    Verdict {
-        errors_before: syntax_errors(text, span.clone(), language),
-        errors_after: syntax_errors(
-            &edited,
-            span.start..span.start + replacement.len(),
-            language,
-        ),
-    }
+    SyntaxTree::new(text, Some(language))
+        .verify(text, span, replacement)
+        .expect("a tree with a language verifies")
 }
 
 #[cfg(test)]

@@ -9,34 +9,10 @@ use std::fmt::Write as _;
 use std::ops::Range;
 use std::path::Path;
 
-use anneal_grammars::{plan, BlockBudget, Language, Plan};
+use anneal_grammars::{plan, Language, Plan};
 
-fn words(s: &str) -> usize {
-    s.split_whitespace().count()
-}
-
-const BUDGET: BlockBudget<'static> = BlockBudget {
-    max_len: 40,
-    measure: &words,
-};
-
-/// The fixture's text without markers, and the marked selection.
-fn load(name: &str) -> (String, Range<usize>) {
-    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/fixtures")
-        .join(name);
-    let raw = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
-    // Fixtures are stored with LF so that git settings cannot change them; CRLF is made here.
-    let raw = if name.contains("crlf") {
-        raw.replace('\n', "\r\n")
-    } else {
-        raw
-    };
-    let start = raw.find('«').expect("fixture marks a selection with «");
-    let raw = raw.replacen('«', "", 1);
-    let end = raw.find('»').expect("fixture marks a selection with »");
-    (raw.replacen('»', "", 1), start..end)
-}
+mod common;
+use common::{load, words, BUDGET};
 
 fn check_invariants(text: &str, selection: &Range<usize>, plan: &Plan) {
     let span = &plan.span;
@@ -209,6 +185,36 @@ fixtures! {
     python_order => "python/order.py",
     python_shared_line => "python/shared_line.py",
     text_lines => "text/notes.txt",
+    javascript_ms_cursor_in_switch => "javascript/ms_cursor_in_switch.js",
+    javascript_ms_format => "javascript/ms_format.js",
+    javascript_ms_from_comment_crlf => "javascript/ms_from_comment_crlf.js",
+    javascript_ms_unicode => "javascript/ms_unicode.js",
+    javascript_ms_whole_file => "javascript/ms_whole_file.js",
+    typescript_invariant_from_string => "typescript/invariant_from_string.ts",
+    typescript_invariant_whole_file => "typescript/invariant_whole_file.ts",
+    typescript_toast_syntax_error => "typescript/toast_syntax_error.ts",
+    typescript_toaster_jsx => "typescript/toaster_jsx.tsx",
+    typescript_types_order => "typescript/types_order.ts",
+    typescript_utils_cursor => "typescript/utils_cursor.ts",
+    go_errors_across_functions => "go/errors_across_functions.go",
+    go_format_from_string_crlf => "go/format_from_string_crlf.go",
+    go_syntax_error => "go/syntax_error.go",
+    java_serialexecutor_cursor => "java/SerialExecutor_cursor.java",
+    java_serialexecutor_in_comment_crlf => "java/SerialExecutor_in_comment_crlf.java",
+    java_serialexecutor_syntax_error => "java/SerialExecutor_syntax_error.java",
+    java_serialexecutor_whole_file => "java/SerialExecutor_whole_file.java",
+    c_language_across_functions => "c/language_across_functions.c",
+    c_language_from_string => "c/language_from_string.c",
+    c_language_syntax_error => "c/language_syntax_error.c",
+    cpp_options_cursor => "cpp/options_cursor.hpp",
+    cpp_options_from_comment => "cpp/options_from_comment.hpp",
+    cpp_options_whole_file => "cpp/options_whole_file.hpp",
+    ruby_presenter_cursor => "ruby/presenter_cursor.rb",
+    ruby_string_utils_from_string => "ruby/string_utils_from_string.rb",
+    ruby_string_utils_whole_file => "ruby/string_utils_whole_file.rb",
+    bash_check_versions_cursor => "bash/check_versions_cursor.sh",
+    bash_check_versions_order => "bash/check_versions_order.sh",
+    text_yaml_by_indentation => "text/ci_workflow.yml",
 }
 
 #[test]

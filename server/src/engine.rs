@@ -8,7 +8,7 @@
 
 use std::ops::{ControlFlow, Range};
 
-use anneal_grammars::{self as grammars, BlockBudget, Language, Verdict};
+use anneal_grammars::{self as grammars, BlockBudget, Language, SyntaxTree, Verdict};
 use anneal_models::edit_sampler::{decode_edit, EditConfig, EditRequest};
 use anneal_models::sampler::{decode_masked, MaskConfig, MaskRequest, Outcome, SampleError, StepReport};
 use anneal_models::Model;
@@ -88,6 +88,9 @@ pub struct RewriteRequest<'a> {
     pub text: &'a str,
     pub selection: Range<usize>,
     pub language: Option<Language>,
+    /// The parse of `text` in `language`, when the caller keeps one (an open document); without
+    /// it the engine parses the text, or its window.
+    pub syntax: Option<&'a SyntaxTree>,
     pub instruction: Option<&'a str>,
 }
 
@@ -224,8 +227,9 @@ pub fn test_panic_hook(instruction: Option<&str>, site: &str) {
     }
 }
 
-/// Texts larger than this are parsed only in a window around the selection.
-const WINDOW_ABOVE: usize = 1 << 20;
+/// Texts larger than this are parsed only in a window around the selection (and open documents
+/// this large keep no syntax tree).
+pub const WINDOW_ABOVE: usize = 1 << 20;
 /// The window reaches this far on each side of the selection, and then on to a line that
 /// starts at column 0 (at most this much further).
 const WINDOW_MARGIN: usize = 256 << 10;
@@ -287,7 +291,16 @@ fn rewrite_once(
     let local = &text[window.clone()];
     let to_local = |r: &Range<usize>| r.start - window.start..r.end - window.start;
     let to_text = |r: &Range<usize>| r.start + window.start..r.end + window.start;
-    let mut plan = grammars::plan(local, to_local(&request.selection), request.language, &budget)?;
+    // The caller's tree describes the whole text; a window is parsed on its own.
+    let fresh;
+    let tree = match request.syntax.filter(|_| window == (0..text.len())) {
+        Some(tree) => tree,
+        None => {
+            fresh = SyntaxTree::new(local, request.language);
+            &fresh
+        }
+    };
+    let mut plan = tree.plan(local, to_local(&request.selection), &budget)?;
     plan.span = to_text(&plan.span);
     for block in &mut plan.blocks {
         block.range = to_text(&block.range);
@@ -341,10 +354,8 @@ fn rewrite_once(
         blocks[index] = decoded;
     }
     let replacement = blocks.concat();
-    let Verdict { errors_before, errors_after } = match request.language {
-        Some(lang) => grammars::verify(local, to_local(&plan.span), &replacement, lang),
-        None => Verdict { errors_before: 0, errors_after: 0 },
-    };
+    let Verdict { errors_before, errors_after } =
+        tree.verify(local, to_local(&plan.span), &replacement).unwrap_or(Verdict { errors_before: 0, errors_after: 0 });
     Ok(Proposal {
         span: plan.span,
         replacement,

@@ -6,10 +6,11 @@
 //! - Text sync: random `didChange` sequences — ranges past line and document ends, reversed,
 //!   inside CRLF pairs and surrogate pairs, in all three encodings — applied to a [`Document`]
 //!   give the text an independent reference (a plain `String`, its own line splitting and
-//!   clamping) gives.
+//!   clamping) gives, and a kept syntax tree that agrees with a fresh parse.
 //! - Framing: any bytes, cut into any chunks, never panic the deframer, and frames of valid
 //!   JSON-RPC come out whole and in order whatever garbage surrounds them.
 
+use anneal_grammars::{Language, SyntaxTree};
 use proptest::prelude::*;
 
 use crate::document::{Change, Document};
@@ -89,7 +90,7 @@ proptest! {
         changes in proptest::collection::vec(change(), 1..12),
         enc in encoding(),
     ) {
-        let mut doc = Document::new(&initial, 1, "plaintext");
+        let mut doc = Document::new(&initial, 1, "python", "fuzz.py");
         let mut reference = initial.clone();
         for (version, (range, text)) in changes.into_iter().enumerate() {
             match range {
@@ -101,6 +102,11 @@ proptest! {
             }
             doc.apply(vec![Change { range, text }], version as i32 + 2, enc);
             prop_assert_eq!(doc.text(), reference.clone());
+            // The kept syntax tree, edited and reparsed incrementally, counts the errors a
+            // fresh parse of the same text counts.
+            let kept = doc.syntax.as_ref().expect("a small Python document keeps its tree");
+            let fresh = SyntaxTree::new(&reference, Some(Language::Python));
+            prop_assert_eq!(kept.syntax_errors(&reference, 0..reference.len()), fresh.syntax_errors(&reference, 0..reference.len()));
         }
     }
 

@@ -33,6 +33,8 @@ enum Command {
     Serve,
     /// Rewrite a range of a file and print the change as a unified diff.
     Edit(cli::edit::EditArgs),
+    /// Show how a rewrite of a range would be planned: the span, its blocks and their order.
+    Plan(cli::plan::PlanArgs),
     /// Measure a checkpoint.
     #[command(subcommand)]
     Eval(cli::eval::EvalCommand),
@@ -69,6 +71,7 @@ fn run() -> anyhow::Result<()> {
             Ok(())
         }
         Command::Edit(args) => cli::edit::run(args),
+        Command::Plan(args) => cli::plan::run(args),
         Command::Train(args) => cli::train::run(args),
         Command::Eval(cmd) => cli::eval::run(cmd),
         Command::Model(cmd) => cli::model::run(cmd),

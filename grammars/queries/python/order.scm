@@ -4,6 +4,9 @@
 ;   @definition.pattern  an assignment target whose identifiers are bound
 ;   @reference           a name node that may use a definition
 ;   @ignore              a name node that is neither (parameters, keyword arguments)
+;   @scope               a node whose assignments are visible only inside it
+;   @pattern.name        inside a definition pattern, a kind that binds a name
+;   @pattern.skip        inside a definition pattern, a subtree that binds nothing
 
 (function_definition name: (identifier) @definition)
 (class_definition name: (identifier) @definition)
@@ -21,3 +24,8 @@
 (keyword_argument name: (identifier) @ignore)
 
 (identifier) @reference
+
+[(function_definition) (lambda) (class_definition)] @scope
+(identifier) @pattern.name
+; `self.x = …` binds no `x`, `a[i] = …` no `i`.
+[(attribute) (subscript)] @pattern.skip

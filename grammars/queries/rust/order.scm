@@ -4,6 +4,9 @@
 ;   @definition.pattern  a pattern whose identifiers are all bound (let)
 ;   @reference           a name node that may use a definition
 ;   @ignore              a name node that is neither (parameters, field names)
+;   @scope               a node whose pattern bindings are visible only inside it
+;   @pattern.name        inside a definition pattern, a kind that binds a name
+;   @pattern.skip        inside a definition pattern, a subtree that binds nothing
 
 (function_item name: (identifier) @definition)
 (function_signature_item name: (identifier) @definition)
@@ -26,3 +29,7 @@
 (identifier) @reference
 (type_identifier) @reference
 (field_identifier) @reference
+
+[(block) (closure_expression)] @scope
+[(identifier) (shorthand_field_identifier)] @pattern.name
+[(scoped_identifier) (scoped_type_identifier)] @pattern.skip

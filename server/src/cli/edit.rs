@@ -7,11 +7,10 @@ use std::path::PathBuf;
 use anyhow::{bail, Context, Result};
 use clap::Args;
 use indicatif::{ProgressBar, ProgressStyle};
-use ropey::Rope;
 
 use crate::engine::{self, EditSettings, RewriteRequest, SamplingMode};
 use crate::model_host::ModelSource;
-use crate::position::{to_offset, Encoding, Position};
+use crate::position::Position;
 
 #[derive(Args)]
 pub struct EditArgs {
@@ -19,7 +18,7 @@ pub struct EditArgs {
     file: PathBuf,
     /// The range to rewrite, `LINE:COL-LINE:COL`: 0-based lines, columns in UTF-8 bytes. It is
     /// widened to whole syntax nodes; an empty range means the statement at that point.
-    #[arg(long, value_parser = parse_range)]
+    #[arg(long, value_parser = super::parse_range)]
     range: (Position, Position),
     /// What to do with the code (models without instruction tuning ignore it).
     #[arg(long)]
@@ -55,29 +54,12 @@ enum Mode {
     Mask,
 }
 
-fn parse_range(s: &str) -> Result<(Position, Position), String> {
-    let point = |p: &str| -> Result<Position, String> {
-        let (l, c) = p.split_once(':').ok_or_else(|| format!("`{p}` is not LINE:COL"))?;
-        let parse = |x: &str| x.trim().parse::<u32>().map_err(|e| format!("`{x}`: {e}"));
-        Ok(Position { line: parse(l)?, character: parse(c)? })
-    };
-    let (a, b) = s.split_once('-').ok_or_else(|| format!("`{s}` is not LINE:COL-LINE:COL"))?;
-    Ok((point(a)?, point(b)?))
-}
-
 pub fn run(args: EditArgs) -> Result<()> {
     if args.write && args.accept_syntax_errors {
         bail!("--write and --accept-syntax-errors together would write broken code; choose one");
     }
-    let bytes = std::fs::read(&args.file).with_context(|| format!("cannot read {}", args.file.display()))?;
-    let text = String::from_utf8(bytes).with_context(|| format!("{} is not UTF-8 text", args.file.display()))?;
-    // Source text never holds a NUL byte (git's test for a binary file); without this check a
-    // binary file that happens to be valid UTF-8 would be "rewritten" into garbage.
-    if text.contains('\0') {
-        bail!("{} looks like a binary file (it contains NUL bytes); Anneal edits text files", args.file.display());
-    }
-    let rope = Rope::from_str(&text);
-    let (a, b) = (to_offset(&rope, args.range.0, Encoding::Utf8), to_offset(&rope, args.range.1, Encoding::Utf8));
+    let text = super::read_text(&args.file)?;
+    let (a, b) = super::byte_range(&text, args.range);
     let language = anneal_grammars::Language::from_path(&args.file);
 
     let started = std::time::Instant::now();
@@ -93,7 +75,8 @@ pub fn run(args: EditArgs) -> Result<()> {
     settings.mask.threshold = args.threshold;
     settings.mask.max_steps = args.max_steps;
     let bar = ProgressBar::new_spinner().with_style(ProgressStyle::with_template("{spinner} {elapsed} {msg}").expect("valid template"));
-    let request = RewriteRequest { text: &text, selection: a.min(b)..a.max(b), language, instruction: args.instruction.as_deref() };
+    let request =
+        RewriteRequest { text: &text, selection: a.min(b)..a.max(b), language, syntax: None, instruction: args.instruction.as_deref() };
     let started = std::time::Instant::now();
     let proposal = engine::rewrite(&model, &request, &settings, &mut |p| {
         bar.set_message(p.to_string());

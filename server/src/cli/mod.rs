@@ -3,4 +3,41 @@
 pub mod edit;
 pub mod eval;
 pub mod model;
+pub mod plan;
 pub mod train;
+
+use std::path::Path;
+
+use anyhow::{bail, Context, Result};
+use ropey::Rope;
+
+use crate::position::{to_offset, Encoding, Position};
+
+/// Parses `LINE:COL-LINE:COL` (0-based lines, columns in UTF-8 bytes), for `--range`.
+pub fn parse_range(s: &str) -> Result<(Position, Position), String> {
+    let point = |p: &str| -> Result<Position, String> {
+        let (l, c) = p.split_once(':').ok_or_else(|| format!("`{p}` is not LINE:COL"))?;
+        let parse = |x: &str| x.trim().parse::<u32>().map_err(|e| format!("`{x}`: {e}"));
+        Ok(Position { line: parse(l)?, character: parse(c)? })
+    };
+    let (a, b) = s.split_once('-').ok_or_else(|| format!("`{s}` is not LINE:COL-LINE:COL"))?;
+    Ok((point(a)?, point(b)?))
+}
+
+/// A source file's text: UTF-8, and not binary.
+pub fn read_text(path: &Path) -> Result<String> {
+    let bytes = std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
+    let text = String::from_utf8(bytes).with_context(|| format!("{} is not UTF-8 text", path.display()))?;
+    // Source text never holds a NUL byte (git's test for a binary file); without this check a
+    // binary file that happens to be valid UTF-8 would be "rewritten" into garbage.
+    if text.contains('\0') {
+        bail!("{} looks like a binary file (it contains NUL bytes); Anneal edits text files", path.display());
+    }
+    Ok(text)
+}
+
+/// A `--range` as byte offsets into `text`, in either order.
+pub fn byte_range(text: &str, (a, b): (Position, Position)) -> (usize, usize) {
+    let rope = Rope::from_str(text);
+    (to_offset(&rope, a, Encoding::Utf8), to_offset(&rope, b, Encoding::Utf8))
+}

@@ -7,7 +7,6 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use anneal_grammars::Language;
 use serde::{Deserialize, Serialize};
 use tower_lsp_server::jsonrpc::{Error, ErrorCode, Result};
 use tower_lsp_server::ls_types::*;
@@ -76,8 +75,6 @@ pub async fn run(session: &Arc<Session>, data: RewriteData) -> Result<WorkspaceE
     }
     let encoding = session.encoding();
     let selection = doc.byte_range(from_lsp(data.range.start), from_lsp(data.range.end), encoding);
-    let language = Language::from_language_id(&doc.language_id)
-        .or_else(|| data.uri.path().as_str().rsplit('/').next().and_then(|name| Language::from_path(name.as_ref())));
     let settings = session.settings();
 
     // Cancel-previous: a newer rewrite of the same document supersedes an older one, which
@@ -125,7 +122,8 @@ pub async fn run(session: &Arc<Session>, data: RewriteData) -> Result<WorkspaceE
         let request = RewriteRequest {
             text: &text,
             selection,
-            language,
+            language: snapshot.language,
+            syntax: snapshot.syntax.as_ref(),
             instruction: data.instruction.as_deref(),
         };
         let proposal = engine::rewrite(&model, &request, &settings.edit, &mut |p| {
@@ -134,15 +132,25 @@ pub async fn run(session: &Arc<Session>, data: RewriteData) -> Result<WorkspaceE
         });
         proposal.map(|p| (p, text))
     });
-    let joined = loop {
-        tokio::select! {
-            joined = &mut worker => break joined,
-            Some((message, preview)) = progress_rx.recv() => {
-                if let Some(p) = &progress { p.report(message).await; }
-                if let Some(preview) = preview { session.client.send_notification::<Preview>(preview).await; }
-            }
+    let report = |(message, preview): (String, Option<PreviewParams>)| {
+        let progress = &progress;
+        async move {
+            if let Some(p) = progress { p.report(message).await; }
+            if let Some(preview) = preview { session.client.send_notification::<Preview>(preview).await; }
         }
     };
+    let joined = loop {
+        tokio::select! {
+            biased;
+            Some(step) = progress_rx.recv() => report(step).await,
+            joined = &mut worker => break joined,
+        }
+    };
+    // The worker may finish with steps still queued: report them too, so a preview ends on
+    // the final canvas.
+    while let Ok(step) = progress_rx.try_recv() {
+        report(step).await;
+    }
     if let Some(p) = progress {
         p.finish().await;
     }

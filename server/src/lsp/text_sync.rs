@@ -9,7 +9,8 @@ use crate::position::Position;
 
 pub fn did_open(session: &Session, params: DidOpenTextDocumentParams) {
     let doc = params.text_document;
-    session.documents.insert(doc.uri, Document::new(&doc.text, doc.version, &doc.language_id));
+    let file_name = doc.uri.path().as_str().rsplit('/').next().unwrap_or("").to_string();
+    session.documents.insert(doc.uri, Document::new(&doc.text, doc.version, &doc.language_id, &file_name));
 }
 
 pub fn did_change(session: &Session, params: DidChangeTextDocumentParams) {

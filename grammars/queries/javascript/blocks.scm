@@ -1,0 +1,3 @@
+; JavaScript's additions to ecmascript/blocks.scm.
+
+(using_declaration) @block
