@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # Every test of the project, on one build of the dev profile: the Rust workspace (unit,
 # snapshot, end-to-end over stdio), the Neovim end-to-end test in headless Neovim 0.11, and
-# the VS Code extension's unit tests. The VS Code end-to-end test in code-server takes ~8
-# minutes to set up; run it with `editors/vscode/test/run.sh` (or VSCODE_E2E=1 here).
+# the VS Code extension's unit tests. With VSCODE_E2E=1 (as in CI, .ci/run), also the VS Code
+# end-to-end test in code-server and headless Chromium: about 6 minutes of set-up the first time
+# (installs chromium and libkrb5-dev with apt, Node 24 and code-server with npm, under
+# editors/vscode/.e2e/tools), then about 70 s a run; alone: `editors/vscode/test/run.sh`.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 cargo test --workspace --locked

@@ -12,7 +12,10 @@
 # Environment:
 #   ANNEAL_BIN         the anneal binary (default target/debug/anneal; it is not built here)
 #   ANNEAL_E2E_TOOLS   where Node 24 and code-server are installed (default editors/vscode/.e2e/tools)
-#   OUT_DIR            where screenshots and logs go (default $OUT if set, else a temp dir)
+#   OUT_DIR            where screenshots and logs go (default $OUT if set, else
+#                      editors/vscode/.e2e/out): vscode-diff-rust.png and vscode-diff-python.png
+#                      (the diff previews), e2e.log, browser-console.log; on failure also
+#                      vscode-fail-*.png, code-server.log and code-server-logs.tgz
 #   KEEP_TMP=1         keep the temp dir (workspace, user data, code-server log) after the run
 set -euo pipefail
 
@@ -36,6 +39,7 @@ mkdir -p "$tools"
 tools=$(cd "$tools" && pwd)
 
 step() { echo "vscode: $*"; }
+started=$SECONDS
 
 # --- system packages -----------------------------------------------------------------------------
 missing=()
@@ -73,11 +77,14 @@ if [ "$have" != "$CODE_SERVER_VERSION" ]; then
   # npm >= 11.x runs no dependency install scripts unless allowed, and code-server's own
   # postinstall (and the nested installs it starts) need theirs. This is a pinned package in a
   # throwaway tools folder.
-  (cd "$cs_dir" && npm_config_dangerously_allow_all_scripts=true \
+  # Its postinstall writes a config file under XDG_CONFIG_HOME (else ~/.config): keep it here.
+  (cd "$cs_dir" && XDG_CONFIG_HOME="$tools/xdg/config" XDG_DATA_HOME="$tools/xdg/data" \
+    npm_config_dangerously_allow_all_scripts=true \
     npm install --no-audit --no-fund --loglevel=error "code-server@$CODE_SERVER_VERSION")
 fi
 code_server=$cs_dir/node_modules/.bin/code-server
-"$code_server" --version | head -1
+# Even --version writes a default config file under XDG_CONFIG_HOME (else ~/.config).
+XDG_CONFIG_HOME="$tools/xdg/config" XDG_DATA_HOME="$tools/xdg/data" "$code_server" --version | head -1
 
 # --- the extension -------------------------------------------------------------------------------
 step "packaging the extension"
@@ -88,9 +95,11 @@ vsix=$ext/anneal-$version.vsix
 
 # --- a throwaway VS Code profile and workspace ----------------------------------------------------
 work=$(mktemp -d "${TMPDIR:-/tmp}/anneal-vscode.XXXXXX")
-OUT_DIR=${OUT_DIR:-${OUT:-$work/out}}
+OUT_DIR=${OUT_DIR:-${OUT:-$ext/.e2e/out}}
 mkdir -p "$OUT_DIR"
 OUT_DIR=$(cd "$OUT_DIR" && pwd)
+# Only this run's screenshots and logs in it.
+rm -f "$OUT_DIR"/vscode-*.png "$OUT_DIR"/{e2e.log,browser-console.log,code-server.log,code-server-logs.tgz}
 cs_pid=
 cleanup() {
   local rc=$?
@@ -125,18 +134,22 @@ export XDG_CONFIG_HOME="$work/xdg/config" XDG_DATA_HOME="$work/xdg/data" XDG_STA
 mkdir -p "$XDG_CONFIG_HOME" "$XDG_DATA_HOME" "$XDG_STATE_HOME" "$XDG_CACHE_HOME"
 
 mkdir -p "$work/ws" "$work/ud/User" "$work/ud/Machine" "$work/ext"
-cp "$here/fixtures/sample.py" "$work/ws/"
-"$ANNEAL_BIN" model random "$work/tiny" >/dev/null
+cp "$here/fixtures/sample.rs" "$here/fixtures/sample.py" "$work/ws/"
 
+# The default model, embedded in the binary. In edit mode (its default) it often proposes no
+# change, and then the extension shows a message instead of a diff; mask mode regenerates the
+# selection, so there is always a proposal to accept or reject. Whatever it writes is accepted,
+# syntax errors included: the test is about the editor, not the model.
 # anneal.serverPath and anneal.model are machine-overridable settings: a remote window (which is
 # what code-server's browser window is) reads those from the Machine settings, so write both.
-ANNEAL_BIN="$ANNEAL_BIN" MODEL="$work/tiny" node -e '
+ANNEAL_BIN="$ANNEAL_BIN" node -e '
 const s = {
   "anneal.serverPath": process.env.ANNEAL_BIN,
-  "anneal.model": process.env.MODEL,
-  "anneal.edit": { "acceptSyntaxErrors": true },
-  "anneal.trace.server": "messages",
+  "anneal.model": "default",
+  "anneal.edit": { "mode": "mask", "acceptSyntaxErrors": true },
+  "anneal.trace.server": "verbose",
   "workbench.startupEditor": "none",
+  "workbench.secondarySideBar.defaultVisibility": "hidden",
   "workbench.tips.enabled": false,
   "workbench.enableExperiments": false,
   "workbench.editor.enablePreviewFromQuickOpen": false,
@@ -180,12 +193,14 @@ for _ in $(seq 1 120); do
 done
 [ -n "$ready" ] || { echo "vscode: code-server did not come up" >&2; exit 1; }
 
-step "running test/e2e.mjs (screenshots in $OUT_DIR)"
+step "set-up took $((SECONDS - started)) s; running test/e2e.mjs (screenshots in $OUT_DIR)"
+test_started=$SECONDS
 set +e
 CODE_SERVER_URL="http://127.0.0.1:$port" WORKSPACE="$work/ws" OUT_DIR="$OUT_DIR" CHROMIUM=/usr/bin/chromium \
   timeout 600 node "$here/e2e.mjs" 2>&1 | tee "$OUT_DIR/e2e.log"
 rc=${PIPESTATUS[0]}
 set -e
+step "the test took $((SECONDS - test_started)) s (set-up and test: $((SECONDS - started)) s)"
 if [ "$rc" -eq 0 ] && ! tail -n 1 "$OUT_DIR/e2e.log" | grep -Eq '^vscode: [0-9]+ passed, 0 failed$'; then
   echo "vscode: the test exited 0 without its verdict line" >&2
   rc=1
