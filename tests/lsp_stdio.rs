@@ -221,3 +221,43 @@ fn preview_notifications_show_the_span_converging() {
     assert_eq!(last.trim_end_matches('\n'), new_line, "the final preview is the edit's text");
     assert!(client.shutdown().success());
 }
+
+#[test]
+fn syntax_errors_are_published_with_a_repair_quick_fix() {
+    let model = tiny_checkpoint();
+    let (mut client, _) = start(model.path(), &["utf-16"]);
+    let uri = "file:///tmp/anneal-e2e/broken.py";
+    let broken = "def add(a, b):\n    total = a + + \n    return total\n";
+    open(&mut client, uri, broken);
+    let published = client.wait_for(Duration::from_secs(30), |m| m["method"] == "textDocument/publishDiagnostics" && m["params"]["uri"] == uri);
+    let diagnostics = published["params"]["diagnostics"].as_array().unwrap().clone();
+    assert_eq!(published["params"]["version"], 1);
+    assert!(!diagnostics.is_empty(), "{published}");
+    // tree-sitter places the error where the parse broke down: on the statement or the next.
+    assert!(diagnostics.iter().all(|d| d["source"] == "anneal" && (1..=2).contains(&d["range"]["start"]["line"].as_u64().unwrap())), "{published}");
+
+    let r = client.request(
+        "textDocument/codeAction",
+        json!({"textDocument": {"uri": uri}, "range": diagnostics[0]["range"], "context": {"diagnostics": [diagnostics[0]], "only": ["quickfix"]}}),
+    );
+    let actions = r["result"].as_array().unwrap();
+    assert_eq!(actions.len(), 1, "only the quick fix when only quick fixes are asked for: {r}");
+    assert_eq!(actions[0]["title"], "Anneal: Repair syntax error");
+    assert_eq!(actions[0]["kind"], "quickfix");
+    assert_eq!(actions[0]["diagnostics"][0], diagnostics[0]);
+    let resolved = client.request("codeAction/resolve", actions[0].clone());
+    let change = &resolved["result"]["edit"]["documentChanges"][0];
+    assert_eq!(change["textDocument"]["version"], 1, "{resolved}");
+    for e in change["edits"].as_array().unwrap() {
+        assert!((1..=3).contains(&e["range"]["start"]["line"].as_u64().unwrap()), "the repair stays near the error: {e}");
+    }
+
+    // Fixing the line by hand clears the diagnostics, for the new version.
+    client.notify(
+        "textDocument/didChange",
+        json!({"textDocument": {"uri": uri, "version": 2}, "contentChanges": [{"range": {"start": {"line": 1, "character": 16}, "end": {"line": 1, "character": 19}}, "text": "b"}]}),
+    );
+    let cleared = client.wait_for(Duration::from_secs(30), |m| m["method"] == "textDocument/publishDiagnostics" && m["params"]["version"] == 2);
+    assert_eq!(cleared["params"]["diagnostics"], json!([]), "{cleared}");
+    assert!(client.shutdown().success());
+}

@@ -49,7 +49,7 @@ use std::ops::Range;
 pub use language::Language;
 pub use span::check_range;
 pub use syntax_tree::{Point, SyntaxTree, TextEdit};
-pub use verify::{syntax_errors, verify, Verdict};
+pub use verify::{syntax_errors, verify, SyntaxError, Verdict};
 
 /// A contiguous piece of a span, decoded as a unit.
 #[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]

@@ -203,6 +203,12 @@ impl SyntaxTree {
         })
     }
 
+    /// The syntax errors of `text` (the text this tree describes), at most `limit`, for an
+    /// editor's diagnostics. None without a language.
+    pub fn errors(&self, text: &str, limit: usize) -> Vec<verify::SyntaxError> {
+        self.tree_for(text).map(|tree| verify::errors(&tree, limit)).unwrap_or_default()
+    }
+
     /// ERROR and MISSING nodes that touch `range`; see [`crate::syntax_errors`].
     pub fn syntax_errors(&self, text: &str, range: Range<usize>) -> usize {
         verify::count(self.tree_for(text).as_deref(), text, &[range])

@@ -42,6 +42,38 @@ pub(crate) fn count(tree: Option<&Tree>, text: &str, ranges: &[Range<usize>]) ->
     errors
 }
 
+/// A syntax error as an editor shows it: text the grammar could not place (an ERROR node), or
+/// a token the parser had to assume (a MISSING node, zero-width, named by its kind).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SyntaxError {
+    pub range: Range<usize>,
+    /// The kind of the missing token (`;`, `)`, `identifier`); `None` for unplaceable text.
+    pub missing: Option<String>,
+}
+
+/// The errors of `tree` in document order, at most `limit`: each outermost ERROR node once
+/// (its inner errors are the same mistake), and every MISSING node.
+pub(crate) fn errors(tree: &Tree, limit: usize) -> Vec<SyntaxError> {
+    let mut out = vec![];
+    let mut stack = vec![tree.root_node()];
+    while let Some(node) = stack.pop() {
+        if out.len() >= limit || !(node.has_error() || node.is_missing()) {
+            continue;
+        }
+        if node.is_missing() {
+            out.push(SyntaxError { range: node.start_byte()..node.start_byte(), missing: Some(node.kind().to_string()) });
+        } else if node.is_error() {
+            out.push(SyntaxError { range: node.byte_range(), missing: None });
+        } else {
+            let mut cursor = node.walk();
+            let children: Vec<_> = node.children(&mut cursor).collect();
+            stack.extend(children.into_iter().rev());
+        }
+    }
+    out.sort_by_key(|e| e.range.start);
+    out
+}
+
 /// The trees around a replacement of `span` of the old text by `new_len` bytes.
 pub(crate) struct Reparse<'a> {
     pub old: Option<&'a Tree>,
@@ -209,6 +241,22 @@ mod tests {
             stack.extend(node.children(&mut node.walk()));
         }
         missing
+    }
+
+    #[test]
+    fn errors_name_missing_tokens_and_place_unplaceable_text() {
+        let text = "fn a() {\n    let x = 1\n}\n";
+        let tree = Language::Rust.parse(text).unwrap();
+        let found = errors(&tree, 10);
+        assert_eq!(found, vec![SyntaxError { range: 22..22, missing: Some(";".into()) }], "{text:?}");
+        let text = "x = 1\ny = = 2\nz = 3\n";
+        let found = errors(&Language::Python.parse(text).unwrap(), 10);
+        assert_eq!(found.len(), 1, "{found:?}");
+        assert!(found[0].missing.is_none() && (6..14).contains(&found[0].range.start), "{found:?}");
+        let many = format!("fn a() {{\n{}}}\n", "    let x = 1\n".repeat(20));
+        let tree = Language::Rust.parse(&many).unwrap();
+        assert!(errors(&tree, 1000).len() > 3 && errors(&tree, 3).len() == 3, "the limit bounds a flood");
+        assert!(errors(&Language::Rust.parse("fn main() {}\n").unwrap(), 10).is_empty());
     }
 
     #[test]

@@ -16,11 +16,13 @@ pub struct Settings {
     pub edit: EditSettings,
     /// How long a request waits for the model to finish loading, in seconds.
     pub model_wait_seconds: u64,
+    /// Publish syntax errors (tree-sitter) as diagnostics, each with a *Repair* quick fix.
+    pub diagnostics: bool,
 }
 
 impl Default for Settings {
     fn default() -> Self {
-        Self { model: None, device: "cpu".into(), edit: EditSettings::default(), model_wait_seconds: 120 }
+        Self { model: None, device: "cpu".into(), edit: EditSettings::default(), model_wait_seconds: 120, diagnostics: true }
     }
 }
 

@@ -12,6 +12,7 @@
 
 mod code_action;
 mod code_action_resolve;
+mod diagnostics;
 mod execute_command;
 mod initialize;
 mod preview;
@@ -120,16 +121,33 @@ impl LanguageServer for Backend {
         Ok(())
     }
 
+    // Diagnostics are published after the document is updated, never before: the update
+    // itself stays free of `.await` (see text_sync).
     async fn did_open(&self, params: DidOpenTextDocumentParams) {
-        guard_notification("textDocument/didOpen", async { text_sync::did_open(&self.0, params) }).await
+        let uri = params.text_document.uri.clone();
+        guard_notification("textDocument/didOpen", async {
+            text_sync::did_open(&self.0, params);
+            diagnostics::publish(&self.0, uri).await
+        })
+        .await
     }
 
     async fn did_change(&self, params: DidChangeTextDocumentParams) {
-        guard_notification("textDocument/didChange", async { text_sync::did_change(&self.0, params) }).await
+        let uri = params.text_document.uri.clone();
+        guard_notification("textDocument/didChange", async {
+            text_sync::did_change(&self.0, params);
+            diagnostics::publish(&self.0, uri).await
+        })
+        .await
     }
 
     async fn did_close(&self, params: DidCloseTextDocumentParams) {
-        guard_notification("textDocument/didClose", async { text_sync::did_close(&self.0, params) }).await
+        let uri = params.text_document.uri.clone();
+        guard_notification("textDocument/didClose", async {
+            text_sync::did_close(&self.0, params);
+            self.0.client.publish_diagnostics(uri, vec![], None).await
+        })
+        .await
     }
 
     async fn did_change_configuration(&self, params: DidChangeConfigurationParams) {

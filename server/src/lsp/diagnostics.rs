@@ -1,0 +1,51 @@
+//! `textDocument/publishDiagnostics`: the syntax errors of an open document's kept tree
+//! (tree-sitter ERROR and MISSING nodes), published after every open and change, so that the
+//! editor offers *Anneal: Repair* as a quick fix on each (`code_action`). Computed from the
+//! tree the document already keeps, so a keystroke costs one walk of the nodes with errors.
+
+use tower_lsp_server::ls_types::*;
+
+use super::text_sync::to_lsp;
+use super::Session;
+use crate::position::to_position;
+
+/// Marks Anneal's own diagnostics, so that its quick fix is offered on them only.
+pub const SOURCE: &str = "anneal";
+/// More than this many errors in one file is a file in the middle of being written (or not
+/// code at all): the first ones say enough.
+const LIMIT: usize = 50;
+
+/// The diagnostics of `uri` as it is now, pinned to its version; `None` when it is not open.
+pub fn compute(session: &Session, uri: &Uri) -> Option<(Vec<Diagnostic>, i32)> {
+    let doc = session.documents.get(uri)?.clone();
+    if !session.settings().diagnostics {
+        return Some((vec![], doc.version));
+    }
+    let Some(syntax) = &doc.syntax else { return Some((vec![], doc.version)) };
+    let text = doc.text();
+    let encoding = session.encoding();
+    let diagnostics = syntax
+        .errors(&text, LIMIT)
+        .into_iter()
+        .map(|e| Diagnostic {
+            range: Range {
+                start: to_lsp(to_position(&doc.rope, e.range.start, encoding)),
+                end: to_lsp(to_position(&doc.rope, e.range.end, encoding)),
+            },
+            severity: Some(DiagnosticSeverity::WARNING),
+            source: Some(SOURCE.into()),
+            message: match e.missing {
+                Some(kind) => format!("syntax error: missing `{kind}`"),
+                None => "syntax error".into(),
+            },
+            ..Default::default()
+        })
+        .collect();
+    Some((diagnostics, doc.version))
+}
+
+pub async fn publish(session: &Session, uri: Uri) {
+    if let Some((diagnostics, version)) = compute(session, &uri) {
+        session.client.publish_diagnostics(uri, diagnostics, Some(version)).await;
+    }
+}
