@@ -52,6 +52,8 @@ trap cleanup EXIT
 export XDG_CONFIG_HOME="$work/config" XDG_DATA_HOME="$work/data" XDG_STATE_HOME="$work/state" XDG_CACHE_HOME="$work/cache"
 mkdir -p "$XDG_CONFIG_HOME" "$XDG_DATA_HOME" "$XDG_STATE_HOME" "$XDG_CACHE_HOME"
 
+# Most cases use the embedded default model; this random-weight checkpoint is only for the case
+# that needs a proposal with syntax errors (the server's refusal).
 "$ANNEAL_BIN" model random "$work/tiny" >/dev/null
 
 # stdin is /dev/null: a stray prompt then fails instead of waiting. The spec's last line is its
