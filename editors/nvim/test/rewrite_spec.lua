@@ -420,6 +420,50 @@ case('python: user edit, then rewrite() on lines 5-7 with the prompt answered, a
   check(prompted ~= nil, 'rewrite() without an instruction did not prompt')
 end)
 
+case('repair: :AnnealRepair on a syntax-error diagnostic asks for its quick fix, accept, :write', function()
+  local diagnostic
+  accept_case({
+    fixture = 'sample.rs',
+    filetype = 'rust',
+    prepare = function(bufnr)
+      -- The user breaks line 14: no `;` before the `}`.
+      vim.api.nvim_buf_set_lines(bufnr, 13, 14, false, { '    let first = counts.get("a")' })
+    end,
+    start = function(bufnr, on_done)
+      wait_for("the server's syntax-error diagnostic", function()
+        diagnostic = anneal.diagnostic_at_cursor(bufnr) -- nil until the cursor is on its line
+        for _, d in ipairs(vim.diagnostic.get(bufnr)) do
+          if d.source == 'anneal' then
+            vim.api.nvim_win_set_cursor(0, { d.lnum + 1, d.col })
+            diagnostic = anneal.diagnostic_at_cursor(bufnr)
+            return diagnostic ~= nil
+          end
+        end
+      end)
+      log('  diagnostic: ' .. diagnostic.message .. ' at ' .. vim.inspect(diagnostic.range, { newline = ' ', indent = '' }))
+      -- The server offers its quick fix on it (the plugin asks the same way).
+      local uri = vim.uri_from_bufnr(bufnr)
+      local answers = vim.lsp.buf_request_sync(bufnr, 'textDocument/codeAction', {
+        textDocument = { uri = uri },
+        range = diagnostic.range,
+        context = { diagnostics = { diagnostic }, only = { 'quickfix' } },
+      }, TIMEOUT) or {}
+      local titles = {}
+      for _, a in pairs(answers) do
+        for _, action in ipairs(a.result or {}) do
+          titles[#titles + 1] = action.kind .. ': ' .. action.title
+        end
+      end
+      check(vim.tbl_contains(titles, 'quickfix: Anneal: Repair syntax error'), 'no repair quick fix offered: ' .. show(titles))
+      run_command('AnnealRepair', on_done)
+    end,
+    check_range = function(proposal)
+      check(vim.deep_equal(proposal.range, diagnostic.range), 'requested range ' .. show(proposal.range) .. ', not the diagnostic\'s ' .. show(diagnostic.range))
+      check(proposal.instruction == nil, 'a repair sent an instruction: ' .. show(proposal.instruction))
+    end,
+  })
+end)
+
 case('reject: q closes the preview, the buffer and the file stay as they were', function()
   local path = copy_fixture('sample.rs')
   local original = read_file(path)

@@ -5,6 +5,9 @@ local M = {}
 
 local NAME = 'anneal'
 local REWRITE_KIND = 'refactor.rewrite'
+local REPAIR_KIND = 'quickfix'
+-- The `source` of the server's syntax-error diagnostics, which its quick fix is offered on.
+local DIAGNOSTIC_SOURCE = 'anneal'
 -- LSP error codes the server answers with.
 local CONTENT_MODIFIED = -32801
 local REQUEST_CANCELLED = -32800
@@ -394,6 +397,8 @@ end
 ---   line1, line2 1-based line range (default: the cursor line)
 ---   range        an LSP range in the client's position encoding (overrides line1/line2)
 ---   instruction  what to do; nil prompts with |vim.ui.input()|, false or '' sends none
+---   diagnostic   an Anneal syntax-error diagnostic (LSP form): ask for its "Repair syntax error"
+---                quick fix instead, on the diagnostic's range
 ---   on_done      called as on_done(err, proposal) once the preview is shown or the request fails
 ---@param opts? table
 function M.rewrite(opts)
@@ -440,7 +445,9 @@ function M.rewrite(opts)
   end
 
   local encoding = client.offset_encoding or 'utf-16'
-  local range = opts.range
+  local diagnostic = opts.diagnostic
+  local kind = diagnostic and REPAIR_KIND or REWRITE_KIND
+  local range = diagnostic and diagnostic.range or opts.range
   if not range then
     local cursor = vim.api.nvim_win_get_cursor(0)[1]
     range = line_range(bufnr, opts.line1 or cursor, opts.line2 or opts.line1 or cursor, encoding)
@@ -500,7 +507,7 @@ function M.rewrite(opts)
   local params = {
     textDocument = { uri = uri },
     range = range,
-    context = { diagnostics = {}, only = { REWRITE_KIND }, triggerKind = 1 },
+    context = { diagnostics = { diagnostic }, only = { kind }, triggerKind = 1 },
   }
   local ok, request_id = client_request(client, 'textDocument/codeAction', params, function(err, actions)
     if pending.cancelled then
@@ -512,7 +519,7 @@ function M.rewrite(opts)
     end
     local action
     for _, a in ipairs(actions or {}) do
-      if a.kind == REWRITE_KIND and type(a.data) == 'table' and a.data.uri then
+      if a.kind == kind and type(a.data) == 'table' and a.data.uri then
         action = a
         break
       end
@@ -521,8 +528,8 @@ function M.rewrite(opts)
       -- The server offers a command instead of a resolvable action to clients that do not
       -- announce resolve support; it resolves data it did not hand out just the same.
       action = {
-        title = 'Anneal: Rewrite selection',
-        kind = REWRITE_KIND,
+        title = diagnostic and 'Anneal: Repair syntax error' or 'Anneal: Rewrite selection',
+        kind = kind,
         data = { uri = uri, version = ctx.version, range = range },
       }
     end
@@ -535,10 +542,41 @@ function M.rewrite(opts)
   pending.request_id = request_id
 end
 
+--- The server's syntax-error diagnostic (LSP form) under the cursor of the current window, if
+--- `bufnr` is shown there and has one.
+---@param bufnr? integer
+---@return table?
+function M.diagnostic_at_cursor(bufnr)
+  bufnr = (bufnr == nil or bufnr == 0) and vim.api.nvim_get_current_buf() or bufnr
+  if vim.api.nvim_win_get_buf(0) ~= bufnr then
+    return nil
+  end
+  local row, col = unpack(vim.api.nvim_win_get_cursor(0))
+  local best
+  for _, d in ipairs(vim.diagnostic.get(bufnr, { lnum = row - 1 })) do
+    local lsp = d.user_data and d.user_data.lsp
+    if lsp and d.source == DIAGNOSTIC_SOURCE then
+      local on = col >= d.col and (d.end_lnum > d.lnum or col <= d.end_col)
+      -- The one under the cursor, else the first on the line.
+      if on then
+        return lsp
+      end
+      best = best or lsp
+    end
+  end
+  return best
+end
+
 --- Rewrites with no instruction: asks the model to redo the range from its context alone.
+--- Without a range, on a line with an Anneal syntax-error diagnostic, it asks for that
+--- diagnostic's "Repair syntax error" quick fix.
 ---@param opts? table same as |anneal.rewrite()| less `instruction`
 function M.repair(opts)
-  return M.rewrite(vim.tbl_extend('force', opts or {}, { instruction = false }))
+  opts = vim.tbl_extend('force', opts or {}, { instruction = false })
+  if not (opts.range or opts.line1 or opts.diagnostic) then
+    opts.diagnostic = M.diagnostic_at_cursor(opts.bufnr)
+  end
+  return M.rewrite(opts)
 end
 
 --- Cancels the rewrite in flight, if any.
@@ -705,7 +743,7 @@ local function create_commands()
     M.rewrite(opts)
   end, { range = true, nargs = '*', desc = 'Anneal: rewrite the range (prompts for an instruction)' })
   vim.api.nvim_create_user_command('AnnealRepair', function(cmd)
-    M.repair(command_range(cmd))
+    M.repair(cmd.range == 0 and {} or command_range(cmd))
   end, { range = true, desc = 'Anneal: rewrite the range with no instruction' })
   vim.api.nvim_create_user_command('AnnealAccept', function()
     M.accept()
