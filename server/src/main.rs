@@ -3,6 +3,7 @@
 mod cli;
 mod document;
 mod engine;
+mod eval;
 mod lsp;
 mod model_host;
 mod position;

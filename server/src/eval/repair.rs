@@ -1,6 +1,8 @@
-//! `anneal eval repair`: held-out snippets corrupted with k ≤ 10% random token edits
-//! (insertions, deletions, substitutions — the edit stage's corruption), repaired by the model
-//! from their context. Reports exact-match and parse-valid rates and forward passes per
+//! `anneal eval repair`: the one benchmark without tests, made from the project's own corpus:
+//! held-out snippets corrupted with k ≤ 10% random token edits (insertions, deletions,
+//! substitutions — the edit stage's corruption), repaired by the model from their context.
+//! It decodes the corrupted span itself (`engine::decode_block`), not a widened one, so that
+//! it measures the sampler's repair alone. Reports exact-match and parse-valid rates and forward passes per
 //! snippet, and writes one JSON line per sample.
 
 use std::io::Write;
@@ -8,7 +10,7 @@ use std::ops::ControlFlow;
 use std::path::PathBuf;
 
 use anyhow::{Context, Result};
-use clap::{Args, Subcommand};
+use clap::Args;
 use indicatif::{ProgressBar, ProgressStyle};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
@@ -18,12 +20,6 @@ use anneal_models::train::data::corrupt;
 
 use crate::engine::{self, EditSettings, SamplingMode};
 use crate::model_host::ModelSource;
-
-#[derive(Subcommand)]
-pub enum EvalCommand {
-    /// Repair of corrupted held-out snippets.
-    Repair(RepairArgs),
-}
 
 #[derive(Args)]
 pub struct RepairArgs {
@@ -49,12 +45,6 @@ pub struct RepairArgs {
     out: Option<PathBuf>,
 }
 
-pub fn run(cmd: EvalCommand) -> Result<()> {
-    match cmd {
-        EvalCommand::Repair(args) => repair(args),
-    }
-}
-
 struct Snippet {
     language: Language,
     text: String,
@@ -78,7 +68,7 @@ fn pick_snippet(rng: &mut StdRng, files: &[(Language, String)]) -> Option<Snippe
     Some(Snippet { language: *language, text: text.clone(), span: start..end })
 }
 
-fn repair(args: RepairArgs) -> Result<()> {
+pub fn run(args: RepairArgs) -> Result<()> {
     let model = ModelSource::parse(Some(&args.model)).load(&candle_core::Device::Cpu)?;
     let files: Vec<(Language, String)> = std::fs::read_to_string(&args.corpus)
         .with_context(|| format!("cannot read {}", args.corpus.display()))?

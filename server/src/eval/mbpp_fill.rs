@@ -1,0 +1,121 @@
+//! MBPP in fill form, on the 500 problems of its test split (task ids 11–510): the signature
+//! of the function under test, with the problem statement and the first test as its
+//! docstring, is given; the body is the hole. Helpers the solution defines around it stay.
+
+use std::path::Path;
+
+use anyhow::Result;
+
+use super::{rows, Harness, Lang, Loaded, Sample, Task};
+
+#[derive(serde::Deserialize)]
+struct Row {
+    task_id: u32,
+    text: String,
+    code: String,
+    test_list: Vec<String>,
+    #[serde(default)]
+    test_setup_code: String,
+}
+
+pub const DEFAULT_DATA: &str = "../shared/data/eval/mbpp/mbpp.jsonl";
+const TEST_SPLIT: std::ops::RangeInclusive<u32> = 11..=510;
+
+pub fn load(path: &Path) -> Result<Loaded> {
+    let rows: Vec<Row> = rows::read_rows(path, "MBPP")?;
+    let mut loaded = Loaded::default();
+    for row in rows.into_iter().filter(|r| TEST_SPLIT.contains(&r.task_id)) {
+        let id = format!("Mbpp/{}", row.task_id);
+        match sample(&id, &row) {
+            Ok(sample) => loaded.samples.push(sample),
+            Err(why) => loaded.unusable.push(format!("{id}: {why}")),
+        }
+    }
+    Ok(loaded)
+}
+
+fn sample(id: &str, row: &Row) -> Result<Sample, String> {
+    // The release mixes CRLF and LF line ends; the hole is found by lines.
+    let code = row.code.replace("\r\n", "\n");
+    let first_test = row.test_list.first().ok_or("no tests")?;
+    let function = tested_function(&code, &row.test_list).ok_or("no function of the code is called by the tests")?;
+    let body = body_of(&code, &function).ok_or("the function's body shares the line of its signature")?;
+    let indent: String = code[body.clone()].chars().take_while(|c| *c == ' ' || *c == '\t').collect();
+    let docstring = format!("{indent}\"\"\"{}\n{indent}{}\n{indent}\"\"\"\n", row.text.trim(), first_test.trim());
+    let head = format!("{}{docstring}", &code[..body.start]);
+    let tail = &code[body.end..];
+    Ok(Sample {
+        id: id.to_string(),
+        problem: id.to_string(),
+        group: "python".into(),
+        lang: Lang::Python,
+        source_before: format!("{head}{tail}"),
+        task: Task::Fill { at: head.len(), reference: code[body.clone()].to_string() },
+        reference: format!("{head}{}{tail}", &code[body]),
+        harness: Harness {
+            prelude: String::new(),
+            epilogue: format!("\n\n{}\n{}\n", row.test_setup_code.replace("\r\n", "\n"), row.test_list.join("\n")),
+            quote: None,
+        },
+    })
+}
+
+/// The last function defined at the top level of `code` whose name the tests call.
+fn tested_function(code: &str, tests: &[String]) -> Option<String> {
+    code.lines()
+        .filter_map(|l| l.strip_prefix("def "))
+        .filter_map(|rest| rest.split('(').next().map(|name| name.trim().to_string()))
+        .filter(|name| tests.iter().any(|t| t.contains(&format!("{name}("))))
+        .last()
+}
+
+/// Byte range of the body of top-level `def name(`: from the line after the signature (which
+/// may span lines) to the next non-blank line at column 0, or the end.
+fn body_of(code: &str, name: &str) -> Option<std::ops::Range<usize>> {
+    let def = code.find(&format!("def {name}("))?;
+    if def > 0 && !code[..def].ends_with('\n') {
+        return None;
+    }
+    let lines: Vec<(usize, &str)> = code[def..].split_inclusive('\n').scan(def, |at, l| {
+        let start = *at;
+        *at += l.len();
+        Some((start, l))
+    }).collect();
+    // The signature ends at the first line ending with ':' (outside a comment).
+    let sig_end = lines.iter().position(|(_, l)| l.split('#').next().unwrap_or("").trim_end().ends_with(':'))?;
+    let (start, _) = *lines.get(sig_end + 1)?;
+    let first_body = lines[sig_end + 1].1;
+    if !first_body.starts_with([' ', '\t']) {
+        return None;
+    }
+    let end = lines[sig_end + 1..]
+        .iter()
+        .find(|(_, l)| !l.trim().is_empty() && !l.starts_with([' ', '\t']))
+        .map_or(code.len(), |(at, _)| *at);
+    Some(start..end)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_body_of_the_tested_function_is_the_hole() {
+        let code = "import re\r\ndef helper(x):\r\n\treturn x\r\ndef solve(a,\r\n          b):  # two lines\r\n\tif a:\r\n\t\treturn helper(b)\r\n\r\n\treturn a\r\nR = 3\r\n";
+        let row = Row { task_id: 11, text: "Solve it.".into(), code: code.into(), test_list: vec!["assert solve(1, 2) == 2".into()], test_setup_code: String::new() };
+        let s = sample("Mbpp/11", &row).unwrap();
+        let Task::Fill { at, reference } = &s.task else { panic!("a fill") };
+        assert_eq!(reference, "\tif a:\n\t\treturn helper(b)\n\n\treturn a\n");
+        assert!(s.source_before[..*at].ends_with("b):  # two lines\n\t\"\"\"Solve it.\n\tassert solve(1, 2) == 2\n\t\"\"\"\n"), "{}", s.source_before);
+        assert_eq!(&s.source_before[*at..], "R = 3\n");
+        assert_eq!(s.reference, format!("{}{reference}R = 3\n", &s.source_before[..*at]));
+    }
+
+    #[test]
+    fn a_one_line_function_is_reported_not_guessed() {
+        let row = Row { task_id: 12, text: "t".into(), code: "def f(x): return x\n".into(), test_list: vec!["assert f(1) == 1".into()], test_setup_code: String::new() };
+        assert!(sample("Mbpp/12", &row).is_err());
+        let untested = Row { test_list: vec!["assert g(1) == 1".into()], ..row };
+        assert!(sample("Mbpp/12", &untested).unwrap_err().contains("no function"));
+    }
+}
