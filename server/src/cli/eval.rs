@@ -133,8 +133,10 @@ pub fn run(cmd: EvalCommand) -> Result<()> {
         cache: args.cache.clone().unwrap_or_else(|| std::env::temp_dir().join("anneal-eval-cache")),
     };
     let report = runner::run(&config, loaded)?;
-    let command: Vec<String> = std::env::args().collect();
-    let summary = format!("{bench}, {candidates} candidates from {}: `{}`\n\n{report}", config.key.model, command.join(" "));
+    // As a user would type it, whatever the binary's path.
+    let command: Vec<String> = std::iter::once("anneal".to_string()).chain(std::env::args().skip(1)).collect();
+    let from = if args.candidates == CandidateSource::Model { format!(" of model {}", config.key.model) } else { String::new() };
+    let summary = format!("{bench}, {candidates} candidates{from}: `{}`\n\n{report}", command.join(" "));
     print!("{summary}");
     let summary_path = out.with_extension("summary.md");
     std::fs::write(&summary_path, &summary).with_context(|| format!("cannot write {}", summary_path.display()))?;
