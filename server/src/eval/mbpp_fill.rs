@@ -39,7 +39,8 @@ fn sample(id: &str, row: &Row) -> Result<Sample, String> {
     let code = row.code.replace("\r\n", "\n");
     let first_test = row.test_list.first().ok_or("no tests")?;
     let function = tested_function(&code, &row.test_list).ok_or("no function of the code is called by the tests")?;
-    let body = body_of(&code, &function).ok_or("the function's body shares the line of its signature")?;
+    let code = split_one_line_function(&code, &function);
+    let body = body_of(&code, &function).ok_or("no indented body after the function's signature")?;
     let indent: String = code[body.clone()].chars().take_while(|c| *c == ' ' || *c == '\t').collect();
     let docstring = format!("{indent}\"\"\"{}\n{indent}{}\n{indent}\"\"\"\n", row.text.trim(), first_test.trim());
     let head = format!("{}{docstring}", &code[..body.start]);
@@ -69,30 +70,63 @@ fn tested_function(code: &str, tests: &[String]) -> Option<String> {
         .last()
 }
 
+/// Where `def name(` starts a line of `code`.
+fn def_of(code: &str, name: &str) -> Option<usize> {
+    let pattern = format!("def {name}(");
+    code.match_indices(&pattern).map(|(at, _)| at).find(|&at| at == 0 || code[..at].ends_with('\n'))
+}
+
+/// The colon that ends the signature starting at `def`: the first one outside brackets
+/// (annotations and defaults may hold colons inside them).
+fn signature_colon(code: &str, def: usize) -> Option<usize> {
+    let mut depth = 0i32;
+    for (i, c) in code[def..].char_indices() {
+        match c {
+            '(' | '[' | '{' => depth += 1,
+            ')' | ']' | '}' => depth -= 1,
+            ':' if depth == 0 => return Some(def + i),
+            _ => {}
+        }
+    }
+    None
+}
+
+fn line_end(code: &str, at: usize) -> usize {
+    code[at..].find('\n').map_or(code.len(), |i| at + i + 1)
+}
+
+/// `def f(x): return x` becomes `def f(x):` and an indented `return x`, so that its body can
+/// be a hole like any other; other code is returned as it is.
+fn split_one_line_function(code: &str, name: &str) -> String {
+    let Some(colon) = def_of(code, name).and_then(|def| signature_colon(code, def)) else { return code.to_string() };
+    let end = line_end(code, colon);
+    let rest = code[colon + 1..end].trim();
+    if rest.is_empty() || rest.starts_with('#') {
+        return code.to_string();
+    }
+    format!("{}\n    {rest}\n{}", &code[..=colon], &code[end..])
+}
+
 /// Byte range of the body of top-level `def name(`: from the line after the signature (which
 /// may span lines) to the next non-blank line at column 0, or the end.
 fn body_of(code: &str, name: &str) -> Option<std::ops::Range<usize>> {
-    let def = code.find(&format!("def {name}("))?;
-    if def > 0 && !code[..def].ends_with('\n') {
+    let colon = signature_colon(code, def_of(code, name)?)?;
+    let start = line_end(code, colon);
+    if !code[colon + 1..start].trim().is_empty() && !code[colon + 1..start].trim().starts_with('#') {
         return None;
     }
-    let lines: Vec<(usize, &str)> = code[def..].split_inclusive('\n').scan(def, |at, l| {
-        let start = *at;
-        *at += l.len();
-        Some((start, l))
-    }).collect();
-    // The signature ends at the first line ending with ':' (outside a comment).
-    let sig_end = lines.iter().position(|(_, l)| l.split('#').next().unwrap_or("").trim_end().ends_with(':'))?;
-    let (start, _) = *lines.get(sig_end + 1)?;
-    let first_body = lines[sig_end + 1].1;
-    if !first_body.starts_with([' ', '\t']) {
+    if !code[start..].starts_with([' ', '\t']) {
         return None;
     }
-    let end = lines[sig_end + 1..]
-        .iter()
-        .find(|(_, l)| !l.trim().is_empty() && !l.starts_with([' ', '\t']))
-        .map_or(code.len(), |(at, _)| *at);
-    Some(start..end)
+    let mut at = start;
+    while at < code.len() {
+        let line = &code[at..line_end(code, at)];
+        if !line.trim().is_empty() && !line.starts_with([' ', '\t']) {
+            return Some(start..at);
+        }
+        at += line.len();
+    }
+    Some(start..code.len())
 }
 
 #[cfg(test)]
@@ -112,9 +146,11 @@ mod tests {
     }
 
     #[test]
-    fn a_one_line_function_is_reported_not_guessed() {
-        let row = Row { task_id: 12, text: "t".into(), code: "def f(x): return x\n".into(), test_list: vec!["assert f(1) == 1".into()], test_setup_code: String::new() };
-        assert!(sample("Mbpp/12", &row).is_err());
+    fn a_one_line_function_gets_its_body_on_a_line_of_its_own() {
+        let row = Row { task_id: 12, text: "t".into(), code: "def f(x: dict = {1: 2}): return x  \nprint(f())\n".into(), test_list: vec!["assert f(1) == 1".into()], test_setup_code: String::new() };
+        let s = sample("Mbpp/12", &row).unwrap();
+        assert_eq!(s.task, Task::Fill { at: s.source_before.find("print").unwrap(), reference: "    return x\n".into() });
+        assert!(s.source_before.starts_with("def f(x: dict = {1: 2}):\n    \"\"\"t\n"), "{}", s.source_before);
         let untested = Row { test_list: vec!["assert g(1) == 1".into()], ..row };
         assert!(sample("Mbpp/12", &untested).unwrap_err().contains("no function"));
     }
