@@ -135,8 +135,11 @@ pub fn run(cmd: EvalCommand) -> Result<()> {
     let report = runner::run(&config, loaded)?;
     // As a user would type it, whatever the binary's path.
     let command: Vec<String> = std::iter::once("anneal".to_string()).chain(std::env::args().skip(1)).collect();
-    let from = if args.candidates == CandidateSource::Model { format!(" of model {}", config.key.model) } else { String::new() };
-    let summary = format!("{bench}, {candidates} candidates{from}: `{}`\n\n{report}", command.join(" "));
+    let from = match args.candidates {
+        CandidateSource::Model => format!("the model `{}`", config.key.model),
+        _ => format!("the benchmark's `{candidates}` text"),
+    };
+    let summary = format!("{bench}, candidates from {from}: `{}`\n\n{report}", command.join(" "));
     print!("{summary}");
     let summary_path = out.with_extension("summary.md");
     std::fs::write(&summary_path, &summary).with_context(|| format!("cannot write {}", summary_path.display()))?;
