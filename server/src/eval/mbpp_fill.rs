@@ -41,7 +41,8 @@ fn sample(id: &str, row: &Row) -> Result<Sample, String> {
     let function = tested_function(&code, &row.test_list).ok_or("no function of the code is called by the tests")?;
     let code = split_one_line_function(&code, &function);
     let body = body_of(&code, &function).ok_or("no indented body after the function's signature")?;
-    let indent: String = code[body.clone()].chars().take_while(|c| *c == ' ' || *c == '\t').collect();
+    let first = code[body.clone()].lines().find(|l| is_code(l)).unwrap_or("    ");
+    let indent: String = first.chars().take_while(|c| *c == ' ' || *c == '\t').collect();
     let docstring = format!("{indent}\"\"\"{}\n{indent}{}\n{indent}\"\"\"\n", row.text.trim(), first_test.trim());
     let head = format!("{}{docstring}", &code[..body.start]);
     let tail = &code[body.end..];
@@ -70,10 +71,19 @@ fn tested_function(code: &str, tests: &[String]) -> Option<String> {
         .last()
 }
 
-/// Where `def name(` starts a line of `code`.
+/// Where `def name(` (or `def name (`) starts a line of `code`.
 fn def_of(code: &str, name: &str) -> Option<usize> {
-    let pattern = format!("def {name}(");
-    code.match_indices(&pattern).map(|(at, _)| at).find(|&at| at == 0 || code[..at].ends_with('\n'))
+    let pattern = format!("def {name}");
+    code.match_indices(&pattern)
+        .map(|(at, _)| at)
+        .find(|&at| (at == 0 || code[..at].ends_with('\n')) && code[at + pattern.len()..].trim_start_matches(' ').starts_with('('))
+}
+
+/// A line that holds code: not blank, not only a comment (the release has comments at
+/// column 0 inside bodies).
+fn is_code(line: &str) -> bool {
+    let line = line.trim();
+    !line.is_empty() && !line.starts_with('#')
 }
 
 /// The colon that ends the signature starting at `def`: the first one outside brackets
@@ -112,21 +122,19 @@ fn split_one_line_function(code: &str, name: &str) -> String {
 fn body_of(code: &str, name: &str) -> Option<std::ops::Range<usize>> {
     let colon = signature_colon(code, def_of(code, name)?)?;
     let start = line_end(code, colon);
-    if !code[colon + 1..start].trim().is_empty() && !code[colon + 1..start].trim().starts_with('#') {
+    if is_code(&code[colon + 1..start]) {
         return None;
     }
-    if !code[start..].starts_with([' ', '\t']) {
+    let lines = code[start..].split_inclusive('\n').scan(start, |at, line| {
+        *at += line.len();
+        Some((*at - line.len(), line))
+    });
+    let mut code_lines = lines.filter(|(_, line)| is_code(line)).peekable();
+    if !code_lines.peek()?.1.starts_with([' ', '\t']) {
         return None;
     }
-    let mut at = start;
-    while at < code.len() {
-        let line = &code[at..line_end(code, at)];
-        if !line.trim().is_empty() && !line.starts_with([' ', '\t']) {
-            return Some(start..at);
-        }
-        at += line.len();
-    }
-    Some(start..code.len())
+    let end = code_lines.find(|(_, line)| !line.starts_with([' ', '\t'])).map_or(code.len(), |(at, _)| at);
+    Some(start..end)
 }
 
 #[cfg(test)]
@@ -153,5 +161,9 @@ mod tests {
         assert!(s.source_before.starts_with("def f(x: dict = {1: 2}):\n    \"\"\"t\n"), "{}", s.source_before);
         let untested = Row { test_list: vec!["assert g(1) == 1".into()], ..row };
         assert!(sample("Mbpp/12", &untested).unwrap_err().contains("no function"));
+        let spaced = Row { code: "def f (x):\n#a comment at column 0\n return x\n".into(), test_list: vec!["assert f(1) == 1".into()], ..untested };
+        let s = sample("Mbpp/12", &spaced).unwrap();
+        assert!(matches!(&s.task, Task::Fill { reference, .. } if reference == "#a comment at column 0\n return x\n"), "{:?}", s.task);
+        assert!(s.source_before.starts_with("def f (x):\n \"\"\"t\n"), "{}", s.source_before);
     }
 }
