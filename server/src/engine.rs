@@ -13,6 +13,9 @@ use anneal_models::edit_sampler::{decode_edit, EditConfig, EditRequest};
 use anneal_models::sampler::{decode_masked, MaskConfig, MaskRequest, Outcome, SampleError, StepReport};
 use anneal_models::Model;
 
+mod fill;
+pub use fill::{fill, FillRequest};
+
 /// How a block is decoded.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "lowercase")]

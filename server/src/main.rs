@@ -3,6 +3,7 @@
 mod cli;
 mod document;
 mod engine;
+mod eval;
 #[cfg(test)]
 mod fuzz;
 mod lsp;
@@ -57,14 +58,15 @@ fn main() {
 fn run() -> anyhow::Result<()> {
     // Logs go to stderr: stdout belongs to the LSP stream. Document text never appears in logs
     // unless the user raises the level to trace explicitly.
+    let cli = Cli::parse();
+    // An evaluation makes hundreds of rewrites; their per-rewrite notes would bury its progress.
+    let default_filter = if matches!(cli.command, Command::Eval(_)) { "anneal=warn,warn" } else { "anneal=info,warn" };
     tracing_subscriber::fmt()
         .with_writer(std::io::stderr)
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_env("ANNEAL_LOG").unwrap_or_else(|_| "anneal=info,warn".into()),
-        )
+        .with_env_filter(tracing_subscriber::EnvFilter::try_from_env("ANNEAL_LOG").unwrap_or_else(|_| default_filter.into()))
         .init();
-    match Cli::parse().command {
+    match cli.command {
         Command::Serve => {
             let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
             runtime.block_on(lsp::serve());

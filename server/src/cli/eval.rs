@@ -1,159 +1,153 @@
-//! `anneal eval repair`: held-out snippets corrupted with k ≤ 10% random token edits
-//! (insertions, deletions, substitutions — the edit stage's corruption), repaired by the model
-//! from their context. Reports exact-match and parse-valid rates and forward passes per
-//! snippet, and writes one JSON line per sample.
+//! `anneal eval BENCH`: the benchmarks of `crate::eval`, each a subcommand with the same
+//! options, plus `repair` on the project's own held-out corpus.
 
-use std::io::Write;
-use std::ops::ControlFlow;
 use std::path::PathBuf;
+use std::time::Duration;
 
 use anyhow::{Context, Result};
 use clap::{Args, Subcommand};
-use indicatif::{ProgressBar, ProgressStyle};
-use rand::rngs::StdRng;
-use rand::{Rng, SeedableRng};
 
-use anneal_grammars::{syntax_errors, Language};
-use anneal_models::train::data::corrupt;
-
-use crate::engine::{self, EditSettings, SamplingMode};
+use crate::engine::{EditSettings, SamplingMode};
+use crate::eval::exec::Limits;
+use crate::eval::generate::CandidateSource;
+use crate::eval::record::RunKey;
+use crate::eval::runner::{self, RunConfig};
+use crate::eval::{canitedit, editeval, humaneval_fill, humanevalfix, mbpp_fill, repair, Lang, Loaded};
 use crate::model_host::ModelSource;
 
 #[derive(Subcommand)]
 pub enum EvalCommand {
-    /// Repair of corrupted held-out snippets.
-    Repair(RepairArgs),
+    /// CanItEdit: instructed edits of Python files (descriptive and lazy instructions).
+    #[command(name = "canitedit")]
+    CanItEdit(BenchArgs),
+    /// HumanEvalFix: repair a planted bug, in python, js, java, go, cpp and rust.
+    #[command(name = "humanevalfix")]
+    HumanEvalFix {
+        #[command(flatten)]
+        args: BenchArgs,
+        /// Languages to run (comma-separated); all six when absent.
+        #[arg(long, value_enum, value_delimiter = ',')]
+        lang: Vec<Lang>,
+    },
+    /// EditEval: instructed edits of Python snippets.
+    #[command(name = "editeval")]
+    EditEval(BenchArgs),
+    /// HumanEval with the function body as a hole to fill.
+    #[command(name = "humaneval-fill")]
+    HumanEvalFill(BenchArgs),
+    /// MBPP (test split) with the function body as a hole to fill.
+    #[command(name = "mbpp-fill")]
+    MbppFill(BenchArgs),
+    /// Repair of corrupted held-out snippets of the training corpus (no tests).
+    Repair(repair::RepairArgs),
 }
 
 #[derive(Args)]
-pub struct RepairArgs {
-    /// A checkpoint folder, or `default`.
-    #[arg(long, default_value = "default")]
-    model: String,
-    /// Held-out files, one JSON object per line with `lang` and `text` (scripts/corpus.py's
-    /// valid.jsonl).
-    #[arg(long, default_value = "corpus/valid.jsonl")]
-    corpus: PathBuf,
-    #[arg(long, default_value_t = 200)]
-    limit: usize,
-    #[arg(long, default_value_t = 0)]
-    seed: u64,
-    /// Largest share of a snippet's tokens edited.
-    #[arg(long, default_value_t = 0.1)]
-    alpha: f64,
-    /// edit, mask or auto (as the checkpoint says).
-    #[arg(long, default_value = "edit")]
-    mode: String,
-    /// Per-sample results (JSONL).
+pub struct BenchArgs {
+    /// The benchmark's file (for humanevalfix, the folder of humanevalpack_LANG.jsonl); the
+    /// default is its place in ../shared/data/eval, relative to the current directory.
+    #[arg(long)]
+    data: Option<PathBuf>,
+    /// A checkpoint folder; the embedded default model when absent.
+    #[arg(long)]
+    model: Option<String>,
+    /// Per-sample results (JSONL); a rerun with the same file skips the samples it holds.
+    /// Default: eval-results/BENCH-MODEL.jsonl.
     #[arg(long)]
     out: Option<PathBuf>,
+    /// At most this many problems, drawn at random by --seed (all, in file order, when absent).
+    #[arg(long)]
+    limit: Option<usize>,
+    #[arg(long, default_value_t = 0)]
+    seed: u64,
+    /// Candidates per sample; pass@k is reported for k up to this. The samplers decode
+    /// greedily today, so more than one repeats the same candidate.
+    #[arg(long, default_value_t = 1)]
+    samples: usize,
+    /// Wall-time limit for one candidate's tests, in seconds.
+    #[arg(long, default_value_t = 10.0)]
+    timeout: f64,
+    /// Memory limit for one candidate's tests, in MiB.
+    #[arg(long, default_value_t = 1024)]
+    memory_mb: u64,
+    /// Where candidates come from: the model, or (to check the harness) the benchmark's
+    /// reference solution or the unchanged text before.
+    #[arg(long, value_enum, default_value_t = CandidateSource::Model)]
+    candidates: CandidateSource,
+    /// How rewrite benchmarks decode blocks (fill benchmarks always use mask mode).
+    #[arg(long, value_enum, default_value_t = Mode::Auto)]
+    mode: Mode,
+    /// Tokens per hole in fill benchmarks; default: the reference body's length plus 25% slack.
+    #[arg(long)]
+    hole_tokens: Option<usize>,
+    /// Where the prepared Rust crate and Go module keep their builds between runs.
+    #[arg(long)]
+    cache: Option<PathBuf>,
+}
+
+#[derive(Clone, Copy, clap::ValueEnum)]
+enum Mode {
+    Auto,
+    Edit,
+    Mask,
 }
 
 pub fn run(cmd: EvalCommand) -> Result<()> {
-    match cmd {
-        EvalCommand::Repair(args) => repair(args),
-    }
-}
-
-struct Snippet {
-    language: Language,
-    text: String,
-    span: std::ops::Range<usize>,
-}
-
-/// A random run of 1–3 non-blank lines from a random held-out file.
-fn pick_snippet(rng: &mut StdRng, files: &[(Language, String)]) -> Option<Snippet> {
-    let (language, text) = &files[rng.random_range(0..files.len())];
-    let starts: Vec<usize> = std::iter::once(0).chain(text.match_indices('\n').map(|(i, _)| i + 1)).filter(|&i| i < text.len()).collect();
-    if starts.len() < 8 {
-        return None;
-    }
-    let first = rng.random_range(0..starts.len() - 4);
-    let lines = rng.random_range(1..=3);
-    let (start, end) = (starts[first], starts[first + lines]);
-    let span_text = &text[start..end];
-    if span_text.trim().len() < 8 || span_text.lines().any(|l| l.trim().is_empty()) {
-        return None;
-    }
-    Some(Snippet { language: *language, text: text.clone(), span: start..end })
-}
-
-fn repair(args: RepairArgs) -> Result<()> {
-    let model = ModelSource::parse(Some(&args.model)).load(&candle_core::Device::Cpu)?;
-    let files: Vec<(Language, String)> = std::fs::read_to_string(&args.corpus)
-        .with_context(|| format!("cannot read {}", args.corpus.display()))?
-        .lines()
-        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
-        .filter_map(|v| Some((Language::from_language_id(v["lang"].as_str()?)?, v["text"].as_str()?.to_string())))
-        .collect();
-    anyhow::ensure!(!files.is_empty(), "no Python or Rust files in {}", args.corpus.display());
-    let mode = match args.mode.as_str() {
-        "edit" => SamplingMode::Edit,
-        "mask" => SamplingMode::Mask,
-        "auto" => SamplingMode::Auto,
-        m => anyhow::bail!("unknown mode `{m}` (edit, mask or auto)"),
+    let (bench, loaded, args) = match cmd {
+        EvalCommand::Repair(args) => return repair::run(args),
+        EvalCommand::CanItEdit(a) => ("canitedit", load(&a, canitedit::DEFAULT_DATA, canitedit::load)?, a),
+        EvalCommand::EditEval(a) => ("editeval", load(&a, editeval::DEFAULT_DATA, editeval::load)?, a),
+        EvalCommand::HumanEvalFill(a) => ("humaneval-fill", load(&a, humaneval_fill::DEFAULT_DATA, humaneval_fill::load)?, a),
+        EvalCommand::MbppFill(a) => ("mbpp-fill", load(&a, mbpp_fill::DEFAULT_DATA, mbpp_fill::load)?, a),
+        EvalCommand::HumanEvalFix { args, lang } => {
+            let langs = if lang.is_empty() { Lang::ALL.to_vec() } else { lang };
+            let loaded = load(&args, humanevalfix::DEFAULT_DATA, |dir| humanevalfix::load(dir, &langs))?;
+            ("humanevalfix", loaded, args)
+        }
     };
-    let settings = EditSettings { mode, ..Default::default() };
-    let mut out = args.out.as_ref().map(std::fs::File::create).transpose()?;
-    let mut rng = StdRng::seed_from_u64(args.seed);
-    let bar = ProgressBar::new(args.limit as u64).with_style(ProgressStyle::with_template("{bar:30} {pos}/{len} · {msg} · ETA {eta}")?);
-    let (mut exact, mut changed, mut parse_valid, mut input_valid, mut passes, mut n) = (0usize, 0usize, 0usize, 0usize, 0usize, 0usize);
-    let tk = &model.tokenizer;
-    while n < args.limit {
-        let Some(s) = pick_snippet(&mut rng, &files) else { continue };
-        let original = tk.encode(&s.text[s.span.clone()])?;
-        let k = ((original.len() as f64 * rng.random_range(0.0..args.alpha)).floor() as usize).max(1);
-        let corrupted = corrupt(&mut rng, &original, k, &original);
-        // A corruption that decodes to the same text (a token swapped for an equal spelling,
-        // or a change only to trailing whitespace, which exact match ignores) would count as a
-        // free repair.
-        if tk.decode(&corrupted)?.trim_end() == s.text[s.span.clone()].trim_end() {
-            continue;
-        }
-        let prefix = engine::tail_tokens(&model, &s.text[..s.span.start], settings.context_tokens)?;
-        let suffix = engine::head_tokens(&model, &s.text[s.span.end..], settings.context_tokens)?;
-        let slack = ((corrupted.len() as f32 * settings.slack).ceil() as usize).max(2);
-        let outcome = engine::decode_block(&model, &settings, &prefix, &corrupted, slack, &suffix, &mut |_| ControlFlow::Continue(()))?;
-        let repaired = tk.decode(&outcome.tokens)?;
-        let corrupted_text = tk.decode(&corrupted)?;
-        let target = &s.text[s.span.clone()];
-        let is_exact = repaired.trim_end() == target.trim_end();
-        let errors = |span_text: &str| {
-            let mut t = s.text.clone();
-            t.replace_range(s.span.clone(), span_text);
-            syntax_errors(&t, 0..t.len(), s.language)
-        };
-        let baseline = errors(target);
-        let valid = errors(&repaired) <= baseline;
-        let corrupted_valid = errors(&corrupted_text) <= baseline;
-        n += 1;
-        exact += is_exact as usize;
-        changed += (repaired != corrupted_text) as usize;
-        parse_valid += valid as usize;
-        input_valid += corrupted_valid as usize;
-        passes += outcome.forward_passes;
-        if let Some(f) = out.as_mut() {
-            let line = serde_json::json!({
-                "language": s.language.name(), "edits": k, "target": target, "corrupted": corrupted_text,
-                "repaired": repaired, "exact": is_exact, "parse_valid": valid, "forward_passes": outcome.forward_passes,
-            });
-            writeln!(f, "{line}")?;
-        }
-        bar.set_position(n as u64);
-        bar.set_message(format!("exact {:.1}%", 100.0 * exact as f64 / n as f64));
-    }
-    bar.finish_and_clear();
-    let pct = |x: usize| 100.0 * x as f64 / n as f64;
-    println!("repair of {n} held-out snippets (1–3 lines, k ≤ {:.0}% token edits), model {}, {} mode", args.alpha * 100.0, model.source, args.mode);
-    println!("| exact match | changed | parse-valid | parse-valid before repair | forward passes / snippet |");
-    println!("|---|---|---|---|---|");
-    println!(
-        "| {:.1}% | {:.1}% | {:.1}% | {:.1}% | {:.2} |",
-        pct(exact),
-        pct(changed),
-        pct(parse_valid),
-        pct(input_valid),
-        passes as f64 / n as f64
-    );
+    let model = ModelSource::parse(args.model.as_deref());
+    let model_name = match &model {
+        ModelSource::Default => "default".to_string(),
+        ModelSource::Dir(dir) => dir.file_name().map_or("model".into(), |n| n.to_string_lossy().into_owned()),
+    };
+    let candidates = args.candidates.name();
+    let label = if args.candidates == CandidateSource::Model { model_name.clone() } else { candidates.to_string() };
+    let out = args.out.clone().unwrap_or_else(|| PathBuf::from(format!("eval-results/{bench}-{label}.jsonl")));
+    anyhow::ensure!(args.timeout > 0.0, "--timeout must be positive");
+    let mode = match args.mode {
+        Mode::Auto => SamplingMode::Auto,
+        Mode::Edit => SamplingMode::Edit,
+        Mode::Mask => SamplingMode::Mask,
+    };
+    let config = RunConfig {
+        key: RunKey { bench: bench.into(), model: model_name, source: candidates.into() },
+        model,
+        source: args.candidates,
+        out: out.clone(),
+        limit: args.limit,
+        seed: args.seed,
+        samples: args.samples,
+        settings: EditSettings { mode, ..Default::default() },
+        hole_tokens: args.hole_tokens,
+        limits: Limits { wall: Duration::from_secs_f64(args.timeout), memory_mb: args.memory_mb },
+        cache: args.cache.clone().unwrap_or_else(|| std::env::temp_dir().join("anneal-eval-cache")),
+    };
+    let report = runner::run(&config, loaded)?;
+    // As a user would type it, whatever the binary's path.
+    let command: Vec<String> = std::iter::once("anneal".to_string()).chain(std::env::args().skip(1)).collect();
+    let from = match args.candidates {
+        CandidateSource::Model => format!("the model `{}`", config.key.model),
+        _ => format!("the benchmark's `{candidates}` text"),
+    };
+    let summary = format!("{bench}, candidates from {from}: `{}`\n\n{report}", command.join(" "));
+    print!("{summary}");
+    let summary_path = out.with_extension("summary.md");
+    std::fs::write(&summary_path, &summary).with_context(|| format!("cannot write {}", summary_path.display()))?;
+    eprintln!("results: {} · summary: {}", out.display(), summary_path.display());
     Ok(())
+}
+
+fn load(args: &BenchArgs, default: &str, loader: impl FnOnce(&std::path::Path) -> Result<Loaded>) -> Result<Loaded> {
+    let path = args.data.clone().unwrap_or_else(|| PathBuf::from(default));
+    loader(&path)
 }
