@@ -146,7 +146,7 @@ fn slow_session(model: &std::path::Path) -> (LspClient, String, Value) {
     let (mut client, _) = start(model, &[]);
     client.request(
         "workspace/didChangeConfiguration",
-        json!({"settings": {"edit": {"acceptSyntaxErrors": true, "mask": {"threshold": 1.01, "maxSteps": 100000}}}}),
+        json!({"settings": {"edit": {"acceptSyntaxErrors": true, "mask": {"threshold": 1.0, "maxSteps": 100000}}}}),
     );
     let text = PYTHON.repeat(40);
     let uri = "file:///tmp/anneal-e2e/slow.py".to_string();

@@ -141,9 +141,8 @@ pub async fn run(session: &Arc<Session>, data: RewriteData) -> Result<WorkspaceE
     };
     let joined = loop {
         tokio::select! {
-            biased;
-            Some(step) = progress_rx.recv() => report(step).await,
             joined = &mut worker => break joined,
+            Some(step) = progress_rx.recv() => report(step).await,
         }
     };
     // The worker may finish with steps still queued: report them too, so a preview ends on
