@@ -123,6 +123,11 @@ impl LspClient {
     /// Waits for the response to `id`, answering server requests meanwhile. Returns the whole
     /// response (with `result` or `error`).
     pub fn wait_response(&mut self, id: i64, limit: Duration) -> Value {
+        // It may have come while the client waited for another response.
+        let is_it = |m: &Value| m.get("id") == Some(&json!(id)) && m.get("method").is_none();
+        if let Some(i) = self.seen.iter().position(is_it) {
+            return self.seen.remove(i);
+        }
         let deadline = Instant::now() + limit;
         loop {
             let left = deadline.saturating_duration_since(Instant::now());
