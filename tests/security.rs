@@ -22,21 +22,23 @@ const BIN: &str = env!("CARGO_BIN_EXE_anneal");
 /// Text that appears in the document and the instruction and must never reach the log.
 const SECRET: &str = "hunter2_do_not_log";
 
-/// Every file under `dir` with its contents.
-fn snapshot(dir: &Path) -> BTreeMap<String, Vec<u8>> {
-    let mut out = BTreeMap::new();
-    let mut stack = vec![dir.to_path_buf()];
+/// Every file under `dir`, recursively.
+fn files_under(dir: &Path) -> Vec<std::path::PathBuf> {
+    let (mut files, mut stack) = (vec![], vec![dir.to_path_buf()]);
     while let Some(d) = stack.pop() {
-        for entry in std::fs::read_dir(&d).unwrap().flatten() {
-            let path = entry.path();
-            if path.is_dir() {
-                stack.push(path);
-            } else {
-                out.insert(path.strip_prefix(dir).unwrap().display().to_string(), std::fs::read(&path).unwrap());
-            }
+        for path in std::fs::read_dir(&d).unwrap().flatten().map(|e| e.path()) {
+            if path.is_dir() { stack.push(path) } else { files.push(path) }
         }
     }
-    out
+    files
+}
+
+/// Every file under `dir` with its contents.
+fn snapshot(dir: &Path) -> BTreeMap<String, Vec<u8>> {
+    files_under(dir)
+        .into_iter()
+        .map(|path| (path.strip_prefix(dir).unwrap().display().to_string(), std::fs::read(&path).unwrap()))
+        .collect()
 }
 
 #[test]
@@ -97,18 +99,10 @@ fn no_network_client_is_linked_and_no_source_opens_a_socket() {
         assert!(!tree.lines().any(|l| l.starts_with(crate_name)), "{crate_name}is linked into the default build");
     }
     for dir in ["server/src", "models/src", "grammars/src"] {
-        let mut stack = vec![root.join(dir)];
-        while let Some(d) = stack.pop() {
-            for entry in std::fs::read_dir(&d).unwrap().flatten() {
-                let path = entry.path();
-                if path.is_dir() {
-                    stack.push(path);
-                } else if path.extension().is_some_and(|e| e == "rs") {
-                    let source = std::fs::read_to_string(&path).unwrap();
-                    for socket in ["TcpStream", "TcpListener", "UdpSocket", "std::net"] {
-                        assert!(!source.contains(socket), "{} uses {socket}", path.display());
-                    }
-                }
+        for path in files_under(&root.join(dir)).into_iter().filter(|p| p.extension().is_some_and(|e| e == "rs")) {
+            let source = std::fs::read_to_string(&path).unwrap();
+            for socket in ["TcpStream", "TcpListener", "UdpSocket", "std::net"] {
+                assert!(!source.contains(socket), "{} uses {socket}", path.display());
             }
         }
     }

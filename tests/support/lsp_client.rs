@@ -121,31 +121,19 @@ impl LspClient {
     }
 
     /// Waits for the response to `id`, answering server requests meanwhile. Returns the whole
-    /// response (with `result` or `error`).
+    /// response (with `result` or `error`), also when it came while the client waited for
+    /// another one.
     pub fn wait_response(&mut self, id: i64, limit: Duration) -> Value {
-        // It may have come while the client waited for another response.
-        let is_it = |m: &Value| m.get("id") == Some(&json!(id)) && m.get("method").is_none();
-        if let Some(i) = self.seen.iter().position(is_it) {
-            return self.seen.remove(i);
-        }
-        let deadline = Instant::now() + limit;
-        loop {
-            let left = deadline.saturating_duration_since(Instant::now());
-            let msg = match self.incoming.recv_timeout(left) {
-                Ok(m) => m,
-                Err(RecvTimeoutError::Timeout) => panic!("no response to request {id} within {limit:?}"),
-                Err(RecvTimeoutError::Disconnected) => panic!("server closed its output before answering {id}"),
-            };
-            if msg.get("id") == Some(&json!(id)) && msg.get("method").is_none() {
-                return msg;
-            }
-            self.handle_server_message(msg);
-        }
+        self.wait_until(limit, &format!("response to request {id}"), |m| m.get("id") == Some(&json!(id)) && m.get("method").is_none())
     }
 
     /// Waits for the first message from the server that `wanted` accepts (a response or a
     /// notification, including ones already seen), answering server requests meanwhile.
     pub fn wait_for(&mut self, limit: Duration, wanted: impl Fn(&Value) -> bool) -> Value {
+        self.wait_until(limit, "awaited message", wanted)
+    }
+
+    fn wait_until(&mut self, limit: Duration, what: &str, wanted: impl Fn(&Value) -> bool) -> Value {
         if let Some(i) = self.seen.iter().position(&wanted) {
             return self.seen.remove(i);
         }
@@ -154,8 +142,8 @@ impl LspClient {
             let left = deadline.saturating_duration_since(Instant::now());
             let msg = match self.incoming.recv_timeout(left) {
                 Ok(m) => m,
-                Err(RecvTimeoutError::Timeout) => panic!("no awaited message within {limit:?}; seen: {:?}", self.seen),
-                Err(RecvTimeoutError::Disconnected) => panic!("server closed its output; seen: {:?}", self.seen),
+                Err(RecvTimeoutError::Timeout) => panic!("no {what} within {limit:?}; {} other messages seen", self.seen.len()),
+                Err(RecvTimeoutError::Disconnected) => panic!("server closed its output before the {what}; {} other messages seen", self.seen.len()),
             };
             if msg.get("method").is_none() && wanted(&msg) {
                 return msg;

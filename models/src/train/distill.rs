@@ -50,6 +50,15 @@ pub struct BlockTask {
     pub block: Range<usize>,
 }
 
+impl BlockTask {
+    /// The window with its block fully masked: where every trajectory starts.
+    fn masked(&self, sp: Specials) -> Vec<u32> {
+        let mut row = self.target.clone();
+        row[self.block.clone()].fill(sp.mask);
+        row
+    }
+}
+
 pub fn block_task(rng: &mut StdRng, stream: &[u32], len: usize, block: usize, max_slack: usize, sp: Specials) -> BlockTask {
     let (target, _, _) = data::clean_window(rng, stream, len, max_slack, sp.pad);
     let block = block.min(len);
@@ -118,9 +127,7 @@ pub fn sample_orders(model: &Transformer, tasks: &[BlockTask], cfg: &DistillConf
     let (mut blocks, mut targets) = (vec![], vec![]);
     for t in tasks {
         for _ in 0..pool {
-            let mut row = t.target.clone();
-            row[t.block.clone()].fill(sp.mask);
-            rows.push(row);
+            rows.push(t.masked(sp));
             blocks.push(t.block.clone());
             targets.push(t.target.as_slice());
         }
@@ -192,7 +199,7 @@ pub fn on_policy_examples(model: &Transformer, tasks: &[BlockTask], cfg: &Distil
     let steps = cfg.on_policy_steps.clamp(1, block_len.max(1));
     let per_step = block_len.div_ceil(steps);
     let keep: Vec<usize> = tasks.iter().map(|_| rng.random_range(1..=steps)).collect();
-    let mut rows: Vec<Vec<u32>> = tasks.iter().map(|t| { let mut r = t.target.clone(); r[t.block.clone()].fill(sp.mask); r }).collect();
+    let mut rows: Vec<Vec<u32>> = tasks.iter().map(|t| t.masked(sp)).collect();
     let blocks: Vec<Range<usize>> = tasks.iter().map(|t| t.block.clone()).collect();
     let targets: Vec<&[u32]> = tasks.iter().map(|t| t.target.as_slice()).collect();
     let mut revealed = vec![vec![false; block_len]; rows.len()];
@@ -227,7 +234,7 @@ pub fn on_policy_examples(model: &Transformer, tasks: &[BlockTask], cfg: &Distil
 /// decoded right.
 pub fn block_fill(model: &Transformer, tasks: &[BlockTask], threshold: f32, max_steps: usize, sp: Specials, device: &Device) -> candle_core::Result<(f64, f64)> {
     let block_len = tasks[0].block.len();
-    let mut rows: Vec<Vec<u32>> = tasks.iter().map(|t| { let mut r = t.target.clone(); r[t.block.clone()].fill(sp.mask); r }).collect();
+    let mut rows: Vec<Vec<u32>> = tasks.iter().map(|t| t.masked(sp)).collect();
     let mut revealed = vec![vec![false; block_len]; rows.len()];
     let mut passes = vec![0usize; rows.len()];
     let mut active: Vec<usize> = (0..rows.len()).collect();
