@@ -30,13 +30,6 @@ const METHOD_NOT_FOUND: i64 = -32601;
 const INVALID_PARAMS: i64 = -32602;
 const INTERNAL_ERROR: i64 = -32603;
 
-fn tiny_checkpoint() -> tempfile::TempDir {
-    let dir = tempfile::tempdir().unwrap();
-    let status = std::process::Command::new(BIN).args(["model", "random"]).arg(dir.path()).status().unwrap();
-    assert!(status.success());
-    dir
-}
-
 fn settings(model: &Path) -> Value {
     json!({
         "model": model.to_str().unwrap(),
@@ -139,7 +132,7 @@ fn shown_message(client: &mut LspClient, needle: &str) -> String {
 
 #[test]
 fn malformed_framing_and_json_are_answered_and_the_server_keeps_serving() {
-    let model = tiny_checkpoint();
+    let model = lsp_client::tiny_checkpoint(BIN);
     let mut client = start(model.path());
     assert_serving(&mut client, "start-up");
 
@@ -222,7 +215,7 @@ fn malformed_framing_and_json_are_answered_and_the_server_keeps_serving() {
 
 #[test]
 fn unknown_methods_and_wrong_params_get_clear_errors() {
-    let model = tiny_checkpoint();
+    let model = lsp_client::tiny_checkpoint(BIN);
     let mut client = start(model.path());
 
     let r = client.request("anneal/noSuchMethod", json!({}));
@@ -282,7 +275,7 @@ fn unknown_methods_and_wrong_params_get_clear_errors() {
 
 #[test]
 fn ranges_past_the_end_reversed_and_inside_surrogate_pairs_are_clamped() {
-    let model = tiny_checkpoint();
+    let model = lsp_client::tiny_checkpoint(BIN);
     let mut client = start(model.path());
     let uri = "file:///tmp/anneal-bad-input/positions.py";
     open(&mut client, uri, "python", PYTHON);
@@ -340,7 +333,7 @@ fn ranges_past_the_end_reversed_and_inside_surrogate_pairs_are_clamped() {
 
 #[test]
 fn requests_for_unopened_or_closed_documents_get_clear_errors() {
-    let model = tiny_checkpoint();
+    let model = lsp_client::tiny_checkpoint(BIN);
     let mut client = start(model.path());
     let nowhere = "file:///tmp/anneal-bad-input/never-opened.py";
 
@@ -371,7 +364,7 @@ fn requests_for_unopened_or_closed_documents_get_clear_errors() {
 
 #[test]
 fn unsupported_languages_fall_back_to_lines() {
-    let model = tiny_checkpoint();
+    let model = lsp_client::tiny_checkpoint(BIN);
     let mut client = start(model.path());
     let cobol = "       IDENTIFICATION DIVISION.\n       PROGRAM-ID. HELLO.\n       PROCEDURE DIVISION.\n           DISPLAY 'HELLO'.\n           STOP RUN.\n";
     let uri = "file:///tmp/anneal-bad-input/hello.cbl";
@@ -390,7 +383,7 @@ fn unsupported_languages_fall_back_to_lines() {
 
 #[test]
 fn empty_selections_and_empty_documents() {
-    let model = tiny_checkpoint();
+    let model = lsp_client::tiny_checkpoint(BIN);
     let mut client = start(model.path());
     // A cursor in a statement: that statement.
     let a = action(&mut client, GOOD, range(2, 4, 2, 4));
@@ -410,7 +403,7 @@ fn empty_selections_and_empty_documents() {
 
 #[test]
 fn control_characters_and_nul_bytes_in_a_document() {
-    let model = tiny_checkpoint();
+    let model = lsp_client::tiny_checkpoint(BIN);
     let mut client = start(model.path());
     let text = "x = '\u{0}\u{1}\u{7f}'\ny = 2\r\nz = 3\r\u{feff}w = 4\n";
     let uri = "file:///tmp/anneal-bad-input/nul.py";
@@ -425,7 +418,7 @@ fn control_characters_and_nul_bytes_in_a_document() {
 
 #[test]
 fn an_instruction_of_one_megabyte() {
-    let model = tiny_checkpoint();
+    let model = lsp_client::tiny_checkpoint(BIN);
     let mut client = start(model.path());
     let instruction = "make it faster ".repeat(1 << 20).chars().take(1 << 20).collect::<String>();
     let started = Instant::now();
@@ -447,7 +440,7 @@ fn an_instruction_of_one_megabyte() {
 /// the bound keeps the test honest on a loaded two-core machine.
 #[test]
 fn a_50_mb_document() {
-    let model = tiny_checkpoint();
+    let model = lsp_client::tiny_checkpoint(BIN);
     let mut client = start(model.path());
     let mut text = String::with_capacity(51 << 20);
     let mut i = 0;
@@ -488,7 +481,7 @@ fn a_50_mb_document() {
 
 #[test]
 fn a_line_of_100_000_characters() {
-    let model = tiny_checkpoint();
+    let model = lsp_client::tiny_checkpoint(BIN);
     let mut client = start(model.path());
     let mut long = String::from("xs = [");
     while long.len() < 100_000 {
@@ -560,7 +553,7 @@ fn edit_json(path: &Path, edit: impl FnOnce(&mut Value)) {
 
 #[test]
 fn broken_checkpoints_are_reported_by_name_and_the_server_stays_up() {
-    let good = tiny_checkpoint();
+    let good = lsp_client::tiny_checkpoint(BIN);
     let scratch = tempfile::tempdir().unwrap();
     let damaged = |name: &str, damage: &dyn Fn(&Path)| {
         let dir = scratch.path().join(name);
@@ -649,7 +642,7 @@ fn broken_checkpoints_are_reported_by_name_and_the_server_stays_up() {
 
 #[test]
 fn config_values_of_the_wrong_type_are_named_and_the_old_settings_stay() {
-    let model = tiny_checkpoint();
+    let model = lsp_client::tiny_checkpoint(BIN);
     // At start-up: shown once the client can display it, and the valid keys still apply.
     let mut options = settings(model.path());
     options["modelWaitSeconds"] = json!("soon");
@@ -684,7 +677,7 @@ fn config_values_of_the_wrong_type_are_named_and_the_old_settings_stay() {
 /// the next request must work (the job permit and the running-job entry released).
 #[test]
 fn a_panic_inside_one_request_is_answered_as_an_error_and_the_next_request_works() {
-    let model = tiny_checkpoint();
+    let model = lsp_client::tiny_checkpoint(BIN);
     let mut client = start_with_env(settings(model.path()), &[("ANNEAL_TEST_PANIC_ON_INSTRUCTION", "boom")]);
     assert_serving(&mut client, "start-up");
     for (instruction, code) in [("boom", -32803), ("boom@handler", INTERNAL_ERROR)] {
@@ -711,7 +704,7 @@ fn a_panic_inside_one_request_is_answered_as_an_error_and_the_next_request_works
 
 #[test]
 fn invalid_utf8_and_binary_files_are_refused_by_anneal_edit() {
-    let model = tiny_checkpoint();
+    let model = lsp_client::tiny_checkpoint(BIN);
     let dir = tempfile::tempdir().unwrap();
     let edit = |file: &Path| {
         std::process::Command::new(BIN)

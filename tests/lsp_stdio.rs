@@ -13,13 +13,6 @@ const BIN: &str = env!("CARGO_BIN_EXE_anneal");
 
 const PYTHON: &str = "def add(a, b):\n    total = a + b\n    return total\n\n\ndef greet(name):\n    return \"héllo 😀 \" + name\n";
 
-fn tiny_checkpoint() -> tempfile::TempDir {
-    let dir = tempfile::tempdir().unwrap();
-    let status = std::process::Command::new(BIN).args(["model", "random"]).arg(dir.path()).status().unwrap();
-    assert!(status.success());
-    dir
-}
-
 fn start(model: &std::path::Path, encodings: &[&str]) -> (LspClient, Value) {
     let mut client = LspClient::start(BIN);
     let options = json!({
@@ -51,7 +44,7 @@ fn code_action(client: &mut LspClient, uri: &str, range: Value) -> Value {
 
 #[test]
 fn rewrite_resolves_to_a_version_pinned_edit_and_stale_requests_are_refused() {
-    let model = tiny_checkpoint();
+    let model = lsp_client::tiny_checkpoint(BIN);
     let (mut client, caps) = start(model.path(), &[]);
     assert_eq!(caps["capabilities"]["positionEncoding"], "utf-16", "UTF-16 when the client offers nothing");
     assert_eq!(caps["capabilities"]["textDocumentSync"]["change"], 2, "incremental sync");
@@ -103,7 +96,7 @@ fn rewrite_resolves_to_a_version_pinned_edit_and_stale_requests_are_refused() {
 
 #[test]
 fn execute_command_sends_apply_edit_and_utf8_is_negotiated() {
-    let model = tiny_checkpoint();
+    let model = lsp_client::tiny_checkpoint(BIN);
     let (mut client, caps) = start(model.path(), &["utf-8", "utf-16"]);
     assert_eq!(caps["capabilities"]["positionEncoding"], "utf-8");
     let uri = "file:///tmp/anneal-e2e/cmd.py";
@@ -158,7 +151,7 @@ fn slow_session(model: &std::path::Path) -> (LspClient, String, Value) {
 
 #[test]
 fn a_newer_rewrite_of_the_same_document_cancels_the_older() {
-    let model = tiny_checkpoint();
+    let model = lsp_client::tiny_checkpoint(BIN);
     let (mut client, _uri, action) = slow_session(model.path());
     let first = client.request_async("codeAction/resolve", action.clone());
     std::thread::sleep(Duration::from_millis(300));
@@ -174,7 +167,7 @@ fn a_newer_rewrite_of_the_same_document_cancels_the_older() {
 
 #[test]
 fn typing_inside_the_span_cancels_the_rewrite() {
-    let model = tiny_checkpoint();
+    let model = lsp_client::tiny_checkpoint(BIN);
     let (mut client, uri, action) = slow_session(model.path());
     let id = client.request_async("codeAction/resolve", action);
     std::thread::sleep(Duration::from_millis(300));
@@ -190,7 +183,7 @@ fn typing_inside_the_span_cancels_the_rewrite() {
 
 #[test]
 fn preview_notifications_show_the_span_converging() {
-    let model = tiny_checkpoint();
+    let model = lsp_client::tiny_checkpoint(BIN);
     let mut client = LspClient::start(BIN);
     let options = json!({
         "model": model.path(),
@@ -224,7 +217,7 @@ fn preview_notifications_show_the_span_converging() {
 
 #[test]
 fn syntax_errors_are_published_with_a_repair_quick_fix() {
-    let model = tiny_checkpoint();
+    let model = lsp_client::tiny_checkpoint(BIN);
     let (mut client, _) = start(model.path(), &["utf-16"]);
     let uri = "file:///tmp/anneal-e2e/broken.py";
     let broken = "def add(a, b):\n    total = a + + \n    return total\n";

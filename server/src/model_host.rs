@@ -80,6 +80,11 @@ impl ModelHost {
         result
     }
 
+    /// The state right now, without waiting.
+    pub fn state(&self) -> ModelState {
+        self.tx.borrow().clone()
+    }
+
     /// The model, waiting up to `limit` while it loads.
     pub async fn ready(&self, limit: Duration) -> Result<Arc<Model>, String> {
         let wait = async {

@@ -18,11 +18,32 @@ pub struct Settings {
     pub model_wait_seconds: u64,
     /// Publish syntax errors (tree-sitter) as diagnostics, each with a *Repair* quick fix.
     pub diagnostics: bool,
+    pub fill: FillSettings,
+}
+
+/// Fill at the cursor: `textDocument/inlineCompletion`, or a completion item for clients
+/// without inline completions.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default, rename_all = "camelCase", deny_unknown_fields)]
+pub struct FillSettings {
+    pub enabled: bool,
+    /// Largest number of tokens one fill writes (it stops earlier where the model ends it).
+    pub tokens: usize,
+    /// Also fill when the editor asks on its own, as you type (inline completions' automatic
+    /// trigger; for completion, every request). Off: only when the user asks for it, since a
+    /// fill takes the model for a while.
+    pub automatic: bool,
+}
+
+impl Default for FillSettings {
+    fn default() -> Self {
+        Self { enabled: true, tokens: 32, automatic: false }
+    }
 }
 
 impl Default for Settings {
     fn default() -> Self {
-        Self { model: None, device: "cpu".into(), edit: EditSettings::default(), model_wait_seconds: 120, diagnostics: true }
+        Self { model: None, device: "cpu".into(), edit: EditSettings::default(), model_wait_seconds: 120, diagnostics: true, fill: FillSettings::default() }
     }
 }
 
@@ -53,6 +74,14 @@ impl Settings {
         (settings, error)
     }
 
+    /// Values serde accepts but the server cannot use; `None` when all are in range.
+    pub fn out_of_range(&self) -> Option<String> {
+        if !(1..=1024).contains(&self.fill.tokens) {
+            return Some("fill.tokens must be 1..=1024".into());
+        }
+        self.edit.out_of_range()
+    }
+
     pub fn device(&self) -> Result<candle_core::Device, String> {
         match self.device.as_str() {
             "cpu" => Ok(candle_core::Device::Cpu),
@@ -65,31 +94,29 @@ impl Settings {
     }
 }
 
-/// Sets `path` of `current` (serialised settings) to `value` if the settings stay valid. If they
-/// do not and both are objects, applies the keys of `value` one by one instead, so the error
+/// Sets `path` of `current` (serialised settings) to `value` if the settings stay valid. An
+/// object is applied key by key into the object already there: keys a client leaves out keep
+/// their values (`{"fill": {"automatic": true}}` does not reset `fill.tokens`), and an error
 /// names the innermost bad key (serde's message names only the type it expected).
 fn apply(current: &mut serde_json::Value, path: &mut Vec<String>, value: serde_json::Value, errors: &mut Vec<String>) {
-    let mut candidate = current.clone();
     // Every prefix of `path` is an object in `current` (that is how the recursion got here), so
     // indexing inserts the last key rather than panicking.
-    let slot = path.iter().fold(&mut candidate, |v, k| &mut v[k.as_str()]);
-    *slot = value.clone();
-    let parsed = serde_json::from_value::<Settings>(candidate.clone()).map_err(|e| e.to_string());
-    match parsed.and_then(|s| s.edit.out_of_range().map_or(Ok(()), Err)) {
-        Ok(()) => *current = candidate,
-        Err(e) => {
-            let existing = path.iter().try_fold(&*current, |v, k| v.get(k.as_str()));
-            match (value, existing) {
-                (serde_json::Value::Object(map), Some(serde_json::Value::Object(_))) => {
-                    for (key, v) in map {
-                        path.push(key);
-                        apply(current, path, v, errors);
-                        path.pop();
-                    }
-                }
-                _ => errors.push(format!("`{}`: {e}", path.join("."))),
-            }
+    let existing = path.iter().try_fold(&*current, |v, k| v.get(k.as_str()));
+    if let (serde_json::Value::Object(map), Some(serde_json::Value::Object(_))) = (&value, existing) {
+        for (key, v) in map.clone() {
+            path.push(key);
+            apply(current, path, v, errors);
+            path.pop();
         }
+        return;
+    }
+    let mut candidate = current.clone();
+    let slot = path.iter().fold(&mut candidate, |v, k| &mut v[k.as_str()]);
+    *slot = value;
+    let parsed = serde_json::from_value::<Settings>(candidate.clone()).map_err(|e| e.to_string());
+    match parsed.and_then(|s| s.out_of_range().map_or(Ok(()), Err)) {
+        Ok(()) => *current = candidate,
+        Err(e) => errors.push(format!("`{}`: {e}", path.join("."))),
     }
 }
 
@@ -105,6 +132,15 @@ mod tests {
         assert_eq!(s.edit.block_tokens, 16);
         assert_eq!(s.edit.context_tokens, EditSettings::default().context_tokens);
         assert_eq!(s.device, "cpu");
+    }
+
+    #[test]
+    fn nested_keys_left_out_keep_their_values() {
+        let (s, _) = Settings::default().merged(json!({"fill": {"tokens": 16}, "edit": {"mask": {"maxSteps": 3}}}));
+        let (s, e) = s.merged(json!({"fill": {"automatic": true}, "edit": {"mask": {"threshold": 0.5}}}));
+        assert!(e.is_none());
+        assert_eq!((s.fill.tokens, s.fill.automatic), (16, true));
+        assert_eq!((s.edit.mask.max_steps, s.edit.mask.threshold), (3, 0.5));
     }
 
     #[test]
@@ -157,5 +193,8 @@ mod tests {
         assert_eq!(s.edit.context_tokens, 10, "a valid key beside bad ones still applies");
         let e = Settings::default().merged(json!({"edit": {"mask": {"threshold": 1.5}}})).1.unwrap();
         assert!(e.contains("`edit.mask.threshold`"), "{e}");
+        let (s, e) = Settings::default().merged(json!({"fill": {"tokens": 0, "automatic": true}}));
+        assert!(e.unwrap().contains("`fill.tokens`"));
+        assert_eq!((s.fill.tokens, s.fill.automatic), (FillSettings::default().tokens, true));
     }
 }

@@ -174,19 +174,23 @@ impl LspClient {
     /// `initialize` + `initialized` as an editor sends them (work-done progress, code action
     /// resolve support, the given position encodings); returns the initialize result.
     pub fn initialize(&mut self, encodings: &[&str], options: Value) -> Value {
-        let init = self.request(
-            "initialize",
-            json!({
-                "processId": null,
-                "rootUri": null,
-                "capabilities": {
-                    "general": {"positionEncodings": encodings},
-                    "window": {"workDoneProgress": true},
-                    "textDocument": {"codeAction": {"resolveSupport": {"properties": ["edit"]}, "dataSupport": true}}
-                },
-                "initializationOptions": options
-            }),
-        );
+        self.initialize_with(encodings, options, |_| {})
+    }
+
+    /// [`Self::initialize`] with the params changed by `edit` first (more capabilities, `trace`).
+    pub fn initialize_with(&mut self, encodings: &[&str], options: Value, edit: impl FnOnce(&mut Value)) -> Value {
+        let mut params = json!({
+            "processId": null,
+            "rootUri": null,
+            "capabilities": {
+                "general": {"positionEncodings": encodings},
+                "window": {"workDoneProgress": true},
+                "textDocument": {"codeAction": {"resolveSupport": {"properties": ["edit"]}, "dataSupport": true}}
+            },
+            "initializationOptions": options
+        });
+        edit(&mut params);
+        let init = self.request("initialize", params);
         assert!(init.get("error").is_none(), "initialize failed: {init}");
         self.notify("initialized", json!({}));
         init["result"].clone()
@@ -222,6 +226,14 @@ impl Drop for LspClient {
     fn drop(&mut self) {
         let _ = self.child.kill();
     }
+}
+
+/// A tiny random-weight checkpoint made by `anneal model random`, for plumbing tests.
+pub fn tiny_checkpoint(binary: &str) -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    let status = Command::new(binary).args(["model", "random"]).arg(dir.path()).status().unwrap();
+    assert!(status.success());
+    dir
 }
 
 /// Applies LSP `TextEdit`s (UTF-16 positions) to a text, as a client would.

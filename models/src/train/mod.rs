@@ -70,6 +70,11 @@ pub struct TrainConfig {
     pub post: Vec<PostStage>,
     #[serde(default)]
     pub distill: distill::DistillConfig,
+    /// Start from the weights (and tokenizer) of this checkpoint folder instead of random
+    /// ones, with a fresh optimiser and this config's own schedule: a continued run. The
+    /// shapes and vocabulary must match.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub init: Option<PathBuf>,
 }
 
 /// One line of `metrics.jsonl`.
@@ -242,6 +247,9 @@ pub fn train(cfg: &TrainConfig, on_progress: &mut dyn FnMut(&TrainProgress)) -> 
     let device = Device::Cpu;
 
     let tok_path = cfg.out.join(TOKENIZER_FILE);
+    if let (false, Some(init)) = (tok_path.is_file(), &cfg.init) {
+        std::fs::copy(init.join(TOKENIZER_FILE), &tok_path).with_context(|| format!("init: no tokenizer in {}", init.display()))?;
+    }
     let tokenizer = if tok_path.is_file() {
         Tokenizer::from_file(&tok_path)?
     } else {
@@ -273,6 +281,9 @@ pub fn train(cfg: &TrainConfig, on_progress: &mut dyn FnMut(&TrainProgress)) -> 
         let moments = candle_core::safetensors::load(dir.join("optimizer.safetensors"), &device)?;
         opt.load_state(&moments, state.step)?;
         tracing::info!(step = state.step, "resumed from {}", dir.display());
+    } else if let Some(init) = &cfg.init {
+        varmap.load(init.join(WEIGHTS_FILE)).with_context(|| format!("init: cannot load the weights of {} into this config's shapes", init.display()))?;
+        tracing::info!("initialised from {}", init.display());
     } else {
         crate::random::init_seeded(&varmap, cfg.seed)?;
     }

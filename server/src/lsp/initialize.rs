@@ -29,6 +29,11 @@ pub fn initialize(session: &Session, params: InitializeParams) -> Result<Initial
         .is_some_and(|r| r.properties.iter().any(|p| p == "edit"));
     let work_done_progress = caps.window.as_ref().and_then(|w| w.work_done_progress).unwrap_or(false);
     let _ = session.support.set(ClientSupport { work_done_progress, code_action_resolve });
+    // Fills go to inline completions where the client has them, else into completion.
+    let inline_completion = caps.text_document.as_ref().is_some_and(|t| t.inline_completion.is_some());
+    if let Some(trace) = params.trace {
+        *session.trace.write().expect("trace lock") = trace;
+    }
 
     if let Some(options) = params.initialization_options {
         let (settings, error) = Settings::default().merged(options);
@@ -50,10 +55,12 @@ pub fn initialize(session: &Session, params: InitializeParams) -> Result<Initial
                 ..Default::default()
             })),
             code_action_provider: Some(CodeActionProviderCapability::Options(CodeActionOptions {
-                code_action_kinds: Some(vec![CodeActionKind::REFACTOR_REWRITE]),
+                code_action_kinds: Some(vec![CodeActionKind::REFACTOR_REWRITE, CodeActionKind::QUICKFIX]),
                 resolve_provider: Some(true),
                 work_done_progress_options: Default::default(),
             })),
+            inline_completion_provider: inline_completion.then_some(OneOf::Left(true)),
+            completion_provider: (!inline_completion).then(CompletionOptions::default),
             execute_command_provider: Some(ExecuteCommandOptions {
                 commands: vec![REWRITE_COMMAND.to_string()],
                 work_done_progress_options: Default::default(),
@@ -111,7 +118,9 @@ async fn load_model(session: Arc<Session>) {
             ModelSource::Dir(d) => d.display().to_string(),
         };
         let progress = if session.support().work_done_progress {
-            let token = ProgressToken::String(format!("anneal/load/{}", std::process::id()));
+            // A token of its own for every load: a client may still hold the last one.
+            static LOADS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+            let token = ProgressToken::String(format!("anneal/load/{}", LOADS.fetch_add(1, std::sync::atomic::Ordering::Relaxed)));
             match session.client.create_work_done_progress(token.clone()).await {
                 Ok(()) => Some(session.client.progress(token, "Anneal").with_message(format!("loading {label}")).begin().await),
                 Err(_) => None,

@@ -12,12 +12,18 @@
 
 mod code_action;
 mod code_action_resolve;
+mod completion;
 mod diagnostics;
 mod execute_command;
+mod fill_job;
 mod initialize;
+mod inline_completion;
+mod job;
 mod preview;
 mod rewrite_job;
+mod status;
 mod text_sync;
+mod trace;
 pub(crate) mod transport;
 
 use std::future::Future;
@@ -48,8 +54,8 @@ pub struct ClientSupport {
 pub struct Session {
     pub client: Client,
     pub documents: DashMap<Uri, Document>,
-    /// The rewrite in flight for each document, at most one.
-    pub running: DashMap<Uri, rewrite_job::RunningJob>,
+    /// The job in flight for each document and kind, at most one.
+    pub running: DashMap<(Uri, job::JobKind), job::RunningJob>,
     pub encoding: OnceLock<Encoding>,
     pub support: OnceLock<ClientSupport>,
     pub settings: RwLock<Settings>,
@@ -58,6 +64,8 @@ pub struct Session {
     pub model: ModelHost,
     /// One model job at a time: both cores go to one decode rather than thrashing between two.
     pub jobs: Semaphore,
+    /// `$/setTrace`: whether `$/logTrace` notifications go to the client.
+    pub trace: RwLock<TraceValue>,
 }
 
 impl Session {
@@ -165,11 +173,30 @@ impl LanguageServer for Backend {
     async fn execute_command(&self, params: ExecuteCommandParams) -> Result<Option<LSPAny>> {
         guard("workspace/executeCommand", execute_command::execute_command(&self.0, params)).await
     }
+
+    async fn completion(&self, params: CompletionParams) -> Result<Option<CompletionResponse>> {
+        guard("textDocument/completion", completion::completion(&self.0, params)).await
+    }
+}
+
+/// Methods tower-lsp-server's trait lacks, registered with `custom_method` in [`serve`].
+impl Backend {
+    async fn inline_completion(&self, params: InlineCompletionParams) -> Result<Option<InlineCompletionResponse>> {
+        guard("textDocument/inlineCompletion", inline_completion::inline_completion(&self.0, params)).await
+    }
+
+    async fn status(&self) -> Result<status::Status> {
+        guard(status::METHOD, async { status::status(&self.0) }).await
+    }
+
+    async fn set_trace(&self, params: SetTraceParams) {
+        *self.0.trace.write().expect("trace lock") = params.value;
+    }
 }
 
 /// Serves LSP on stdin/stdout until the client says `exit`.
 pub async fn serve() {
-    let (service, socket) = LspService::new(|client| {
+    let (service, socket) = LspService::build(|client| {
         Backend(Arc::new(Session {
             client,
             documents: DashMap::new(),
@@ -180,8 +207,13 @@ pub async fn serve() {
             startup_error: Mutex::new(None),
             model: ModelHost::default(),
             jobs: Semaphore::new(1),
+            trace: RwLock::new(TraceValue::Off),
         }))
-    });
+    })
+    .custom_method("textDocument/inlineCompletion", Backend::inline_completion)
+    .custom_method(status::METHOD, Backend::status)
+    .custom_method("$/setTrace", Backend::set_trace)
+    .finish();
     let (input, output, writer) = transport::stdio();
     Server::new(input, output, socket).serve(service).await;
     // The server's output went with it; wait until everything it wrote reached stdout.

@@ -24,9 +24,9 @@ pub fn did_change(session: &Session, params: DidChangeTextDocumentParams) {
         .into_iter()
         .map(|c| Change { range: c.range.map(|r| (from_lsp(r.start), from_lsp(r.end))), text: c.text })
         .collect();
-    // A change inside the lines being rewritten makes that rewrite moot: cancel it. A change
-    // elsewhere leaves it running; its edit stays pinned to the version it started from.
-    if let Some(job) = session.running.get(&params.text_document.uri) {
+    // A change inside the lines a job works on makes it moot: cancel it. A change elsewhere
+    // leaves it running; its result stays pinned to the version it started from.
+    for job in session.running.iter().filter(|j| j.key().0 == params.text_document.uri) {
         let touches = changes.iter().any(|c| match c.range {
             None => true,
             Some((a, b)) => {

@@ -1,0 +1,196 @@
+//! End to end over stdio: fill at the cursor (`textDocument/inlineCompletion`, and completion
+//! for clients without it), `anneal/status`, and `$/logTrace`, against the real `anneal serve`.
+//! Fills users see run on the embedded default model; the races use a tiny random checkpoint
+//! with a step limit high enough to be slow.
+
+#[path = "support/lsp_client.rs"]
+mod lsp_client;
+
+use std::time::Duration;
+
+use lsp_client::LspClient;
+use serde_json::{json, Value};
+
+const BIN: &str = env!("CARGO_BIN_EXE_anneal");
+
+/// A function whose body is a hole; the cursor goes at the start of the empty body line.
+const HOLE: &str = "def mean(values):\n    \"\"\"The arithmetic mean of a list of numbers.\"\"\"\n    \n\n\nprint(mean([1, 2, 3]))\n";
+const CURSOR: (u32, u32) = (2, 4);
+
+fn start(options: Value, inline: bool, trace: &str) -> (LspClient, Value) {
+    let mut client = LspClient::start(BIN);
+    let caps = client.initialize_with(&["utf-16"], options, |params| {
+        if inline {
+            params["capabilities"]["textDocument"]["inlineCompletion"] = json!({});
+        }
+        params["trace"] = json!(trace);
+    });
+    (client, caps)
+}
+
+fn open(client: &mut LspClient, uri: &str, text: &str) {
+    client.notify("textDocument/didOpen", json!({"textDocument": {"uri": uri, "languageId": "python", "version": 1, "text": text}}));
+}
+
+fn at(uri: &str, (line, character): (u32, u32)) -> Value {
+    json!({"textDocument": {"uri": uri}, "position": {"line": line, "character": character}})
+}
+
+fn inline_completion(uri: &str, position: (u32, u32), trigger_kind: u32) -> Value {
+    let mut params = at(uri, position);
+    params["context"] = json!({"triggerKind": trigger_kind});
+    params
+}
+
+#[test]
+fn inline_completion_fills_the_hole_at_the_cursor_with_the_default_model() {
+    let (mut client, caps) = start(json!({"fill": {"tokens": 16}}), true, "off");
+    assert_eq!(caps["capabilities"]["inlineCompletionProvider"], true, "{caps}");
+    assert!(caps["capabilities"].get("completionProvider").is_none(), "fills go to inline completions only: {caps}");
+    let uri = "file:///tmp/anneal-e2e/hole.py";
+    open(&mut client, uri, HOLE);
+
+    let r = client.request("textDocument/inlineCompletion", inline_completion(uri, CURSOR, 1));
+    let items = r["result"].as_array().unwrap_or_else(|| panic!("{r}"));
+    assert_eq!(items.len(), 1, "the default model writes something in an empty body: {r}");
+    let item = &items[0];
+    let cursor = json!({"line": CURSOR.0, "character": CURSOR.1});
+    assert_eq!(item["range"], json!({"start": cursor, "end": cursor}), "inserted at the cursor: {item}");
+    let text = item["insertText"].as_str().unwrap();
+    assert!(!text.trim().is_empty(), "{item}");
+    // 16 tokens of a 4,096-token BPE: short. (Characters per token are at most ~20 in code.)
+    assert!(text.chars().count() <= 16 * 20, "at most fill.tokens tokens: {text:?}");
+    let progress: Vec<&Value> = client.seen.iter().filter(|m| m["method"] == "$/progress").collect();
+    assert!(progress.iter().any(|m| m["params"]["value"]["kind"] == "begin" && m["params"]["value"]["title"] == "Anneal: filling"), "{progress:?}");
+    assert!(progress.iter().any(|m| m["params"]["value"]["kind"] == "report" && m["params"]["value"]["percentage"].is_u64()), "{progress:?}");
+
+    // The editor's automatic trigger fills only with `fill.automatic`.
+    let auto = client.request("textDocument/inlineCompletion", inline_completion(uri, CURSOR, 2));
+    assert_eq!(auto["result"], json!([]), "{auto}");
+    client.notify("workspace/didChangeConfiguration", json!({"settings": {"fill": {"automatic": true}}}));
+    let auto = client.request("textDocument/inlineCompletion", inline_completion(uri, CURSOR, 2));
+    assert_eq!(auto["result"], r["result"], "same snapshot, same greedy fill: {auto}");
+    client.notify("workspace/didChangeConfiguration", json!({"settings": {"fill": {"enabled": false}}}));
+    let off = client.request("textDocument/inlineCompletion", inline_completion(uri, CURSOR, 1));
+    assert_eq!(off["result"], json!([]), "{off}");
+    assert!(client.shutdown().success());
+}
+
+#[test]
+fn clients_without_inline_completions_get_the_fill_as_a_completion_item() {
+    let (mut client, caps) = start(json!({"fill": {"tokens": 16}}), false, "off");
+    assert!(caps["capabilities"].get("inlineCompletionProvider").is_none(), "{caps}");
+    assert!(caps["capabilities"]["completionProvider"].is_object(), "{caps}");
+    let uri = "file:///tmp/anneal-e2e/hole.py";
+    open(&mut client, uri, HOLE);
+
+    let mut params = at(uri, CURSOR);
+    params["context"] = json!({"triggerKind": 1});
+    let r = client.request("textDocument/completion", params.clone());
+    assert_eq!(r["result"]["isIncomplete"], true, "typing on asks again: {r}");
+    let items = r["result"]["items"].as_array().unwrap_or_else(|| panic!("{r}"));
+    assert_eq!(items.len(), 1, "{r}");
+    let edit = &items[0]["textEdit"];
+    let cursor = json!({"line": CURSOR.0, "character": CURSOR.1});
+    assert_eq!(edit["range"], json!({"start": cursor, "end": cursor}), "{r}");
+    assert!(items[0]["label"].as_str().unwrap().starts_with("Anneal: "), "{r}");
+    assert!(!edit["newText"].as_str().unwrap().trim().is_empty(), "{r}");
+
+    // Completion the editor sends as you type (a trigger character) does not run the model.
+    params["context"] = json!({"triggerKind": 2, "triggerCharacter": "."});
+    let typed = client.request("textDocument/completion", params);
+    assert_eq!(typed["result"], Value::Null, "{typed}");
+    assert!(client.shutdown().success());
+}
+
+/// A fill slow enough to race: many tokens, a tiny random model that is never confident.
+fn slow_fill_session(model: &std::path::Path) -> (LspClient, &'static str, String) {
+    let options = json!({"model": model, "fill": {"tokens": 1024}, "edit": {"blockTokens": 256, "mask": {"threshold": 1.0, "maxSteps": 100000}}});
+    let (mut client, _) = start(options, true, "off");
+    let uri = "file:///tmp/anneal-e2e/slow-fill.py";
+    let text = HOLE.repeat(20);
+    open(&mut client, uri, &text);
+    (client, uri, text)
+}
+
+#[test]
+fn a_fill_whose_document_changes_is_dropped_or_cancelled() {
+    let model = lsp_client::tiny_checkpoint(BIN);
+    let (mut client, uri, _) = slow_fill_session(model.path());
+    // An edit far from the cursor: the fill runs on, and is dropped as stale.
+    let id = client.request_async("textDocument/inlineCompletion", inline_completion(uri, CURSOR, 1));
+    std::thread::sleep(Duration::from_millis(500));
+    client.notify(
+        "textDocument/didChange",
+        json!({"textDocument": {"uri": uri, "version": 2},
+               "contentChanges": [{"range": {"start": {"line": 60, "character": 0}, "end": {"line": 60, "character": 0}}, "text": "# note\n"}]}),
+    );
+    let r = client.wait_response(id, Duration::from_secs(120));
+    assert_eq!(r["result"], json!([]), "a fill for version 1 is not offered for version 2: {r}");
+
+    // Typing at the cursor cancels it.
+    let id = client.request_async("textDocument/inlineCompletion", inline_completion(uri, CURSOR, 1));
+    std::thread::sleep(Duration::from_millis(500));
+    client.notify(
+        "textDocument/didChange",
+        json!({"textDocument": {"uri": uri, "version": 3},
+               "contentChanges": [{"range": {"start": {"line": 2, "character": 4}, "end": {"line": 2, "character": 4}}, "text": "r"}]}),
+    );
+    let r = client.wait_response(id, Duration::from_secs(60));
+    assert_eq!(r["error"]["code"], -32800, "{r}");
+
+    // And $/cancelRequest stops one.
+    let id = client.request_async("textDocument/inlineCompletion", inline_completion(uri, CURSOR, 1));
+    std::thread::sleep(Duration::from_millis(300));
+    client.notify("$/cancelRequest", json!({"id": id}));
+    let r = client.wait_response(id, Duration::from_secs(60));
+    assert_eq!(r["error"]["code"], -32800, "{r}");
+    assert!(client.shutdown().success());
+}
+
+fn wait_for_state(client: &mut LspClient, wanted: &str) -> Value {
+    for _ in 0..300 {
+        let r = client.request("anneal/status", Value::Null);
+        if r["result"]["state"] == wanted {
+            return r["result"].clone();
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    panic!("the model never reached `{wanted}`");
+}
+
+#[test]
+fn status_says_what_model_runs_where_and_why_one_failed() {
+    let (mut client, _) = start(json!({}), true, "off");
+    let status = wait_for_state(&mut client, "ready");
+    assert_eq!((status["model"].as_str(), status["device"].as_str()), (Some("default"), Some("cpu")), "{status}");
+    let info = &status["modelInfo"];
+    assert_eq!((info["source"].as_str(), info["family"].as_str(), info["dtype"].as_str()), (Some("default"), Some("anneal"), Some("f32")), "{status}");
+    assert!(info["parameters"].as_u64().unwrap() > 1_000_000, "{status}");
+    assert_eq!(status["jobs"], 0);
+
+    let missing = tempfile::tempdir().unwrap();
+    client.notify("workspace/didChangeConfiguration", json!({"settings": {"model": missing.path()}}));
+    let status = wait_for_state(&mut client, "failed");
+    assert!(status["error"].as_str().unwrap().contains("config.json"), "{status}");
+    assert!(status.get("modelInfo").is_none(), "{status}");
+    assert!(client.shutdown().success());
+}
+
+#[test]
+fn traces_say_what_ran_without_the_document_text() {
+    let (mut client, _) = start(json!({"fill": {"tokens": 8}}), true, "off");
+    let uri = "file:///tmp/anneal-e2e/hole.py";
+    open(&mut client, uri, HOLE);
+    client.request("textDocument/inlineCompletion", inline_completion(uri, CURSOR, 1));
+    assert!(!client.seen.iter().any(|m| m["method"] == "$/logTrace"), "tracing is off by default");
+
+    client.notify("$/setTrace", json!({"value": "verbose"}));
+    client.request("textDocument/inlineCompletion", inline_completion(uri, CURSOR, 1));
+    let trace = client.wait_for(Duration::from_secs(30), |m| m["method"] == "$/logTrace");
+    let message = trace["params"]["message"].as_str().unwrap();
+    assert!(message.contains("filling") && message.contains(uri) && message.contains("done"), "{trace}");
+    assert!(trace["params"]["verbose"].as_str().unwrap().contains("steps"), "{trace}");
+    assert!(!trace.to_string().contains("arithmetic mean"), "no document text in traces: {trace}");
+    assert!(client.shutdown().success());
+}
