@@ -67,8 +67,7 @@ fn action(client: &mut LspClient, uri: &str, range: Value) -> Value {
         json!({"textDocument": {"uri": uri}, "range": range, "context": {"diagnostics": []}}),
     );
     let actions = r["result"].as_array().unwrap_or_else(|| panic!("no actions: {r}"));
-    assert_eq!(actions.len(), 1, "{r}");
-    actions[0].clone()
+    actions.iter().find(|a| a["title"] == "Anneal: Rewrite selection").unwrap_or_else(|| panic!("no rewrite action: {r}")).clone()
 }
 
 /// Resolves `action` and returns the whole response (result or error).

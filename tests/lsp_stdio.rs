@@ -254,3 +254,71 @@ fn syntax_errors_are_published_with_a_repair_quick_fix() {
     assert_eq!(cleared["params"]["diagnostics"], json!([]), "{cleared}");
     assert!(client.shutdown().success());
 }
+
+const GEOMETRY: &str = "import math\n\n\ndef area(r):\n    return math.pi * r * r\n\n\nclass Shape:\n    def size(self):\n        return area(self.r)\n\n\nprint(area(2))\n";
+const REPORT: &str = "from geometry import area\n\ntotal = area(1) + area(3)\nprint(total)\n";
+
+/// The edits of a resolved workspace edit, by document: (uri, version, edits).
+fn document_edits(resolved: &Value) -> Vec<(String, i64, Vec<Value>)> {
+    let changes = resolved["result"]["edit"]["documentChanges"].as_array().unwrap_or_else(|| panic!("{resolved}"));
+    changes
+        .iter()
+        .map(|c| (c["textDocument"]["uri"].as_str().unwrap().to_string(), c["textDocument"]["version"].as_i64().unwrap(), c["edits"].as_array().unwrap().clone()))
+        .collect()
+}
+
+fn edited_lines(edits: &[Value]) -> Vec<u64> {
+    edits.iter().flat_map(|e| [e["range"]["start"]["line"].as_u64().unwrap(), e["range"]["end"]["line"].as_u64().unwrap()]).collect()
+}
+
+#[test]
+fn apply_to_every_function_and_every_use_of_a_name_across_documents() {
+    let model = lsp_client::tiny_checkpoint(BIN);
+    let (mut client, _) = start(model.path(), &["utf-16"]);
+    let (geometry, report) = ("file:///tmp/anneal-e2e/geometry.py", "file:///tmp/anneal-e2e/report.py");
+    open(&mut client, geometry, GEOMETRY);
+    open(&mut client, report, REPORT);
+    client.notify(
+        "textDocument/didChange",
+        json!({"textDocument": {"uri": report, "version": 2}, "contentChanges": [{"range": {"start": {"line": 3, "character": 0}, "end": {"line": 3, "character": 0}}, "text": "\n"}]}),
+    );
+    // The cursor on `area` in `print(area(2))`.
+    let cursor = json!({"line": 12, "character": 7});
+    let r = client.request("textDocument/codeAction", json!({"textDocument": {"uri": geometry}, "range": {"start": cursor, "end": cursor}, "context": {"diagnostics": []}}));
+    let actions = r["result"].as_array().unwrap();
+    let find = |title: &str| actions.iter().find(|a| a["title"] == title).unwrap_or_else(|| panic!("no {title:?} in {r}")).clone();
+    let every_function = find("Anneal: Rewrite every function in this file");
+    let every_use = find("Anneal: Rewrite every use of `area`");
+    assert!(every_use.get("edit").is_none(), "computed lazily");
+
+    // Every function: the function and the method, not the import, class line or print.
+    let resolved = client.request("codeAction/resolve", every_function);
+    let docs = document_edits(&resolved);
+    assert_eq!(docs.len(), 1, "{resolved}");
+    assert_eq!((docs[0].0.as_str(), docs[0].1), (geometry, 1));
+    let lines = edited_lines(&docs[0].2);
+    assert!(!lines.is_empty() && lines.iter().all(|l| matches!(l, 3..=5 | 8..=10)), "edits only inside the functions: {lines:?}");
+
+    // Every use of `area`, in both documents, each pinned to its own version.
+    let resolved = client.request("codeAction/resolve", every_use.clone());
+    let mut docs = document_edits(&resolved);
+    docs.sort_by(|a, b| a.0.cmp(&b.0));
+    assert_eq!(docs.iter().map(|(u, v, _)| (u.as_str(), *v)).collect::<Vec<_>>(), [(geometry, 1), (report, 2)], "{resolved}");
+    assert!(edited_lines(&docs[0].2).iter().all(|l| matches!(l, 3..=5 | 9..=10 | 12..=13)), "{:?}", docs[0].2);
+    assert!(edited_lines(&docs[1].2).iter().all(|l| matches!(l, 0..=1 | 2..=3)), "{:?}", docs[1].2);
+
+    // The same offer after one of the documents changed is refused, as for one rewrite.
+    client.notify(
+        "textDocument/didChange",
+        json!({"textDocument": {"uri": report, "version": 3}, "contentChanges": [{"range": {"start": {"line": 0, "character": 0}, "end": {"line": 0, "character": 0}}, "text": "#\n"}]}),
+    );
+    let stale = client.request("codeAction/resolve", every_use);
+    assert_eq!(stale["error"]["code"], -32801, "{stale}");
+
+    // Without resolve support, through the command (and workspace/applyEdit).
+    let args = json!({"scope": "functions", "documents": [{"uri": geometry, "version": 1}], "instruction": "add docstrings"});
+    let r = client.request("workspace/executeCommand", json!({"command": "anneal.rewriteAll", "arguments": [args]}));
+    assert!(r["result"]["edit"]["documentChanges"].is_array(), "{r}");
+    assert!(client.seen.iter().any(|m| m["method"] == "workspace/applyEdit"), "the edit went to the client");
+    assert!(client.shutdown().success());
+}

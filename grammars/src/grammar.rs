@@ -40,7 +40,7 @@ impl KindSet {
 }
 
 /// Captures of `blocks.scm` that name kind sets.
-const BLOCK_SETS: [&str; 4] = ["block", "container", "atomic", "wrapper"];
+const BLOCK_SETS: [&str; 5] = ["block", "container", "atomic", "wrapper", "function"];
 /// Captures of `order.scm` that name kind sets.
 const ORDER_SETS: [&str; 3] = ["scope", "pattern.name", "pattern.skip"];
 /// Structural captures, which run as queries.
@@ -58,6 +58,8 @@ pub(crate) struct Grammar {
     pub atomic: KindSet,
     /// Kinds that wrap a block-level node and belong with it (a Python decorator list).
     pub wrapper: KindSet,
+    /// Functions and methods, the regions of *Apply to every function*.
+    pub function: KindSet,
     /// `@attach`: siblings that belong to the item after them (attributes, doc comments).
     attach: Query,
     /// Definitions and references, see `order.rs`.
@@ -168,6 +170,7 @@ impl Grammar {
             container: set(&blocks, "container"),
             atomic: set(&blocks, "atomic"),
             wrapper: set(&blocks, "wrapper"),
+            function: set(&blocks, "function"),
             scope: set(&order, "scope"),
             pattern_name: set(&order, "pattern.name"),
             pattern_skip: set(&order, "pattern.skip"),

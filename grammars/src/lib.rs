@@ -39,6 +39,7 @@ mod language;
 mod order;
 mod span;
 mod syntax_tree;
+mod targets;
 mod verify;
 
 #[cfg(test)]

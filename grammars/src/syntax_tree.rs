@@ -170,7 +170,7 @@ impl SyntaxTree {
     }
 
     /// The tree of `text`: this one when it describes `text`, else a fresh parse.
-    fn tree_for(&self, text: &str) -> Option<Cow<'_, Tree>> {
+    pub(crate) fn tree_for(&self, text: &str) -> Option<Cow<'_, Tree>> {
         if self.len == text.len() && !self.edited {
             self.tree.as_ref().map(Cow::Borrowed)
         } else {

@@ -4,6 +4,7 @@
 //! Invariant: this crate knows tensors and tokens. It knows nothing of tree-sitter, of syntax
 //! or of LSP; its inputs are token ids and plain text, its outputs token ids and text.
 
+pub mod batch;
 pub mod bpe;
 pub mod checkpoint;
 pub mod config;
@@ -15,6 +16,7 @@ pub mod train;
 pub mod transformer;
 
 use std::path::Path;
+use std::sync::Arc;
 
 use anyhow::{Context, Result};
 use candle_core::{DType, Device, Tensor};
@@ -47,6 +49,8 @@ pub struct Model {
     /// Where the weights came from, for logs and the status bar.
     pub source: String,
     transformer: Transformer,
+    /// Set on the views [`Model::batched`] makes: their forward passes join a shared batch.
+    batch: Option<Arc<batch::Membership>>,
 }
 
 impl Model {
@@ -59,7 +63,7 @@ impl Model {
         let vb = checkpoint::var_builder(&files, dtype_for(device), device)?;
         let transformer = Transformer::new(&config, Mode::Infer, vb)
             .with_context(|| format!("weights in {} do not match config.json", dir.display()))?;
-        Ok(Model { config, tokenizer, device: device.clone(), source: dir.display().to_string(), transformer })
+        Ok(Model { config, tokenizer, device: device.clone(), source: dir.display().to_string(), transformer, batch: None })
     }
 
     /// The small default model compiled into the binary, so Anneal works offline on a fresh
@@ -70,11 +74,38 @@ impl Model {
         checkpoint::check_tokenizer(&config, &tokenizer)?;
         let vb = candle_nn::VarBuilder::from_slice_safetensors(default_model::WEIGHTS, dtype_for(device), device)?;
         let transformer = Transformer::new(&config, Mode::Infer, vb).context("embedded default model")?;
-        Ok(Model { config, tokenizer, device: device.clone(), source: "default".into(), transformer })
+        Ok(Model { config, tokenizer, device: device.clone(), source: "default".into(), transformer, batch: None })
     }
 
     pub fn parameter_count(&self) -> usize {
         config_parameter_count(&self.config)
+    }
+
+    /// `n` views of this model whose forward passes are batched together (see [`batch`]): give
+    /// each to one worker thread. A view must be dropped when its worker is done, or the other
+    /// views wait for it. The handle reports what the group did.
+    pub fn batched(&self, n: usize) -> (Vec<Model>, BatchHandle) {
+        let batcher = Arc::new(batch::Batcher::new(self.transformer.clone(), self.device.clone(), self.config.pad_token_id, n));
+        let views = (0..n)
+            .map(|_| Model {
+                config: self.config.clone(),
+                tokenizer: self.tokenizer.clone(),
+                device: self.device.clone(),
+                source: self.source.clone(),
+                transformer: self.transformer.clone(),
+                batch: Some(Arc::new(batch::Membership(batcher.clone()))),
+            })
+            .collect();
+        (views, BatchHandle(batcher))
+    }
+}
+
+/// Reports what a group of batched views did.
+pub struct BatchHandle(Arc<batch::Batcher>);
+
+impl BatchHandle {
+    pub fn stats(&self) -> batch::BatchStats {
+        self.0.stats()
     }
 }
 
@@ -105,6 +136,9 @@ impl Denoiser for Model {
     }
 
     fn logits(&self, ids: &[u32]) -> candle_core::Result<Tensor> {
+        if let Some(member) = &self.batch {
+            return member.0.logits(ids);
+        }
         let input = Tensor::new(ids, &self.device)?.unsqueeze(0)?;
         self.transformer.forward(&input)?.squeeze(0)
     }

@@ -13,7 +13,8 @@ pub use crate::bpe::{EOT, MASK, PAD, SPECIAL_TOKENS};
 /// file that contains the literal text `<|mask|>` encodes as ordinary bytes (see `bpe`).
 #[derive(Clone)]
 pub struct Tokenizer {
-    inner: HfTokenizer,
+    /// Shared: batched views of a model (`crate::batch`) clone the tokenizer.
+    inner: std::sync::Arc<HfTokenizer>,
     special_ids: Vec<u32>,
 }
 
@@ -31,7 +32,7 @@ impl Tokenizer {
 
     pub fn from_hf(inner: HfTokenizer) -> Self {
         let special_ids = SPECIAL_TOKENS.iter().filter_map(|t| inner.token_to_id(t)).collect();
-        Self { inner, special_ids }
+        Self { inner: std::sync::Arc::new(inner), special_ids }
     }
 
     pub fn hf(&self) -> &HfTokenizer {

@@ -142,7 +142,8 @@ impl Attention {
         Tensor::cat(&vec![&x; rep], 2)?.reshape((b, kv * rep, len, d))
     }
 
-    fn forward(&self, x: &Tensor, rotary: &RotaryEmbedding) -> Result<Tensor> {
+    /// `key_mask`: `[batch, 1, 1, len]`, added to the attention scores (−∞ at padding).
+    fn forward(&self, x: &Tensor, rotary: &RotaryEmbedding, key_mask: Option<&Tensor>) -> Result<Tensor> {
         let (b, len, _) = x.dims3()?;
         let q = self.split_heads(&self.q_proj.forward(x)?, self.heads)?;
         let k = self.split_heads(&self.k_proj.forward(x)?, self.kv_heads)?;
@@ -151,7 +152,10 @@ impl Attention {
         let k = self.repeat_kv(rotary.apply(&k, 0, self.mode)?)?.contiguous()?;
         let v = self.repeat_kv(v)?.contiguous()?;
         let scale = 1.0 / (self.head_dim as f64).sqrt();
-        let scores = (q.contiguous()?.matmul(&k.t()?)? * scale)?;
+        let mut scores = (q.contiguous()?.matmul(&k.t()?)? * scale)?;
+        if let Some(mask) = key_mask {
+            scores = scores.broadcast_add(mask)?;
+        }
         let probs = match self.mode {
             Mode::Infer => candle_nn::ops::softmax_last_dim(&scores)?,
             Mode::Train => candle_nn::ops::softmax(&scores, D::Minus1)?,
@@ -180,8 +184,8 @@ impl DecoderLayer {
         })
     }
 
-    fn forward(&self, x: &Tensor, rotary: &RotaryEmbedding) -> Result<Tensor> {
-        let h = (x + self.self_attn.forward(&self.input_layernorm.forward(x)?, rotary)?)?;
+    fn forward(&self, x: &Tensor, rotary: &RotaryEmbedding, key_mask: Option<&Tensor>) -> Result<Tensor> {
+        let h = (x + self.self_attn.forward(&self.input_layernorm.forward(x)?, rotary, key_mask)?)?;
         &h + self.mlp.forward(&self.post_attention_layernorm.forward(&h)?)?
     }
 }
@@ -215,13 +219,34 @@ impl Transformer {
     }
 
     pub fn forward(&self, ids: &Tensor) -> Result<Tensor> {
+        self.forward_masked(ids, None)
+    }
+
+    /// [`Transformer::forward`] for a batch of sequences right-padded to one length: the keys
+    /// past each sequence's length are masked out, so every sequence's logits are what it
+    /// would get alone (positions start at 0 for each). Rows past a length are meaningless.
+    pub fn forward_padded(&self, ids: &Tensor, lens: &[usize]) -> Result<Tensor> {
+        let (b, len) = ids.dims2()?;
+        if lens.len() != b || lens.iter().any(|&l| l == 0 || l > len) {
+            candle_core::bail!("forward_padded: lengths {lens:?} for a batch of {b} × {len}");
+        }
+        if lens.iter().all(|&l| l == len) {
+            return self.forward_masked(ids, None);
+        }
+        let mask: Vec<f32> = lens.iter().flat_map(|&l| (0..len).map(move |j| if j < l { 0.0 } else { f32::NEG_INFINITY })).collect();
+        let dtype = self.embed_tokens.embeddings().dtype();
+        let mask = Tensor::from_vec(mask, (b, 1, 1, len), ids.device())?.to_dtype(dtype)?;
+        self.forward_masked(ids, Some(&mask))
+    }
+
+    fn forward_masked(&self, ids: &Tensor, key_mask: Option<&Tensor>) -> Result<Tensor> {
         let len = ids.dim(1)?;
         if len > self.max_len {
             candle_core::bail!("canvas of {len} tokens exceeds the model's {} positions", self.max_len);
         }
         let mut x = self.embed_tokens.forward(ids)?;
         for layer in &self.layers {
-            x = layer.forward(&x, &self.rotary)?;
+            x = layer.forward(&x, &self.rotary, key_mask)?;
         }
         self.lm_head.forward(&self.norm.forward(&x)?)
     }

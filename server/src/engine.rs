@@ -14,7 +14,9 @@ use anneal_models::sampler::{decode_masked, MaskConfig, MaskRequest, Outcome, Sa
 use anneal_models::Model;
 
 mod fill;
+mod many;
 pub use fill::{fill, FillRequest};
+pub use many::rewrite_many;
 
 /// How a block is decoded.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -51,12 +53,16 @@ pub struct EditSettings {
     pub max_canvas_tokens: usize,
     /// Report the span's text after every step (`anneal/preview` over LSP).
     pub preview: bool,
+    /// Regions decoded together, one forward pass for all of them per step (*Apply to every
+    /// function*); memory grows with it, up to this many canvases of `maxCanvasTokens`.
+    pub batch: usize,
 }
 
 impl EditSettings {
     /// Values serde accepts but the engine cannot use; `None` when all are in range.
     pub fn out_of_range(&self) -> Option<String> {
-        let checks: [(bool, &str); 6] = [
+        let checks: [(bool, &str); 7] = [
+            ((1..=64).contains(&self.batch), "batch must be 1..=64"),
             ((1..=4096).contains(&self.block_tokens), "blockTokens must be 1..=4096"),
             (self.context_tokens <= 8192, "contextTokens must be at most 8192"),
             ((0.0..=4.0).contains(&self.slack), "slack must be 0..=4"),
@@ -83,6 +89,7 @@ impl Default for EditSettings {
             accept_syntax_errors: false,
             max_canvas_tokens: 2048,
             preview: false,
+            batch: 4,
         }
     }
 }

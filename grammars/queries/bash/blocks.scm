@@ -46,3 +46,6 @@
 
 ; The comment lines right above a function document it.
 ((comment)+ @attach . (function_definition))
+
+; What *Apply to every function* rewrites, one by one.
+[(function_definition)] @function

@@ -67,3 +67,6 @@
     (preproc_def)
     (preproc_function_def)
   ])
+
+; What *Apply to every function* rewrites, one by one.
+[(function_definition)] @function

@@ -68,3 +68,6 @@
     (method_definition)
   ]
   (#match? @attach "^/[*][*]"))
+
+; What *Apply to every function* rewrites, one by one.
+[(function_declaration) (generator_function_declaration) (method_definition)] @function

@@ -75,3 +75,6 @@
     (field_declaration)
     (method_elem)
   ])
+
+; What *Apply to every function* rewrites, one by one.
+[(function_declaration) (method_declaration)] @function

@@ -78,3 +78,6 @@
     (enum_constant)
   ]
   (#match? @attach "^/[*][*]"))
+
+; What *Apply to every function* rewrites, one by one.
+[(method_declaration) (constructor_declaration)] @function

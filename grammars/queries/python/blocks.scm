@@ -40,3 +40,6 @@
 
 ; A decorator list belongs with its function or class.
 (decorated_definition) @wrapper
+
+; What *Apply to every function* rewrites, one by one.
+[(function_definition)] @function

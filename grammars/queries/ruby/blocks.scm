@@ -57,3 +57,6 @@
     (class)
     (module)
   ])
+
+; What *Apply to every function* rewrites, one by one.
+[(method) (singleton_method)] @function

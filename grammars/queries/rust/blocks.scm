@@ -4,6 +4,7 @@
 ;   @atomic     a node never cut into blocks, however long (strings, comments)
 ;   @wrapper    a node that wraps a block and belongs with it
 ;   @attach     a sibling that belongs to the item after it (a structural pattern)
+;   @function   a function or method, for *Apply to every function*
 
 [
   (function_item)
@@ -59,3 +60,6 @@
 (attribute_item) @attach
 (line_comment outer: (_)) @attach
 (block_comment outer: (_)) @attach
+
+; What *Apply to every function* rewrites, one by one.
+[(function_item)] @function

@@ -2,6 +2,8 @@
 //! picks one (`codeAction/resolve`, or `workspace/executeCommand` for clients without resolve).
 //!
 //! - *Rewrite selection* (`refactor.rewrite`) on any range;
+//! - *Rewrite every function in this file* and *every use of NAME* (`refactor.rewrite`), see
+//!   `apply_all`;
 //! - *Repair syntax error* (`quickfix`) on each of Anneal's own syntax-error diagnostics in the
 //!   request's context: a rewrite of the range the error covers, which the planner widens to
 //!   whole statements, decoded in edit mode when the checkpoint was edit-trained.
@@ -9,8 +11,10 @@
 use tower_lsp_server::jsonrpc::Result;
 use tower_lsp_server::ls_types::*;
 
+use super::apply_all::{self, uses_title, ApplyAllData, Scope, FUNCTIONS_TITLE};
 use super::rewrite_job::RewriteData;
-use super::{diagnostics, Session, REWRITE_COMMAND};
+use super::text_sync::from_lsp;
+use super::{diagnostics, Session, REWRITE_ALL_COMMAND, REWRITE_COMMAND};
 
 pub const REWRITE_TITLE: &str = "Anneal: Rewrite selection";
 pub const REPAIR_TITLE: &str = "Anneal: Repair syntax error";
@@ -28,6 +32,7 @@ pub fn code_action(session: &Session, params: CodeActionParams) -> Result<Option
     if wanted(&CodeActionKind::REFACTOR_REWRITE) {
         let data = RewriteData { uri: uri.clone(), version, range: params.range, instruction: None };
         actions.push(action(REWRITE_TITLE, CodeActionKind::REFACTOR_REWRITE, data, resolve, None));
+        actions.extend(apply_all_actions(session, &uri, params.range.start, resolve));
     }
     if wanted(&CodeActionKind::QUICKFIX) {
         let mut seen = vec![];
@@ -41,6 +46,49 @@ pub fn code_action(session: &Session, params: CodeActionParams) -> Result<Option
         }
     }
     Ok(Some(actions))
+}
+
+/// *Apply to every function* when the file has functions, and *every use of NAME* when the
+/// cursor is on a name. Both need a kept syntax tree, and are not offered for files so large
+/// that finding the regions on every cursor move would cost more than it is worth.
+fn apply_all_actions(session: &Session, uri: &Uri, cursor: Position, resolve: bool) -> Vec<CodeActionOrCommand> {
+    const LARGEST: usize = 1 << 20;
+    let Some(doc) = session.documents.get(uri).map(|d| d.clone()) else { return vec![] };
+    if doc.syntax.is_none() || doc.rope.len_bytes() > LARGEST {
+        return vec![];
+    }
+    let text = doc.text();
+    let this = VersionedTextDocumentIdentifier { uri: uri.clone(), version: doc.version };
+    let mut actions = vec![];
+    if !doc.syntax.as_ref().is_some_and(|t| t.functions(&text).is_empty()) {
+        let data = ApplyAllData { scope: Scope::Functions, documents: vec![this.clone()], instruction: None };
+        actions.push(apply_all_action(FUNCTIONS_TITLE, data, resolve));
+    }
+    let at = doc.byte_range(from_lsp(cursor), from_lsp(cursor), session.encoding()).start;
+    if let Some(name) = apply_all::name_at(&doc, &text, at) {
+        // The other open documents of the language, as they are now; the resolve finds the uses.
+        let mut documents = vec![this];
+        documents.extend(
+            session
+                .documents
+                .iter()
+                .filter(|d| d.key() != uri && d.language.is_some() && d.language == doc.language && d.rope.len_bytes() <= LARGEST)
+                .map(|d| VersionedTextDocumentIdentifier { uri: d.key().clone(), version: d.version }),
+        );
+        let data = ApplyAllData { scope: Scope::Uses { name: name.clone() }, documents, instruction: None };
+        actions.push(apply_all_action(&uses_title(&name), data, resolve));
+    }
+    actions
+}
+
+fn apply_all_action(title: &str, data: ApplyAllData, resolve: bool) -> CodeActionOrCommand {
+    let value = serde_json::to_value(&data).expect("apply-all data serialises");
+    let (data, command) = if resolve {
+        (Some(serde_json::json!({ "applyAll": value })), None)
+    } else {
+        (None, Some(Command { title: title.into(), command: REWRITE_ALL_COMMAND.into(), arguments: Some(vec![value]) }))
+    };
+    CodeActionOrCommand::CodeAction(CodeAction { title: title.into(), kind: Some(CodeActionKind::REFACTOR_REWRITE), data, command, ..Default::default() })
 }
 
 /// An action whose edit comes later: from `codeAction/resolve` when the client supports it,

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use tower_lsp_server::jsonrpc::Result;
 use tower_lsp_server::ls_types::*;
 
-use super::{ClientSupport, Session, REWRITE_COMMAND};
+use super::{ClientSupport, Session, REWRITE_ALL_COMMAND, REWRITE_COMMAND};
 use crate::model_host::ModelSource;
 use crate::position::Encoding;
 use crate::settings::Settings;
@@ -62,7 +62,7 @@ pub fn initialize(session: &Session, params: InitializeParams) -> Result<Initial
             inline_completion_provider: inline_completion.then_some(OneOf::Left(true)),
             completion_provider: (!inline_completion).then(CompletionOptions::default),
             execute_command_provider: Some(ExecuteCommandOptions {
-                commands: vec![REWRITE_COMMAND.to_string()],
+                commands: vec![REWRITE_COMMAND.to_string(), REWRITE_ALL_COMMAND.to_string()],
                 work_done_progress_options: Default::default(),
             }),
             ..Default::default()

@@ -27,6 +27,7 @@ use crate::settings::Settings;
 pub enum JobKind {
     Rewrite,
     Fill,
+    ApplyAll,
 }
 
 /// A job in flight: its cancel flag and the bytes it depends on (a `didChange` that touches
@@ -82,7 +83,7 @@ pub fn request_failed(message: impl Into<String>) -> Error {
 
 /// What a job's worker gets: the model, the snapshot, the settings at the start, and the
 /// observer to call after every step (it says when to stop).
-pub type Observer<'a> = &'a mut dyn FnMut(&EngineProgress) -> ControlFlow<()>;
+pub type Observer<'a> = &'a mut (dyn FnMut(&EngineProgress) -> ControlFlow<()> + Send);
 
 /// What a job is, for the bookkeeping around it.
 pub struct JobSpec<'a> {

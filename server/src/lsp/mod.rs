@@ -10,6 +10,7 @@
 //! A panic in a handler fails that request (answered as an internal error) and is logged; it
 //! does not end the server (see [`guard`]).
 
+mod apply_all;
 mod code_action;
 mod code_action_resolve;
 mod completion;
@@ -43,6 +44,7 @@ use crate::position::Encoding;
 use crate::settings::Settings;
 
 pub const REWRITE_COMMAND: &str = "anneal.rewrite";
+pub const REWRITE_ALL_COMMAND: &str = "anneal.rewriteAll";
 
 /// What the client told us it can do, read once at `initialize`.
 #[derive(Clone, Copy, Debug, Default)]

@@ -11,8 +11,9 @@ use tower_lsp_server::ls_types::*;
 use super::job::{self, JobKind, JobSpec};
 use super::text_sync::{from_lsp, to_lsp};
 use super::Session;
-use crate::engine::{self, RewriteRequest};
-use crate::position::to_position;
+use crate::document::Document;
+use crate::engine::{self, Proposal, RewriteRequest};
+use crate::position::{to_position, Encoding};
 
 /// Carried in a code action's `data` (or a command's argument) from the offer to the resolve.
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -42,6 +43,15 @@ pub async fn run(session: &Arc<Session>, data: RewriteData) -> Result<WorkspaceE
         engine::rewrite(model, &request, &settings.edit, observe).map(|p| (p, text))
     })
     .await?;
+    Ok(WorkspaceEdit {
+        document_changes: Some(DocumentChanges::Edits(vec![document_edit(&data.uri, &doc, encoding, &text, &proposal)])),
+        ..Default::default()
+    })
+}
+
+/// A proposal as the edits of one document, pinned to the version of `doc`, the snapshot
+/// whose text (`text`) it was computed on.
+pub fn document_edit(uri: &Uri, doc: &Document, encoding: Encoding, text: &str, proposal: &Proposal) -> TextDocumentEdit {
     let edits = engine::minimal_edits(&text[proposal.span.clone()], &proposal.replacement)
         .into_iter()
         .map(|(range, new_text)| {
@@ -55,11 +65,5 @@ pub async fn run(session: &Arc<Session>, data: RewriteData) -> Result<WorkspaceE
             })
         })
         .collect();
-    Ok(WorkspaceEdit {
-        document_changes: Some(DocumentChanges::Edits(vec![TextDocumentEdit {
-            text_document: OptionalVersionedTextDocumentIdentifier { uri: data.uri, version: Some(doc.version) },
-            edits,
-        }])),
-        ..Default::default()
-    })
+    TextDocumentEdit { text_document: OptionalVersionedTextDocumentIdentifier { uri: uri.clone(), version: Some(doc.version) }, edits }
 }
