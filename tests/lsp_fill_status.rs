@@ -168,6 +168,13 @@ fn status_says_what_model_runs_where_and_why_one_failed() {
     assert_eq!((info["source"].as_str(), info["family"].as_str(), info["dtype"].as_str()), (Some("default"), Some("anneal"), Some("f32")), "{status}");
     assert!(info["parameters"].as_u64().unwrap() > 1_000_000, "{status}");
     assert_eq!(status["jobs"], 0);
+    assert_eq!(info["followsInstructions"], false, "{status}");
+
+    // So no preset instructions are offered: only actions the model can carry out.
+    client.notify("textDocument/didOpen", json!({"textDocument": {"uri": "file:///tmp/anneal-e2e/p.py", "languageId": "python", "version": 1, "text": HOLE}}));
+    let r = client.request("textDocument/codeAction", json!({"textDocument": {"uri": "file:///tmp/anneal-e2e/p.py"}, "range": {"start": {"line": 0, "character": 0}, "end": {"line": 1, "character": 0}}, "context": {"diagnostics": []}}));
+    let titles: Vec<&str> = r["result"].as_array().unwrap().iter().map(|a| a["title"].as_str().unwrap()).collect();
+    assert!(titles.contains(&"Anneal: Rewrite selection") && !titles.iter().any(|t| t.contains("docstrings")), "{titles:?}");
 
     let missing = tempfile::tempdir().unwrap();
     client.notify("workspace/didChangeConfiguration", json!({"settings": {"model": missing.path()}}));

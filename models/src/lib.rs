@@ -81,6 +81,14 @@ impl Model {
         config_parameter_count(&self.config)
     }
 
+    /// Whether an instruction reaches the model: only checkpoints with a prompt format for one
+    /// (the instruct variants of the open families). The native models learn code alone.
+    pub fn follows_instructions(&self) -> bool {
+        match self.config.family() {
+            Ok(Family::Anneal) | Err(_) => false,
+        }
+    }
+
     /// `n` views of this model whose forward passes are batched together (see [`batch`]): give
     /// each to one worker thread. A view must be dropped when its worker is done, or the other
     /// views wait for it. The handle reports what the group did.

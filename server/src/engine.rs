@@ -192,7 +192,7 @@ pub fn rewrite(
     observe: &mut dyn FnMut(&EngineProgress) -> ControlFlow<()>,
 ) -> Result<Proposal, EngineError> {
     test_panic_hook(request.instruction, "");
-    if request.instruction.is_some_and(|i| !i.trim().is_empty()) {
+    if request.instruction.is_some_and(|i| !i.trim().is_empty()) && !model.follows_instructions() {
         // The native models are trained on code alone; they have no prompt to put it in.
         tracing::info!("model {} follows no instructions; rewriting from context alone", model.source);
     }

@@ -19,6 +19,9 @@ pub struct Settings {
     /// Publish syntax errors (tree-sitter) as diagnostics, each with a *Repair* quick fix.
     pub diagnostics: bool,
     pub fill: FillSettings,
+    /// Instructions offered as ready code actions ("Anneal: Add docstrings"), when the model
+    /// follows instructions.
+    pub presets: Vec<String>,
 }
 
 /// Fill at the cursor: `textDocument/inlineCompletion`, or a completion item for clients
@@ -43,7 +46,7 @@ impl Default for FillSettings {
 
 impl Default for Settings {
     fn default() -> Self {
-        Self { model: None, device: "cpu".into(), edit: EditSettings::default(), model_wait_seconds: 120, diagnostics: true, fill: FillSettings::default() }
+        Self { model: None, device: "cpu".into(), edit: EditSettings::default(), model_wait_seconds: 120, diagnostics: true, fill: FillSettings::default(), presets: ["Add type annotations", "Add docstrings", "Simplify"].map(String::from).to_vec() }
     }
 }
 

@@ -1,7 +1,8 @@
 //! `textDocument/codeAction`: offers the actions cheaply. The model runs only when the user
 //! picks one (`codeAction/resolve`, or `workspace/executeCommand` for clients without resolve).
 //!
-//! - *Rewrite selection* (`refactor.rewrite`) on any range;
+//! - *Rewrite selection* (`refactor.rewrite`) on any range, and each preset instruction
+//!   (`presets`) as a ready action when the model follows instructions;
 //! - *Rewrite every function in this file* and *every use of NAME* (`refactor.rewrite`), see
 //!   `apply_all`;
 //! - *Repair syntax error* (`quickfix`) on each of Anneal's own syntax-error diagnostics in the
@@ -14,6 +15,7 @@ use tower_lsp_server::ls_types::*;
 use super::apply_all::{self, uses_title, ApplyAllData, Scope, FUNCTIONS_TITLE};
 use super::rewrite_job::RewriteData;
 use super::text_sync::from_lsp;
+use crate::model_host::ModelState;
 use super::{diagnostics, Session, REWRITE_ALL_COMMAND, REWRITE_COMMAND};
 
 pub const REWRITE_TITLE: &str = "Anneal: Rewrite selection";
@@ -32,6 +34,15 @@ pub fn code_action(session: &Session, params: CodeActionParams) -> Result<Option
     if wanted(&CodeActionKind::REFACTOR_REWRITE) {
         let data = RewriteData { uri: uri.clone(), version, range: params.range, instruction: None };
         actions.push(action(REWRITE_TITLE, CodeActionKind::REFACTOR_REWRITE, data, resolve, None));
+        // Presets only where an instruction reaches the model; elsewhere "Add docstrings"
+        // would be a plain rewrite under a title that promises more.
+        if matches!(session.model.state(), ModelState::Ready(m) if m.follows_instructions()) {
+            for preset in session.settings().presets {
+                let title = format!("Anneal: {preset}");
+                let data = RewriteData { uri: uri.clone(), version, range: params.range, instruction: Some(preset) };
+                actions.push(action(&title, CodeActionKind::REFACTOR_REWRITE, data, resolve, None));
+            }
+        }
         actions.extend(apply_all_actions(session, &uri, params.range.start, resolve));
     }
     if wanted(&CodeActionKind::QUICKFIX) {

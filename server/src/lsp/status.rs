@@ -38,6 +38,8 @@ pub struct ModelInfo {
     pub vocab_size: usize,
     /// Trained with the edit stage: repairs and rewrites decode in edit mode.
     pub edit_trained: bool,
+    /// Instructions reach the model (and preset actions are offered).
+    pub follows_instructions: bool,
 }
 
 pub fn status(session: &Session) -> Result<Status> {
@@ -55,6 +57,7 @@ pub fn status(session: &Session) -> Result<Status> {
                 dtype: format!("{:?}", anneal_models::dtype_for(&m.device)).to_lowercase(),
                 vocab_size: m.config.vocab_size,
                 edit_trained: m.config.anneal_edit_trained,
+                follows_instructions: m.follows_instructions(),
             }),
             None,
         ),
