@@ -118,6 +118,34 @@ fn execute_command_sends_apply_edit_and_utf8_is_negotiated() {
 }
 
 #[test]
+fn a_client_without_apply_edit_gets_the_edit_in_the_answer_and_languages_can_be_turned_off() {
+    let model = lsp_client::tiny_checkpoint(BIN);
+    let mut client = LspClient::start(BIN);
+    let options = json!({"model": model.path(), "edit": {"acceptSyntaxErrors": true}, "disabledLanguages": ["rust"]});
+    client.initialize_with(&[], options, |params| params["capabilities"]["workspace"] = json!({}));
+    let uri = "file:///tmp/anneal-e2e/no-apply.py";
+    open(&mut client, uri, PYTHON);
+    let arg = json!({"uri": uri, "version": 1, "range": {"start": {"line": 1, "character": 4}, "end": {"line": 1, "character": 9}}});
+    let r = client.request("workspace/executeCommand", json!({"command": "anneal.rewrite", "arguments": [arg]}));
+    assert_eq!(r["result"]["applied"], false, "{r}");
+    assert_eq!(r["result"]["edit"]["documentChanges"][0]["textDocument"]["version"], 1, "{r}");
+    assert!(!client.seen.iter().any(|m| m["method"] == "workspace/applyEdit"), "not asked of a client that cannot");
+
+    // A selection also gets *Repair selection* among the quick fixes.
+    let r = client.request("textDocument/codeAction", json!({"textDocument": {"uri": uri}, "range": arg["range"], "context": {"diagnostics": [], "only": ["quickfix"]}}));
+    assert_eq!(r["result"][0]["title"], "Anneal: Repair selection", "{r}");
+
+    // A disabled language gets no actions and no diagnostics.
+    let rust = "file:///tmp/anneal-e2e/off.rs";
+    client.notify("textDocument/didOpen", json!({"textDocument": {"uri": rust, "languageId": "rust", "version": 1, "text": "fn f( {\n"}}));
+    let published = client.wait_for(Duration::from_secs(30), |m| m["method"] == "textDocument/publishDiagnostics" && m["params"]["uri"] == rust);
+    assert_eq!(published["params"]["diagnostics"], json!([]), "{published}");
+    let r = client.request("textDocument/codeAction", json!({"textDocument": {"uri": rust}, "range": arg["range"], "context": {"diagnostics": []}}));
+    assert_eq!(r["result"], Value::Null, "{r}");
+    assert!(client.shutdown().success());
+}
+
+#[test]
 fn a_broken_checkpoint_is_reported_and_the_server_stays_up() {
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(dir.path().join("config.json"), "{not json").unwrap();

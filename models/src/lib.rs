@@ -48,33 +48,45 @@ pub struct Model {
     pub device: Device,
     /// Where the weights came from, for logs and the status bar.
     pub source: String,
+    /// The weights' dtype (see [`dtype_for`]).
+    pub dtype: DType,
     transformer: Transformer,
     /// Set on the views [`Model::batched`] makes: their forward passes join a shared batch.
     batch: Option<Arc<batch::Membership>>,
 }
 
 impl Model {
-    /// Loads a Hugging Face-style checkpoint folder.
+    /// Loads a Hugging Face-style checkpoint folder, in the device's default dtype.
     pub fn load(dir: &Path, device: &Device) -> Result<Model> {
+        Model::load_as(dir, device, dtype_for(device))
+    }
+
+    /// [`Model::load`] with the weights in `dtype`.
+    pub fn load_as(dir: &Path, device: &Device, dtype: DType) -> Result<Model> {
         let config = checkpoint::read_config(dir)?;
         let tokenizer = Tokenizer::from_file(&dir.join(checkpoint::TOKENIZER_FILE))?;
         checkpoint::check_tokenizer(&config, &tokenizer)?;
         let files = checkpoint::weight_files(dir)?;
-        let vb = checkpoint::var_builder(&files, dtype_for(device), device)?;
+        let vb = checkpoint::var_builder(&files, dtype, device)?;
         let transformer = Transformer::new(&config, Mode::Infer, vb)
             .with_context(|| format!("weights in {} do not match config.json", dir.display()))?;
-        Ok(Model { config, tokenizer, device: device.clone(), source: dir.display().to_string(), transformer, batch: None })
+        Ok(Model { config, tokenizer, device: device.clone(), source: dir.display().to_string(), dtype, transformer, batch: None })
     }
 
     /// The small default model compiled into the binary, so Anneal works offline on a fresh
     /// clone with no set-up.
     pub fn load_default(device: &Device) -> Result<Model> {
+        Model::load_default_as(device, dtype_for(device))
+    }
+
+    /// [`Model::load_default`] with the weights in `dtype`.
+    pub fn load_default_as(device: &Device, dtype: DType) -> Result<Model> {
         let config = checkpoint::parse_config(default_model::CONFIG).context("embedded default model")?;
         let tokenizer = Tokenizer::from_bytes(default_model::TOKENIZER)?;
         checkpoint::check_tokenizer(&config, &tokenizer)?;
-        let vb = candle_nn::VarBuilder::from_slice_safetensors(default_model::WEIGHTS, dtype_for(device), device)?;
+        let vb = candle_nn::VarBuilder::from_slice_safetensors(default_model::WEIGHTS, dtype, device)?;
         let transformer = Transformer::new(&config, Mode::Infer, vb).context("embedded default model")?;
-        Ok(Model { config, tokenizer, device: device.clone(), source: "default".into(), transformer, batch: None })
+        Ok(Model { config, tokenizer, device: device.clone(), source: "default".into(), dtype, transformer, batch: None })
     }
 
     pub fn parameter_count(&self) -> usize {
@@ -100,6 +112,7 @@ impl Model {
                 tokenizer: self.tokenizer.clone(),
                 device: self.device.clone(),
                 source: self.source.clone(),
+                dtype: self.dtype,
                 transformer: self.transformer.clone(),
                 batch: Some(Arc::new(batch::Membership(batcher.clone()))),
             })

@@ -22,6 +22,8 @@ pub struct Document {
     pub version: i32,
     /// From the `languageId`, else from the file's extension.
     pub language: Option<Language>,
+    /// The client's `languageId`, for `disabledLanguages`.
+    pub language_id: String,
     /// The parse the planner starts from, kept current by every change at the cost of an
     /// incremental reparse. `None` above the size the engine parses whole (it parses a window
     /// around the selection instead), so that typing in a huge file costs no parse at all.
@@ -33,7 +35,7 @@ impl Document {
     pub fn new(text: &str, version: i32, language_id: &str, file_name: &str) -> Self {
         let language =
             Language::from_language_id(language_id).or_else(|| Language::from_path(file_name.as_ref()));
-        let mut doc = Self { rope: Rope::from_str(text), version, language, syntax: None };
+        let mut doc = Self { rope: Rope::from_str(text), version, language, language_id: language_id.to_string(), syntax: None };
         doc.reparse();
         doc
     }

@@ -27,10 +27,12 @@ impl ModelSource {
         }
     }
 
-    pub fn load(&self, device: &Device) -> anyhow::Result<Model> {
+    /// Loads the weights in `dtype`, or the device's default.
+    pub fn load(&self, device: &Device, dtype: Option<candle_core::DType>) -> anyhow::Result<Model> {
+        let dtype = dtype.unwrap_or_else(|| anneal_models::dtype_for(device));
         match self {
-            ModelSource::Default => Model::load_default(device),
-            ModelSource::Dir(dir) => Model::load(dir, device),
+            ModelSource::Default => Model::load_default_as(device, dtype),
+            ModelSource::Dir(dir) => Model::load_as(dir, device, dtype),
         }
     }
 }
@@ -67,9 +69,9 @@ impl ModelHost {
     }
 
     /// Loads on a blocking thread; returns when loading is done, with the result.
-    pub async fn load(&self, source: ModelSource, device: Device) -> Result<Arc<Model>, String> {
+    pub async fn load(&self, source: ModelSource, device: Device, dtype: Option<candle_core::DType>) -> Result<Arc<Model>, String> {
         self.tx.send_replace(ModelState::Loading);
-        let result = tokio::task::spawn_blocking(move || source.load(&device))
+        let result = tokio::task::spawn_blocking(move || source.load(&device, dtype))
             .await
             .map_err(|e| format!("model loading panicked: {e}"))
             .and_then(|r| r.map(Arc::new).map_err(|e| format!("{e:#}")));

@@ -13,6 +13,10 @@ pub struct Settings {
     pub model: Option<String>,
     /// `"cpu"` or `"cuda"` / `"cuda:N"` (needs a build with the `cuda` feature).
     pub device: String,
+    /// `"auto"` (f32 on a CPU, bf16 on a GPU), `"f32"`, `"bf16"` or `"f16"`.
+    pub dtype: String,
+    /// `languageId`s Anneal leaves alone: no actions, diagnostics or fills in those documents.
+    pub disabled_languages: Vec<String>,
     pub edit: EditSettings,
     /// How long a request waits for the model to finish loading, in seconds.
     pub model_wait_seconds: u64,
@@ -46,7 +50,7 @@ impl Default for FillSettings {
 
 impl Default for Settings {
     fn default() -> Self {
-        Self { model: None, device: "cpu".into(), edit: EditSettings::default(), model_wait_seconds: 120, diagnostics: true, fill: FillSettings::default(), presets: ["Add type annotations", "Add docstrings", "Simplify"].map(String::from).to_vec() }
+        Self { model: None, device: "cpu".into(), dtype: "auto".into(), disabled_languages: vec![], edit: EditSettings::default(), model_wait_seconds: 120, diagnostics: true, fill: FillSettings::default(), presets: ["Add type annotations", "Add docstrings", "Simplify"].map(String::from).to_vec() }
     }
 }
 
@@ -82,7 +86,27 @@ impl Settings {
         if !(1..=1024).contains(&self.fill.tokens) {
             return Some("fill.tokens must be 1..=1024".into());
         }
+        if let Err(e) = self.dtype() {
+            return Some(e);
+        }
         self.edit.out_of_range()
+    }
+
+    /// The weights' dtype: `None` for the device's default.
+    pub fn dtype(&self) -> Result<Option<candle_core::DType>, String> {
+        use candle_core::DType;
+        match self.dtype.as_str() {
+            "auto" => Ok(None),
+            "f32" => Ok(Some(DType::F32)),
+            "bf16" => Ok(Some(DType::BF16)),
+            "f16" => Ok(Some(DType::F16)),
+            d => Err(format!("unknown dtype `{d}` (expected auto, f32, bf16 or f16)")),
+        }
+    }
+
+    /// Whether Anneal works on documents of `language_id`.
+    pub fn enabled(&self, language_id: &str) -> bool {
+        !self.disabled_languages.iter().any(|l| l == language_id)
     }
 
     pub fn device(&self) -> Result<candle_core::Device, String> {
@@ -183,6 +207,9 @@ mod tests {
         let e = Settings::default().merged(json!({"modle": "x"})).1.unwrap();
         assert!(e.contains("modle"), "{e}");
         assert!(Settings { device: "tpu".into(), ..Default::default() }.device().unwrap_err().contains("tpu"));
+        let (s, e) = Settings::default().merged(json!({"dtype": "fp8", "disabledLanguages": ["markdown"]}));
+        assert!(e.unwrap().contains("`dtype`: unknown dtype `fp8`"));
+        assert_eq!((s.dtype.as_str(), s.enabled("markdown"), s.enabled("python")), ("auto", false, true));
     }
 
     #[test]

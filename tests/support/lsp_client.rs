@@ -185,6 +185,7 @@ impl LspClient {
             "capabilities": {
                 "general": {"positionEncodings": encodings},
                 "window": {"workDoneProgress": true},
+                "workspace": {"applyEdit": true},
                 "textDocument": {"codeAction": {"resolveSupport": {"properties": ["edit"]}, "dataSupport": true}}
             },
             "initializationOptions": options

@@ -63,7 +63,7 @@ pub fn run(args: EditArgs) -> Result<()> {
     let language = anneal_grammars::Language::from_path(&args.file);
 
     let started = std::time::Instant::now();
-    let model = ModelSource::parse(args.model.as_deref()).load(&candle_core::Device::Cpu)?;
+    let model = ModelSource::parse(args.model.as_deref()).load(&candle_core::Device::Cpu, None)?;
     tracing::info!(source = model.source, load_ms = started.elapsed().as_millis() as u64, "model loaded");
 
     let mut settings = EditSettings { block_tokens: args.block_tokens, accept_syntax_errors: args.accept_syntax_errors, ..Default::default() };

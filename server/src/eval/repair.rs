@@ -69,7 +69,7 @@ fn pick_snippet(rng: &mut StdRng, files: &[(Language, String)]) -> Option<Snippe
 }
 
 pub fn run(args: RepairArgs) -> Result<()> {
-    let model = ModelSource::parse(Some(&args.model)).load(&candle_core::Device::Cpu)?;
+    let model = ModelSource::parse(Some(&args.model)).load(&candle_core::Device::Cpu, None)?;
     let files: Vec<(Language, String)> = std::fs::read_to_string(&args.corpus)
         .with_context(|| format!("cannot read {}", args.corpus.display()))?
         .lines()

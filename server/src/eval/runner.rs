@@ -61,7 +61,7 @@ pub fn run(config: &RunConfig, loaded: Loaded) -> Result<Report> {
     let langs: Vec<_> = todo.iter().map(|s| s.lang).collect::<BTreeSet<_>>().into_iter().collect();
     let executor = Executor::new(&langs, config.limits, &config.cache);
     let model = match (config.source, todo.is_empty()) {
-        (CandidateSource::Model, false) => Some(config.model.load(&candle_core::Device::Cpu)?),
+        (CandidateSource::Model, false) => Some(config.model.load(&candle_core::Device::Cpu, None)?),
         _ => None,
     };
     if let Some(parent) = config.out.parent().filter(|p| !p.as_os_str().is_empty()) {

@@ -5,7 +5,8 @@
 //!   (`presets`) as a ready action when the model follows instructions;
 //! - *Rewrite every function in this file* and *every use of NAME* (`refactor.rewrite`), see
 //!   `apply_all`;
-//! - *Repair syntax error* (`quickfix`) on each of Anneal's own syntax-error diagnostics in the
+//! - *Repair selection* (`quickfix`) on any non-empty selection, and *Repair syntax error*
+//!   (`quickfix`) on each of Anneal's own syntax-error diagnostics in the
 //!   request's context: a rewrite of the range the error covers, which the planner widens to
 //!   whole statements, decoded in edit mode when the checkpoint was edit-trained.
 
@@ -20,12 +21,16 @@ use super::{diagnostics, Session, REWRITE_ALL_COMMAND, REWRITE_COMMAND};
 
 pub const REWRITE_TITLE: &str = "Anneal: Rewrite selection";
 pub const REPAIR_TITLE: &str = "Anneal: Repair syntax error";
+pub const REPAIR_SELECTION_TITLE: &str = "Anneal: Repair selection";
 
 pub fn code_action(session: &Session, params: CodeActionParams) -> Result<Option<CodeActionResponse>> {
     let uri = params.text_document.uri;
-    let Some(version) = session.documents.get(&uri).map(|d| d.version) else {
+    let Some((version, language_id)) = session.documents.get(&uri).map(|d| (d.version, d.language_id.clone())) else {
         return Ok(None);
     };
+    if !session.settings().enabled(&language_id) {
+        return Ok(None);
+    }
     let wanted = |kind: &CodeActionKind| {
         params.context.only.as_ref().is_none_or(|only| only.iter().any(|k| kind.as_str().starts_with(k.as_str())))
     };
@@ -46,6 +51,13 @@ pub fn code_action(session: &Session, params: CodeActionParams) -> Result<Option
         actions.extend(apply_all_actions(session, &uri, params.range.start, resolve));
     }
     if wanted(&CodeActionKind::QUICKFIX) {
+        // Repair is a quick fix on any selection too: the same rewrite, listed with the fixes
+        // (not when the range is a diagnostic's, which gets its own *Repair syntax error*).
+        let is_diagnostic = params.context.diagnostics.iter().any(|d| d.range == params.range);
+        if params.range.start != params.range.end && !is_diagnostic {
+            let data = RewriteData { uri: uri.clone(), version, range: params.range, instruction: None };
+            actions.push(action(REPAIR_SELECTION_TITLE, CodeActionKind::QUICKFIX, data, resolve, None));
+        }
         let mut seen = vec![];
         for d in params.context.diagnostics.iter().filter(|d| d.source.as_deref() == Some(diagnostics::SOURCE)) {
             if seen.contains(&d.range) {

@@ -18,7 +18,8 @@ const LIMIT: usize = 50;
 /// The diagnostics of `uri` as it is now, pinned to its version; `None` when it is not open.
 pub fn compute(session: &Session, uri: &Uri) -> Option<(Vec<Diagnostic>, i32)> {
     let doc = session.documents.get(uri)?.clone();
-    if !session.settings().diagnostics {
+    let settings = session.settings();
+    if !settings.diagnostics || !settings.enabled(&doc.language_id) {
         return Some((vec![], doc.version));
     }
     let Some(syntax) = &doc.syntax else { return Some((vec![], doc.version)) };

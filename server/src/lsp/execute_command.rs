@@ -26,6 +26,11 @@ pub async fn execute_command(session: &Arc<Session>, params: ExecuteCommandParam
         }
         other => return Err(Error::invalid_params(format!("unknown command `{other}`"))),
     };
+    if !session.support().apply_edit {
+        // A client that cannot apply edits gets the edit in the answer, to apply as it can.
+        let reason = "the client does not support workspace/applyEdit; the edit is in this result";
+        return Ok(Some(serde_json::json!({ "applied": false, "failureReason": reason, "edit": edit })));
+    }
     let applied = session.client.apply_edit(edit.clone()).await?;
     Ok(Some(serde_json::json!({ "applied": applied.applied, "failureReason": applied.failure_reason, "edit": edit })))
 }

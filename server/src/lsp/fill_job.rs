@@ -26,8 +26,10 @@ pub struct Fill {
 /// Fills at `position`, or `None` when fills are off, the editor asked on its own and
 /// `fill.automatic` is off, the model wrote nothing, or the document changed meanwhile.
 pub async fn run(session: &Arc<Session>, uri: &Uri, position: Position, asked_by_user: bool) -> Result<Option<Fill>> {
-    let fill = session.settings().fill;
-    if !fill.enabled || !(asked_by_user || fill.automatic) {
+    let settings = session.settings();
+    let fill = settings.fill.clone();
+    let language_on = session.documents.get(uri).is_none_or(|d| settings.enabled(&d.language_id));
+    if !fill.enabled || !language_on || !(asked_by_user || fill.automatic) {
         return Ok(None);
     }
     // The version the request was made against is the one the document has now: text sync

@@ -28,7 +28,8 @@ pub fn initialize(session: &Session, params: InitializeParams) -> Result<Initial
         .and_then(|c| c.resolve_support.as_ref())
         .is_some_and(|r| r.properties.iter().any(|p| p == "edit"));
     let work_done_progress = caps.window.as_ref().and_then(|w| w.work_done_progress).unwrap_or(false);
-    let _ = session.support.set(ClientSupport { work_done_progress, code_action_resolve });
+    let apply_edit = caps.workspace.as_ref().and_then(|w| w.apply_edit).unwrap_or(false);
+    let _ = session.support.set(ClientSupport { work_done_progress, code_action_resolve, apply_edit });
     // Fills go to inline completions where the client has them, else into completion.
     let inline_completion = caps.text_document.as_ref().is_some_and(|t| t.inline_completion.is_some());
     if let Some(trace) = params.trace {
@@ -86,7 +87,7 @@ pub async fn did_change_configuration(session: Arc<Session>, params: DidChangeCo
     // sent after this notification must see them. (Showing the message first let a rewrite
     // requested right after a change of checkpoint get the previous checkpoint's error.)
     let old = std::mem::replace(&mut *session.settings.write().expect("settings lock"), new.clone());
-    let reload = old.model != new.model || old.device != new.device;
+    let reload = old.model != new.model || old.device != new.device || old.dtype != new.dtype;
     if reload {
         session.model.begin_loading();
     }
@@ -129,7 +130,7 @@ async fn load_model(session: Arc<Session>) {
             None
         };
         let started = std::time::Instant::now();
-        let result = session.model.load(source, device).await;
+        let result = session.model.load(source, device, settings.dtype().unwrap_or(None)).await;
         let message = match &result {
             Ok(m) => format!("model {} ready ({:.1} M parameters, {} ms)", m.source, m.parameter_count() as f64 / 1e6, started.elapsed().as_millis()),
             Err(e) => format!("model failed to load: {e}"),

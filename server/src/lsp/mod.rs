@@ -51,6 +51,8 @@ pub const REWRITE_ALL_COMMAND: &str = "anneal.rewriteAll";
 pub struct ClientSupport {
     pub work_done_progress: bool,
     pub code_action_resolve: bool,
+    /// `workspace.applyEdit`: the commands may ask the client to apply their edit.
+    pub apply_edit: bool,
 }
 
 pub struct Session {
