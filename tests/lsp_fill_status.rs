@@ -185,6 +185,24 @@ fn status_says_what_model_runs_where_and_why_one_failed() {
 }
 
 #[test]
+fn a_model_id_loads_from_the_hugging_face_cache() {
+    let hf_home = tempfile::tempdir().unwrap();
+    let repo = hf_home.path().join("hub/models--acme--tiny-coder");
+    std::fs::create_dir_all(repo.join("refs")).unwrap();
+    std::fs::write(repo.join("refs/main"), "0123abcd").unwrap();
+    let snapshot = repo.join("snapshots/0123abcd");
+    assert!(std::process::Command::new(BIN).args(["model", "random"]).arg(&snapshot).status().unwrap().success());
+    let mut client = LspClient::start_with_env(BIN, &[("HF_HOME", hf_home.path().to_str().unwrap()), ("HF_HUB_CACHE", "")]);
+    client.initialize(&["utf-16"], json!({"model": "acme/tiny-coder"}));
+    let status = wait_for_state(&mut client, "ready");
+    assert_eq!((status["model"].as_str(), status["modelInfo"]["source"].as_str()), (Some("acme/tiny-coder"), Some("acme/tiny-coder")), "{status}");
+    client.notify("workspace/didChangeConfiguration", json!({"settings": {"model": "acme/not-here"}}));
+    let status = wait_for_state(&mut client, "failed");
+    assert!(status["error"].as_str().unwrap().contains("acme/not-here is not in the Hugging Face cache"), "{status}");
+    assert!(client.shutdown().success());
+}
+
+#[test]
 fn traces_say_what_ran_without_the_document_text() {
     let (mut client, _) = start(json!({"fill": {"tokens": 8}}), true, "off");
     let uri = "file:///tmp/anneal-e2e/hole.py";

@@ -9,6 +9,7 @@ pub mod bpe;
 pub mod checkpoint;
 pub mod config;
 pub mod edit_sampler;
+pub mod hub_cache;
 pub mod random;
 pub mod sampler;
 pub mod tokenizer;

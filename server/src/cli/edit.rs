@@ -23,7 +23,8 @@ pub struct EditArgs {
     /// What to do with the code (models without instruction tuning ignore it).
     #[arg(long)]
     instruction: Option<String>,
-    /// A checkpoint folder; the embedded default model when absent.
+    /// A checkpoint folder or a Hugging Face id in the local cache (`anneal model list`); the
+    /// embedded default model when absent.
     #[arg(long)]
     model: Option<String>,
     /// Apply the edit to the file instead of only printing the diff.

@@ -109,6 +109,7 @@ pub fn run(cmd: EvalCommand) -> Result<()> {
     let model_name = match &model {
         ModelSource::Default => "default".to_string(),
         ModelSource::Dir(dir) => dir.file_name().map_or("model".into(), |n| n.to_string_lossy().into_owned()),
+        ModelSource::Hub(id) => id.replace(['/', '@'], "--"),
     };
     let candidates = args.candidates.name();
     let label = if args.candidates == CandidateSource::Model { model_name.clone() } else { candidates.to_string() };

@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use anyhow::Result;
 use clap::Subcommand;
 
-use anneal_models::{checkpoint, config_parameter_count, random};
+use anneal_models::{checkpoint, config_parameter_count, hub_cache, random};
 
 #[derive(Subcommand)]
 pub enum ModelCommand {
@@ -19,6 +19,8 @@ pub enum ModelCommand {
     },
     /// Show a checkpoint folder's family, size and memory needs.
     Info { dir: PathBuf },
+    /// List the checkpoints in the local Hugging Face cache (usable as `--model ORG/NAME`).
+    List,
 }
 
 pub fn run(cmd: ModelCommand) -> Result<()> {
@@ -26,6 +28,20 @@ pub fn run(cmd: ModelCommand) -> Result<()> {
         ModelCommand::Random { dir, seed } => {
             random::write_tiny_checkpoint(&dir, seed)?;
             println!("wrote a tiny random-weight checkpoint to {}", dir.display());
+        }
+        ModelCommand::List => {
+            let Some(cache) = hub_cache::cache_dir() else { anyhow::bail!("no Hugging Face cache folder (set HF_HOME)") };
+            let models = hub_cache::list(&cache)?;
+            if models.is_empty() {
+                println!("no models in {}", cache.display());
+            }
+            println!("default\tembedded\t{:.2} M parameters", config_parameter_count(&checkpoint::parse_config(anneal_models::default_model::CONFIG)?) as f64 / 1e6);
+            for (id, dir) in models {
+                match checkpoint::read_config(&dir) {
+                    Ok(c) => println!("{id}\t{}\t{:.2} M parameters", c.model_type, config_parameter_count(&c) as f64 / 1e6),
+                    Err(e) => println!("{id}\tunreadable: {e:#}"),
+                }
+            }
         }
         ModelCommand::Info { dir } => {
             let config = checkpoint::read_config(&dir)?;

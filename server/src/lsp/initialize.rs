@@ -117,6 +117,7 @@ async fn load_model(session: Arc<Session>) {
         let label = match &source {
             ModelSource::Default => "the default model".to_string(),
             ModelSource::Dir(d) => d.display().to_string(),
+            ModelSource::Hub(id) => id.clone(),
         };
         let progress = if session.support().work_done_progress {
             // A token of its own for every load: a client may still hold the last one.
