@@ -20,11 +20,13 @@ pub struct EditConfig {
     /// A visible token is kept while the model gives it at least this probability.
     pub keep_threshold: f32,
     pub max_steps: usize,
+    /// As [`crate::sampler::MaskConfig::prefix_cache`].
+    pub prefix_cache: bool,
 }
 
 impl Default for EditConfig {
     fn default() -> Self {
-        Self { mask_threshold: 0.9, replace_threshold: 0.6, keep_threshold: 0.1, max_steps: 16 }
+        Self { mask_threshold: 0.9, replace_threshold: 0.6, keep_threshold: 0.1, max_steps: 16, prefix_cache: false }
     }
 }
 
@@ -54,7 +56,8 @@ pub fn decode_edit(
 
     let mut steps = 0;
     while steps < config.max_steps.max(1) {
-        let logits = model.logits(&ids)?.narrow(0, start, n)?;
+        let logits = if config.prefix_cache { model.logits_after_prefix(&ids, start)? } else { model.logits(&ids)?.narrow(0, start, ids.len() - start)? };
+        let logits = logits.narrow(0, 0, n)?;
         let (best, best_p) = choices(&logits, sp.mask, Confidence::MaxProb)?;
         let current_p = probability_of(&logits, &canvas)?;
         steps += 1;

@@ -40,6 +40,14 @@ pub trait Denoiser: Sync {
     fn specials(&self) -> Specials;
     /// `ids`: the whole canvas (context and masks). Returns `[len, vocab]` logits.
     fn logits(&self, ids: &[u32]) -> candle_core::Result<Tensor>;
+
+    /// The logits of `ids[start..]`, where `ids[..start]` is a finished prefix that a decode
+    /// passes unchanged at every step, so an implementation may keep its keys and values from
+    /// one call to the next rather than recompute them (see [`transformer::KvCache`] for what
+    /// that approximates). By default: the whole canvas, every time.
+    fn logits_after_prefix(&self, ids: &[u32], start: usize) -> candle_core::Result<Tensor> {
+        self.logits(ids)?.narrow(0, start, ids.len() - start)
+    }
 }
 
 /// A loaded checkpoint: config, tokenizer and weights on a device.
@@ -54,6 +62,8 @@ pub struct Model {
     transformer: Transformer,
     /// Set on the views [`Model::batched`] makes: their forward passes join a shared batch.
     batch: Option<Arc<batch::Membership>>,
+    /// The last prefix [`Denoiser::logits_after_prefix`] encoded, and its keys and values.
+    prefix: std::sync::Mutex<Option<(Vec<u32>, transformer::KvCache)>>,
 }
 
 impl Model {
@@ -71,7 +81,7 @@ impl Model {
         let vb = checkpoint::var_builder(&files, dtype, device)?;
         let transformer = Transformer::new(&config, Mode::Infer, vb)
             .with_context(|| format!("weights in {} do not match config.json", dir.display()))?;
-        Ok(Model { config, tokenizer, device: device.clone(), source: dir.display().to_string(), dtype, transformer, batch: None })
+        Ok(Model { config, tokenizer, device: device.clone(), source: dir.display().to_string(), dtype, transformer, batch: None, prefix: Default::default() })
     }
 
     /// The small default model compiled into the binary, so Anneal works offline on a fresh
@@ -87,7 +97,7 @@ impl Model {
         checkpoint::check_tokenizer(&config, &tokenizer)?;
         let vb = candle_nn::VarBuilder::from_slice_safetensors(default_model::WEIGHTS, dtype, device)?;
         let transformer = Transformer::new(&config, Mode::Infer, vb).context("embedded default model")?;
-        Ok(Model { config, tokenizer, device: device.clone(), source: "default".into(), dtype, transformer, batch: None })
+        Ok(Model { config, tokenizer, device: device.clone(), source: "default".into(), dtype, transformer, batch: None, prefix: Default::default() })
     }
 
     pub fn parameter_count(&self) -> usize {
@@ -116,6 +126,7 @@ impl Model {
                 dtype: self.dtype,
                 transformer: self.transformer.clone(),
                 batch: Some(Arc::new(batch::Membership(batcher.clone()))),
+                prefix: Default::default(),
             })
             .collect();
         (views, BatchHandle(batcher))
@@ -163,6 +174,32 @@ impl Denoiser for Model {
         }
         let input = Tensor::new(ids, &self.device)?.unsqueeze(0)?;
         self.transformer.forward(&input)?.squeeze(0)
+    }
+
+    fn logits_after_prefix(&self, ids: &[u32], start: usize) -> candle_core::Result<Tensor> {
+        // Batched views share their passes with other sequences; there the whole canvas runs.
+        if self.batch.is_some() || start == 0 {
+            return self.logits(ids)?.narrow(0, start, ids.len() - start);
+        }
+        let (prefix, rest) = ids.split_at(start);
+        let mut cached = self.prefix.lock().unwrap_or_else(|e| e.into_inner());
+        // The same prefix: reuse. A longer one that starts with it (tokens committed since, as
+        // in a left-to-right decode): encode only the new tokens, attending to the rest.
+        let reusable = cached.as_ref().map_or(0, |(p, _)| if prefix.starts_with(p) { p.len() } else { 0 });
+        if reusable < prefix.len() || cached.is_none() {
+            let (old, past) = cached.take().filter(|_| reusable > 0).unzip();
+            let input = Tensor::new(&prefix[reusable..], &self.device)?.unsqueeze(0)?;
+            let (_, more) = self.transformer.forward_cached(&input, past.as_ref())?;
+            let kv = match past {
+                Some(past) => past.extended(&more)?,
+                None => more,
+            };
+            drop(old);
+            *cached = Some((prefix.to_vec(), kv));
+        }
+        let past = &cached.as_ref().expect("just filled").1;
+        let input = Tensor::new(rest, &self.device)?.unsqueeze(0)?;
+        self.transformer.forward_cached(&input, Some(past))?.0.squeeze(0)
     }
 }
 

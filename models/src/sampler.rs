@@ -28,11 +28,14 @@ pub struct MaskConfig {
     /// At the last allowed step every remaining mask is committed.
     pub max_steps: usize,
     pub confidence: Confidence,
+    /// Keep the prefix's keys and values from step to step instead of re-encoding it (see
+    /// [`crate::Denoiser::logits_after_prefix`]): faster, approximate for bidirectional models.
+    pub prefix_cache: bool,
 }
 
 impl Default for MaskConfig {
     fn default() -> Self {
-        Self { threshold: 0.9, max_steps: 32, confidence: Confidence::MaxProb }
+        Self { threshold: 0.9, max_steps: 32, confidence: Confidence::MaxProb, prefix_cache: false }
     }
 }
 
@@ -70,7 +73,7 @@ pub enum SampleError {
 
 /// Per canvas position: the model's choice and its confidence, computed on the model's device
 /// so that only two small vectors come back to the host.
-pub(crate) fn choices(logits: &Tensor, mask_id: u32, confidence: Confidence) -> candle_core::Result<(Vec<u32>, Vec<f32>)> {
+pub fn choices(logits: &Tensor, mask_id: u32, confidence: Confidence) -> candle_core::Result<(Vec<u32>, Vec<f32>)> {
     let logits = logits.to_dtype(candle_core::DType::F32)?;
     let vocab = logits.dim(D::Minus1)?;
     // A mask is never an answer: forbid it before normalising.
@@ -109,7 +112,8 @@ pub fn decode_masked(
 
     let mut steps = 0;
     while canvas.iter().any(Option::is_none) {
-        let logits = model.logits(&ids)?.narrow(0, start, n)?;
+        let logits = if config.prefix_cache { model.logits_after_prefix(&ids, start)? } else { model.logits(&ids)?.narrow(0, start, ids.len() - start)? };
+        let logits = logits.narrow(0, 0, n)?;
         let (tokens, scores) = choices(&logits, specials.mask, config.confidence)?;
         steps += 1;
         let masked: Vec<usize> = (0..n).filter(|&i| canvas[i].is_none()).collect();

@@ -144,12 +144,25 @@ impl Attention {
 
     /// `key_mask`: `[batch, 1, 1, len]`, added to the attention scores (−∞ at padding).
     fn forward(&self, x: &Tensor, rotary: &RotaryEmbedding, key_mask: Option<&Tensor>) -> Result<Tensor> {
+        Ok(self.forward_cached(x, rotary, key_mask, None)?.0)
+    }
+
+    /// Attention of `x` (positions after `past`'s) to the keys of `past` and of `x` itself;
+    /// returns the output and `x`'s own keys and values (rotated, before sharing among heads),
+    /// which a later call can take as its past.
+    fn forward_cached(&self, x: &Tensor, rotary: &RotaryEmbedding, key_mask: Option<&Tensor>, past: Option<&LayerKv>) -> Result<(Tensor, LayerKv)> {
         let (b, len, _) = x.dims3()?;
+        let offset = past.map_or(0, |p| p.k.dim(2).unwrap_or(0));
         let q = self.split_heads(&self.q_proj.forward(x)?, self.heads)?;
         let k = self.split_heads(&self.k_proj.forward(x)?, self.kv_heads)?;
         let v = self.split_heads(&self.v_proj.forward(x)?, self.kv_heads)?;
-        let q = rotary.apply(&q, 0, self.mode)?;
-        let k = self.repeat_kv(rotary.apply(&k, 0, self.mode)?)?.contiguous()?;
+        let q = rotary.apply(&q, offset, self.mode)?;
+        let own = LayerKv { k: rotary.apply(&k, offset, self.mode)?, v };
+        let (k, v) = match past {
+            Some(p) => (Tensor::cat(&[&p.k, &own.k], 2)?, Tensor::cat(&[&p.v, &own.v], 2)?),
+            None => (own.k.clone(), own.v.clone()),
+        };
+        let k = self.repeat_kv(k)?.contiguous()?;
         let v = self.repeat_kv(v)?.contiguous()?;
         let scale = 1.0 / (self.head_dim as f64).sqrt();
         let mut scores = (q.contiguous()?.matmul(&k.t()?)? * scale)?;
@@ -161,7 +174,7 @@ impl Attention {
             Mode::Train => candle_nn::ops::softmax(&scores, D::Minus1)?,
         };
         let out = probs.matmul(&v)?.transpose(1, 2)?.reshape((b, len, self.heads * self.head_dim))?;
-        self.o_proj.forward(&out)
+        Ok((self.o_proj.forward(&out)?, own))
     }
 }
 
@@ -187,6 +200,50 @@ impl DecoderLayer {
     fn forward(&self, x: &Tensor, rotary: &RotaryEmbedding, key_mask: Option<&Tensor>) -> Result<Tensor> {
         let h = (x + self.self_attn.forward(&self.input_layernorm.forward(x)?, rotary, key_mask)?)?;
         &h + self.mlp.forward(&self.post_attention_layernorm.forward(&h)?)?
+    }
+
+    fn forward_cached(&self, x: &Tensor, rotary: &RotaryEmbedding, past: Option<&LayerKv>) -> Result<(Tensor, LayerKv)> {
+        let (attn, kv) = self.self_attn.forward_cached(&self.input_layernorm.forward(x)?, rotary, None, past)?;
+        let h = (x + attn)?;
+        Ok(((&h + self.mlp.forward(&self.post_attention_layernorm.forward(&h)?)?)?, kv))
+    }
+}
+
+/// One layer's keys and values: `[batch, kv_heads, len, head_dim]`, keys rotated.
+#[derive(Debug, Clone)]
+struct LayerKv {
+    k: Tensor,
+    v: Tensor,
+}
+
+/// The keys and values of a run of positions from 0, every layer: a finished prefix that
+/// later positions attend to without recomputing it. For a bidirectional model this is the
+/// prefix as encoded alone — it does not see what follows it — which is the approximation
+/// Fast-dLLM's prefix cache makes; exact only for a block-causal model.
+#[derive(Debug, Clone)]
+pub struct KvCache {
+    layers: Vec<LayerKv>,
+}
+
+impl KvCache {
+    /// Positions covered.
+    pub fn len(&self) -> usize {
+        self.layers.first().map_or(0, |l| l.k.dim(2).unwrap_or(0))
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// This cache followed by `more` (the keys and values of the positions right after).
+    pub fn extended(&self, more: &KvCache) -> Result<KvCache> {
+        let layers = self
+            .layers
+            .iter()
+            .zip(&more.layers)
+            .map(|(a, b)| Ok(LayerKv { k: Tensor::cat(&[&a.k, &b.k], 2)?, v: Tensor::cat(&[&a.v, &b.v], 2)? }))
+            .collect::<Result<_>>()?;
+        Ok(KvCache { layers })
     }
 }
 
@@ -239,6 +296,23 @@ impl Transformer {
         self.forward_masked(ids, Some(&mask))
     }
 
+    /// Logits of `ids` (positions after `past`'s), attending to `past` and to each other, and
+    /// the keys and values of `ids` themselves. `past: None` encodes a prefix from position 0.
+    pub fn forward_cached(&self, ids: &Tensor, past: Option<&KvCache>) -> Result<(Tensor, KvCache)> {
+        let len = ids.dim(1)? + past.map_or(0, KvCache::len);
+        if len > self.max_len {
+            candle_core::bail!("canvas of {len} tokens exceeds the model's {} positions", self.max_len);
+        }
+        let mut x = self.embed_tokens.forward(ids)?;
+        let mut layers = Vec::with_capacity(self.layers.len());
+        for (i, layer) in self.layers.iter().enumerate() {
+            let (h, kv) = layer.forward_cached(&x, &self.rotary, past.map(|p| &p.layers[i]))?;
+            x = h;
+            layers.push(kv);
+        }
+        Ok((self.lm_head.forward(&self.norm.forward(&x)?)?, KvCache { layers }))
+    }
+
     fn forward_masked(&self, ids: &Tensor, key_mask: Option<&Tensor>) -> Result<Tensor> {
         let len = ids.dim(1)?;
         if len > self.max_len {
@@ -249,5 +323,48 @@ impl Transformer {
             x = layer.forward(&x, &self.rotary, key_mask)?;
         }
         self.lm_head.forward(&self.norm.forward(&x)?)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use candle_nn::VarMap;
+
+    fn model() -> Transformer {
+        let varmap = VarMap::new();
+        let cfg = Config::tiny(64, 2, 1, 0);
+        let model = Transformer::new(&cfg, Mode::Infer, VarBuilder::from_varmap(&varmap, DType::F32, &Device::Cpu)).unwrap();
+        crate::random::init_seeded(&varmap, 11).unwrap();
+        model
+    }
+
+    fn max_diff(a: &Tensor, b: &Tensor) -> f32 {
+        (a - b).unwrap().abs().unwrap().max_all().unwrap().to_scalar::<f32>().unwrap()
+    }
+
+    #[test]
+    fn a_cached_prefix_gives_what_a_prefix_that_cannot_see_ahead_gives() {
+        let model = model();
+        let ids: Vec<u32> = (0..20).map(|i| 3 + (i * 5) % 60).collect();
+        let p = 12;
+        // Reference: the whole canvas in one pass, with the prefix's queries kept from the
+        // positions after it (block-causal), which is what encoding the prefix alone means.
+        let mask: Vec<f32> = (0..20).flat_map(|q| (0..20).map(move |k| if q < p && k >= p { f32::NEG_INFINITY } else { 0.0 })).collect();
+        let mask = Tensor::from_vec(mask, (1, 1, 20, 20), &Device::Cpu).unwrap();
+        let all = Tensor::new(ids.as_slice(), &Device::Cpu).unwrap().unsqueeze(0).unwrap();
+        let reference = model.forward_masked(&all, Some(&mask)).unwrap().squeeze(0).unwrap();
+
+        let prefix = Tensor::new(&ids[..p], &Device::Cpu).unwrap().unsqueeze(0).unwrap();
+        let rest = Tensor::new(&ids[p..], &Device::Cpu).unwrap().unsqueeze(0).unwrap();
+        let (prefix_logits, cache) = model.forward_cached(&prefix, None).unwrap();
+        assert_eq!(cache.len(), p);
+        let (rest_logits, own) = model.forward_cached(&rest, Some(&cache)).unwrap();
+        assert_eq!(own.len(), 20 - p);
+        assert!(max_diff(&prefix_logits.squeeze(0).unwrap(), &reference.narrow(0, 0, p).unwrap()) < 1e-5);
+        assert!(max_diff(&rest_logits.squeeze(0).unwrap(), &reference.narrow(0, p, 20 - p).unwrap()) < 1e-5);
+        // And without a past, forward_cached is forward.
+        let plain = model.forward(&all).unwrap();
+        assert!(max_diff(&model.forward_cached(&all, None).unwrap().0, &plain) < 1e-6);
     }
 }

@@ -44,6 +44,8 @@ enum Command {
     /// Inspect and make checkpoints.
     #[command(subcommand)]
     Model(cli::model::ModelCommand),
+    /// Measure decoding speed: diffusion against autoregressive decoding, same weights, one run.
+    Bench(cli::bench::BenchArgs),
 }
 
 fn main() {
@@ -77,5 +79,6 @@ fn run() -> anyhow::Result<()> {
         Command::Train(args) => cli::train::run(args),
         Command::Eval(cmd) => cli::eval::run(cmd),
         Command::Model(cmd) => cli::model::run(cmd),
+        Command::Bench(args) => cli::bench::run(args),
     }
 }

@@ -1,5 +1,6 @@
 //! Command-line entry points. Each calls the same engine the language server uses.
 
+pub mod bench;
 pub mod edit;
 pub mod eval;
 pub mod model;

@@ -1,0 +1,323 @@
+//! `anneal bench`: how fast diffusion decoding is, measured against autoregressive decoding of
+//! the same blocks with the same weights in the same run.
+//!
+//! Each task is a block of real code (held out: Anneal's own sources, which no checkpoint was
+//! trained on) between `--context` tokens on each side, fully masked. Arms:
+//! - `ar`: one token per forward pass, left to right, the committed tokens' keys and values
+//!   kept (the prefix grows by one cached token a pass) — what an autoregressive decoder does;
+//! - `diffusion`: the mask sampler at `--threshold`, the whole canvas every pass;
+//! - `diffusion+cache`: the same with the prefix's keys and values kept between passes.
+//!
+//! Reported per arm: tokens/s, forward passes per token, time outside the forward pass, exact
+//! agreement with `ar` and accuracy against the true block; then forward-pass time against
+//! block size (`scripts/plot_bench.py` plots it), prefix-cache reuse against recomputing a
+//! 512-token context, and peak memory. Ratios only mean something within one run.
+
+use std::ops::ControlFlow;
+use std::path::PathBuf;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use anneal_models::sampler::{choices, decode_masked, Confidence, MaskConfig, MaskRequest, Outcome};
+use anneal_models::{Denoiser, Model, Specials};
+use anyhow::{bail, Context, Result};
+use candle_core::Tensor;
+use clap::Args;
+use indicatif::{ProgressBar, ProgressStyle};
+use serde::Serialize;
+
+use crate::model_host::ModelSource;
+
+#[derive(Args)]
+pub struct BenchArgs {
+    /// A checkpoint folder or id; the embedded default model when absent.
+    #[arg(long)]
+    model: Option<String>,
+    /// Source files the blocks are cut from (Anneal's own, held out from every training run).
+    #[arg(long, default_values = ["server/src", "models/src", "grammars/src"])]
+    files: Vec<PathBuf>,
+    #[arg(long, default_value_t = 24)]
+    tasks: usize,
+    /// Tokens per block.
+    #[arg(long, default_value_t = 32)]
+    block: usize,
+    /// Tokens of context on each side.
+    #[arg(long, default_value_t = 96)]
+    context: usize,
+    /// The diffusion arms' confidence threshold.
+    #[arg(long, default_value_t = 0.9)]
+    threshold: f32,
+    /// Block sizes for the forward-pass timing.
+    #[arg(long, value_delimiter = ',', default_values_t = [8, 16, 32, 64, 128])]
+    sizes: Vec<usize>,
+    /// Where the figures go as JSON.
+    #[arg(long, default_value = "bench-results/bench.json")]
+    out: PathBuf,
+}
+
+/// Counts forward passes and the time spent in them, around any denoiser.
+struct Timed<'a> {
+    inner: &'a dyn Denoiser,
+    spent: Mutex<(usize, Duration)>,
+}
+
+impl<'a> Timed<'a> {
+    fn new(inner: &'a dyn Denoiser) -> Self {
+        Timed { inner, spent: Mutex::new((0, Duration::ZERO)) }
+    }
+
+    fn time<T>(&self, f: impl FnOnce() -> T) -> T {
+        let started = Instant::now();
+        let out = f();
+        let mut spent = self.spent.lock().expect("timer lock");
+        spent.0 += 1;
+        spent.1 += started.elapsed();
+        out
+    }
+}
+
+impl Denoiser for Timed<'_> {
+    fn specials(&self) -> Specials {
+        self.inner.specials()
+    }
+    fn logits(&self, ids: &[u32]) -> candle_core::Result<Tensor> {
+        self.time(|| self.inner.logits(ids))
+    }
+    fn logits_after_prefix(&self, ids: &[u32], start: usize) -> candle_core::Result<Tensor> {
+        self.time(|| self.inner.logits_after_prefix(ids, start))
+    }
+}
+
+struct Task {
+    prefix: Vec<u32>,
+    truth: Vec<u32>,
+    suffix: Vec<u32>,
+}
+
+#[derive(Serialize, Default, Clone)]
+struct ArmFigures {
+    arm: String,
+    seconds: f64,
+    tokens: usize,
+    forward_passes: usize,
+    tokens_per_second: f64,
+    passes_per_token: f64,
+    /// Share of the decode spent outside forward passes (sampling, bookkeeping).
+    overhead: f64,
+    /// Blocks decoded exactly as `ar` decodes them.
+    same_as_ar: f64,
+    /// Tokens equal to the true block's.
+    accuracy: f64,
+    #[serde(skip)]
+    outputs: Vec<Vec<u32>>,
+}
+
+#[derive(Serialize)]
+struct PassTiming {
+    block: usize,
+    /// Milliseconds for one pass over context + block + context.
+    full_ms: f64,
+    /// With the prefix's keys and values kept: block + suffix only.
+    cached_ms: f64,
+}
+
+#[derive(Serialize)]
+struct Report {
+    model: String,
+    parameters: usize,
+    threads: usize,
+    tasks: usize,
+    block: usize,
+    context: usize,
+    threshold: f32,
+    arms: Vec<ArmFigures>,
+    speedup_over_ar: f64,
+    speedup_over_ar_cached: f64,
+    pass_timing: Vec<PassTiming>,
+    /// One pass over 512 tokens of context + a 32-token block, against the block attending to
+    /// the cached context.
+    reuse_512_ratio: f64,
+    peak_rss_mib: Option<f64>,
+}
+
+pub fn run(args: BenchArgs) -> Result<()> {
+    let model = ModelSource::parse(args.model.as_deref()).load(&candle_core::Device::Cpu, None)?;
+    let tasks = tasks(&model, &args)?;
+    let bar = ProgressBar::new((3 * tasks.len() + args.sizes.len() + 1) as u64).with_style(ProgressStyle::with_template("{bar:30} {pos}/{len} {msg} · ETA {eta}")?);
+    let mut arms = vec![];
+    for (arm, config) in [
+        ("ar", None),
+        ("diffusion", Some(MaskConfig { threshold: args.threshold, max_steps: args.block, ..MaskConfig::default() })),
+        ("diffusion+cache", Some(MaskConfig { threshold: args.threshold, max_steps: args.block, prefix_cache: true, ..MaskConfig::default() })),
+    ] {
+        bar.set_message(arm);
+        arms.push(run_arm(&model, arm, config.as_ref(), &tasks, &bar)?);
+    }
+    let ar = arms[0].outputs.clone();
+    for a in &mut arms {
+        a.same_as_ar = a.outputs.iter().zip(&ar).filter(|(x, y)| x == y).count() as f64 / tasks.len() as f64;
+    }
+    bar.set_message("pass timing");
+    let mut pass_timing = vec![];
+    for &size in &args.sizes {
+        pass_timing.push(time_pass(&model, &tasks[0], args.context, size, args.context)?);
+        bar.inc(1);
+    }
+    let reuse = time_pass(&model, &tasks[0], 512, 32, 0)?;
+    bar.finish_and_clear();
+    let report = Report {
+        model: model.source.clone(),
+        parameters: model.parameter_count(),
+        threads: candle_core::utils::get_num_threads(),
+        tasks: tasks.len(),
+        block: args.block,
+        context: args.context,
+        threshold: args.threshold,
+        speedup_over_ar: arms[0].seconds / arms[1].seconds,
+        speedup_over_ar_cached: arms[0].seconds / arms[2].seconds,
+        arms,
+        pass_timing,
+        reuse_512_ratio: reuse.full_ms / reuse.cached_ms,
+        peak_rss_mib: peak_rss_mib(),
+    };
+    print(&report);
+    if let Some(dir) = args.out.parent() {
+        std::fs::create_dir_all(dir)?;
+    }
+    std::fs::write(&args.out, serde_json::to_string_pretty(&report)?)?;
+    println!("\nwrote {} (plot: python3 scripts/plot_bench.py {})", args.out.display(), args.out.display());
+    Ok(())
+}
+
+/// Blocks of held-out code, spread evenly over the files' token streams.
+fn tasks(model: &Model, args: &BenchArgs) -> Result<Vec<Task>> {
+    let mut files = vec![];
+    for root in &args.files {
+        collect(root, &mut files)?;
+    }
+    files.sort();
+    let mut stream = vec![];
+    for f in &files {
+        stream.extend(model.tokenizer.encode(&std::fs::read_to_string(f)?)?);
+    }
+    let width = 2 * args.context + args.block;
+    if args.tasks == 0 || stream.len() < width * args.tasks {
+        bail!("{} tokens in {:?} are too few for {} tasks of {width} tokens", stream.len(), args.files, args.tasks);
+    }
+    let stride = stream.len() / args.tasks;
+    Ok((0..args.tasks)
+        .map(|i| {
+            let at = i * stride;
+            let (p, b) = (at + args.context, at + args.context + args.block);
+            Task { prefix: stream[at..p].to_vec(), truth: stream[p..b].to_vec(), suffix: stream[b..b + args.context].to_vec() }
+        })
+        .collect())
+}
+
+fn collect(path: &std::path::Path, out: &mut Vec<PathBuf>) -> Result<()> {
+    if path.is_file() {
+        out.push(path.to_path_buf());
+        return Ok(());
+    }
+    for entry in std::fs::read_dir(path).with_context(|| format!("cannot read {}", path.display()))? {
+        let p = entry?.path();
+        if p.is_dir() {
+            collect(&p, out)?;
+        } else if p.extension().is_some_and(|e| e == "rs" || e == "py") {
+            out.push(p);
+        }
+    }
+    Ok(())
+}
+
+fn run_arm(model: &Model, arm: &str, config: Option<&MaskConfig>, tasks: &[Task], bar: &ProgressBar) -> Result<ArmFigures> {
+    let timed = Timed::new(model);
+    let started = Instant::now();
+    let mut figures = ArmFigures { arm: arm.into(), ..Default::default() };
+    let mut right = 0;
+    for task in tasks {
+        let tokens = match config {
+            Some(config) => {
+                let request = MaskRequest { prefix: &task.prefix, canvas_len: task.truth.len(), suffix: &task.suffix };
+                let Outcome { tokens, .. } = decode_masked(&timed, &request, config, &mut |_| ControlFlow::Continue(()))?;
+                tokens
+            }
+            None => autoregressive(&timed, task)?,
+        };
+        right += tokens.iter().zip(&task.truth).filter(|(a, b)| a == b).count();
+        figures.tokens += task.truth.len();
+        figures.outputs.push(tokens);
+        bar.inc(1);
+    }
+    let (passes, in_forward) = *timed.spent.lock().expect("timer lock");
+    figures.seconds = started.elapsed().as_secs_f64();
+    figures.forward_passes = passes;
+    figures.tokens_per_second = figures.tokens as f64 / figures.seconds;
+    figures.passes_per_token = passes as f64 / figures.tokens as f64;
+    figures.overhead = 1.0 - in_forward.as_secs_f64() / figures.seconds;
+    figures.accuracy = right as f64 / figures.tokens as f64;
+    Ok(figures)
+}
+
+/// One token per forward pass, left to right: each pass sees the committed tokens as a cached
+/// prefix and the rest of the block still masked, then the suffix. Tokens are chosen as the
+/// mask sampler chooses them, and pads and end-of-text dropped as it drops them.
+fn autoregressive(model: &dyn Denoiser, task: &Task) -> Result<Vec<u32>> {
+    let sp = model.specials();
+    let n = task.truth.len();
+    let mut ids = task.prefix.clone();
+    ids.extend(std::iter::repeat_n(sp.mask, n));
+    ids.extend_from_slice(&task.suffix);
+    for i in 0..n {
+        let start = task.prefix.len() + i;
+        let logits = model.logits_after_prefix(&ids, start)?.narrow(0, 0, 1)?;
+        ids[start] = choices(&logits, sp.mask, Confidence::MaxProb)?.0[0];
+    }
+    Ok(ids[task.prefix.len()..task.prefix.len() + n].iter().copied().filter(|&t| t != sp.pad && t != sp.eos).collect())
+}
+
+/// One pass over `before` tokens of context, `block` masks and `after` tokens of context.
+fn time_pass(model: &Model, task: &Task, before: usize, block: usize, after: usize) -> Result<PassTiming> {
+    let sp = model.specials();
+    let repeat = |src: &[u32], n: usize| -> Vec<u32> { src.iter().copied().cycle().take(n).collect() };
+    let mut ids = repeat(&task.prefix, before);
+    ids.extend(std::iter::repeat_n(sp.mask, block));
+    ids.extend(repeat(&task.suffix, after));
+    let mean = |f: &dyn Fn() -> candle_core::Result<Tensor>| -> Result<f64> {
+        f()?; // warm-up; for the cached arm it also encodes the prefix once
+        let runs = 5;
+        let started = Instant::now();
+        for _ in 0..runs {
+            f()?;
+        }
+        Ok(started.elapsed().as_secs_f64() * 1000.0 / runs as f64)
+    };
+    let full_ms = mean(&|| model.logits(&ids))?;
+    let cached_ms = mean(&|| model.logits_after_prefix(&ids, before))?;
+    Ok(PassTiming { block, full_ms, cached_ms })
+}
+
+fn peak_rss_mib() -> Option<f64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let kib: f64 = status.lines().find(|l| l.starts_with("VmHWM:"))?.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kib / 1024.0)
+}
+
+fn print(r: &Report) {
+    println!("model {} ({:.1} M parameters), {} threads; {} blocks of {} tokens between {} tokens of context each side, threshold {}", r.model, r.parameters as f64 / 1e6, r.threads, r.tasks, r.block, r.context, r.threshold);
+    println!("\n| arm | tokens/s | passes/token | outside the pass | same as ar | accuracy |");
+    println!("|---|---|---|---|---|---|");
+    for a in &r.arms {
+        println!("| {} | {:.1} | {:.3} | {:.1}% | {:.0}% | {:.1}% |", a.arm, a.tokens_per_second, a.passes_per_token, a.overhead * 100.0, a.same_as_ar * 100.0, a.accuracy * 100.0);
+    }
+    println!("\nspeed-up over ar: {:.2}x (diffusion), {:.2}x (diffusion+cache)", r.speedup_over_ar, r.speedup_over_ar_cached);
+    println!("\n| block | one pass, whole canvas (ms) | one pass, prefix cached (ms) |");
+    println!("|---|---|---|");
+    for t in &r.pass_timing {
+        println!("| {} | {:.2} | {:.2} |", t.block, t.full_ms, t.cached_ms);
+    }
+    println!("\nprefix reuse, 512 tokens of context + 32: {:.2}x faster than recomputing", r.reuse_512_ratio);
+    if let Some(m) = r.peak_rss_mib {
+        println!("peak memory: {m:.0} MiB");
+    }
+}
