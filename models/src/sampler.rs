@@ -31,11 +31,15 @@ pub struct MaskConfig {
     /// Keep the prefix's keys and values from step to step instead of re-encoding it (see
     /// [`crate::Denoiser::logits_after_prefix`]): faster, approximate for bidirectional models.
     pub prefix_cache: bool,
+    /// Also commit, most confident first, every position while their summed entropy (nats)
+    /// stays within this bound (the entropy-bounded sampler of Ben-Hamu et al., 2025): many
+    /// near-certain positions go together even below `threshold`. 0 turns it off.
+    pub entropy_bound: f32,
 }
 
 impl Default for MaskConfig {
     fn default() -> Self {
-        Self { threshold: 0.9, max_steps: 32, confidence: Confidence::MaxProb, prefix_cache: false }
+        Self { threshold: 0.9, max_steps: 32, confidence: Confidence::MaxProb, prefix_cache: false, entropy_bound: 0.0 }
     }
 }
 
@@ -69,6 +73,16 @@ pub enum SampleError {
     Cancelled,
     #[error(transparent)]
     Model(#[from] candle_core::Error),
+}
+
+/// Per canvas position: the entropy (nats) of the model's distribution, masks excluded.
+pub fn entropies(logits: &Tensor, mask_id: u32) -> candle_core::Result<Vec<f32>> {
+    let logits = logits.to_dtype(candle_core::DType::F32)?;
+    let vocab = logits.dim(D::Minus1)?;
+    let forbid: Vec<f32> = (0..vocab).map(|i| if i as u32 == mask_id { f32::NEG_INFINITY } else { 0.0 }).collect();
+    let probs = candle_nn::ops::softmax_last_dim(&logits.broadcast_add(&Tensor::from_vec(forbid, vocab, logits.device())?)?)?;
+    let logp = (probs.clone() + 1e-10)?.log()?;
+    (probs * logp)?.sum(D::Minus1)?.neg()?.to_vec1::<f32>()
 }
 
 /// Per canvas position: the model's choice and its confidence, computed on the model's device
@@ -118,11 +132,28 @@ pub fn decode_masked(
         steps += 1;
         let masked: Vec<usize> = (0..n).filter(|&i| canvas[i].is_none()).collect();
         let last_step = steps >= config.max_steps.max(1);
-        let mut commit: Vec<usize> = if last_step {
+        // Nothing but pad or end-of-text left to write: the block is done, in this pass.
+        let only_ends = masked.iter().all(|&i| tokens[i] == specials.pad || tokens[i] == specials.eos);
+        let mut commit: Vec<usize> = if last_step || only_ends {
             masked.clone()
         } else {
             masked.iter().copied().filter(|&i| scores[i] >= config.threshold).collect()
         };
+        if config.entropy_bound > 0.0 && !last_step && !only_ends {
+            let entropy = entropies(&logits, specials.mask)?;
+            let mut by_confidence = masked.clone();
+            by_confidence.sort_by(|&a, &b| scores[b].total_cmp(&scores[a]).then(a.cmp(&b)));
+            let mut spent = 0.0;
+            for i in by_confidence {
+                spent += entropy[i];
+                if spent > config.entropy_bound {
+                    break;
+                }
+                if !commit.contains(&i) {
+                    commit.push(i);
+                }
+            }
+        }
         if commit.is_empty() {
             // At least one commit per step, the most confident, so decoding always terminates.
             let best = masked
@@ -227,6 +258,26 @@ mod tests {
     }
 
     #[test]
+    fn an_entropy_bound_commits_near_certain_positions_together() {
+        // None reaches the threshold; the two at 0.97 are near-certain (entropy ≈ 0.19 nats
+        // each over 8 tokens), the 0.5 one is not (≈ 1.67).
+        let cfg = MaskConfig { threshold: 0.99, entropy_bound: 0.5, ..Default::default() };
+        let (out, per_step) = run(&[3, 4, 5], &[0.97, 0.97, 0.5], &cfg);
+        assert_eq!(out.tokens, vec![3, 4, 5]);
+        assert_eq!(per_step, vec![2, 1]);
+        let off = MaskConfig { threshold: 0.99, ..Default::default() };
+        assert_eq!(run(&[3, 4, 5], &[0.97, 0.97, 0.5], &off).1, vec![1, 1, 1]);
+    }
+
+    #[test]
+    fn a_block_with_only_ends_left_finishes_in_that_pass() {
+        let cfg = MaskConfig { threshold: 0.99, ..Default::default() };
+        let (out, per_step) = run(&[3, 4, SPECIALS.pad, SPECIALS.pad, SPECIALS.eos], &[0.5, 0.4, 0.3, 0.3, 0.3], &cfg);
+        assert_eq!(out.tokens, vec![3, 4]);
+        assert_eq!(per_step, vec![1, 1, 3], "once only pads and end-of-text remain, they go at once");
+    }
+
+    #[test]
     fn pad_and_eos_are_deletions() {
         let cfg = MaskConfig::default();
         let (out, _) = run(&[3, SPECIALS.pad, 4, SPECIALS.eos], &[0.95; 4], &cfg);
@@ -242,7 +293,7 @@ mod tests {
 
     #[test]
     fn observer_can_cancel() {
-        let oracle = Oracle { answer: vec![3; 6], conf: vec![0.1; 6], vocab: 8, calls: AtomicUsize::new(0) };
+        let oracle = Oracle { answer: vec![3; 6], conf: vec![0.3; 6], vocab: 8, calls: AtomicUsize::new(0) };
         let req = MaskRequest { prefix: &[], canvas_len: 6, suffix: &[] };
         let err = decode_masked(&oracle, &req, &MaskConfig::default(), &mut |r| {
             if r.step == 2 { ControlFlow::Break(()) } else { ControlFlow::Continue(()) }
