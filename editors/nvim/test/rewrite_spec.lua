@@ -493,6 +493,42 @@ case('reject: q closes the preview, the buffer and the file stay as they were', 
   check(buf_text(bufnr) == original and read_file(path) == original, 'gr changed something')
 end)
 
+case('fill: :AnnealFill writes the default model\'s fill at the cursor, one undo step', function()
+  local path = copy_fixture('sample.py')
+  local original = read_file(path)
+  local bufnr = open(path)
+  -- The start of line 2, between the imports and what follows.
+  vim.api.nvim_win_set_cursor(0, { 2, 0 })
+  local offset = #table.concat(vim.api.nvim_buf_get_lines(bufnr, 0, 1, false), '\n') + 1
+  local finished, err = false, nil
+  with_settings({ model = 'default', fill = { tokens = 16 } }, function()
+    anneal.fill({ on_done = function(e)
+      finished, err = true, e
+    end })
+    wait_for('the fill to finish', function()
+      return finished
+    end)
+  end)
+  check(err == nil, 'fill failed: ' .. tostring(err) .. ' ' .. show(notes))
+  local after = buf_text(bufnr)
+  check(#after > #original, 'nothing was inserted')
+  check(after:sub(1, offset) == original:sub(1, offset), 'the text before the cursor changed')
+  check(after:sub(-(#original - offset)) == original:sub(offset + 1), 'the text after the cursor changed')
+  press('u')
+  check(buf_text(bufnr) == original, 'one u did not undo the fill')
+end)
+
+case('status: :AnnealStatus names the model, its family and size', function()
+  local _, _ = open(copy_fixture('sample.py'))
+  reset_notes()
+  vim.cmd('AnnealStatus')
+  wait_for('the status', function()
+    return #notes_matching('Anneal: ') > 0
+  end)
+  local line = notes_matching('Anneal: ')[1]
+  check(line:find('ready', 1, true) and line:find('(anneal, ', 1, true) and line:find('M parameters', 1, true), 'status: ' .. line)
+end)
+
 case('stale: the buffer changes while the preview is shown, accept is refused', function()
   local path = copy_fixture('sample.py')
   local original = read_file(path)

@@ -44,6 +44,8 @@ export async function activate(context: vscode.ExtensionContext): Promise<void> 
     vscode.commands.registerCommand('anneal.cancelRewrite', () => rewriter.cancel()),
     vscode.commands.registerCommand('anneal.restartServer', () => host?.restart()),
     vscode.commands.registerCommand('anneal.showOutput', () => output.show(true)),
+    // A fill is an inline suggestion the server computes when asked for one explicitly.
+    vscode.commands.registerCommand('anneal.fill', () => vscode.commands.executeCommand('editor.action.inlineSuggest.trigger')),
   );
 
   // Activation came from opening a Rust or Python file (or from a command): start right away so

@@ -58,6 +58,16 @@ export function findServer(): { path: string } | { error: string } {
 
 export type ServerState = 'stopped' | 'starting' | 'running' | 'missing' | 'failed';
 
+/** The answer to `anneal/status` (see the server's README). */
+export interface ServerStatus {
+  state: 'idle' | 'loading' | 'ready' | 'failed';
+  model: string;
+  device: string;
+  modelInfo?: { source: string; family: string; parameters: number; dtype: string; editTrained: boolean; followsInstructions: boolean };
+  error?: string;
+  jobs: number;
+}
+
 export class ServerHost implements vscode.Disposable {
   private client: LanguageClient | undefined;
   private hub: ProgressHub | undefined;
@@ -108,6 +118,19 @@ export class ServerHost implements vscode.Disposable {
     if (s !== this._state) {
       this._state = s;
       this.stateEmitter.fire(s);
+    }
+  }
+
+  /** The server's `anneal/status` (which model is loaded, its size, why it failed), or undefined
+   * while no server runs. */
+  async status(): Promise<ServerStatus | undefined> {
+    if (!this.client?.isRunning()) {
+      return undefined;
+    }
+    try {
+      return await this.client.sendRequest<ServerStatus>('anneal/status');
+    } catch {
+      return undefined;
     }
   }
 
@@ -177,6 +200,8 @@ export class ServerHost implements vscode.Disposable {
       initializationOptions: () => initializationOptions(),
     };
     const client = new LanguageClient('anneal', 'Anneal', serverOptions, clientOptions);
+    // Inline completions (LSP 3.18, still "proposed" in this client): fills at the cursor.
+    client.registerProposedFeatures();
     const hub = new ProgressHub(client);
     client.registerFeature(hub);
     hub.onProgress((e) => this.progressEmitter.fire(e));

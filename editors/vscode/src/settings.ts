@@ -12,7 +12,10 @@ const SERVER_DEFAULTS = {
   model: null as string | null,
   device: 'cpu',
   modelWaitSeconds: 120,
+  dtype: 'auto',
+  diagnostics: true,
   edit: {} as Record<string, unknown>,
+  fill: {} as Record<string, unknown>,
 };
 type ServerKey = keyof typeof SERVER_DEFAULTS;
 const SERVER_KEYS = Object.keys(SERVER_DEFAULTS) as ServerKey[];

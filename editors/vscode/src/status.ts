@@ -2,7 +2,7 @@
 
 import * as vscode from 'vscode';
 
-import { LANGUAGES, ServerHost } from './server';
+import { LANGUAGES, ServerHost, ServerStatus } from './server';
 import { deviceLabel, modelLabel, SECTION } from './settings';
 
 export type Activity = 'idle' | 'loading' | 'rewriting' | 'starting' | 'stopped' | 'no server' | 'failed';
@@ -12,6 +12,8 @@ export class StatusItem implements vscode.Disposable {
   private readonly disposables: vscode.Disposable[] = [];
   private rewriting = false;
   private loading = false;
+  /** The server's own account of its model, refreshed when loading ends or the state changes. */
+  private server: ServerStatus | undefined;
 
   constructor(private readonly host: ServerHost) {
     this.item = vscode.window.createStatusBarItem('anneal.status', vscode.StatusBarAlignment.Right, 100);
@@ -19,11 +21,17 @@ export class StatusItem implements vscode.Disposable {
     this.item.command = 'anneal.showOutput';
     this.disposables.push(
       this.item,
-      host.onDidChangeState(() => this.update()),
+      host.onDidChangeState(() => {
+        this.update();
+        void this.refresh();
+      }),
       host.onProgress((e) => {
         if (e.kind === 'load') {
           this.loading = e.phase !== 'end';
           this.update();
+          if (e.phase === 'end') {
+            void this.refresh();
+          }
         }
       }),
       vscode.workspace.onDidChangeConfiguration((e) => {
@@ -33,6 +41,11 @@ export class StatusItem implements vscode.Disposable {
       }),
       vscode.window.onDidChangeActiveTextEditor(() => this.update()),
     );
+    this.update();
+  }
+
+  private async refresh(): Promise<void> {
+    this.server = await this.host.status();
     this.update();
   }
 
@@ -75,6 +88,13 @@ export class StatusItem implements vscode.Disposable {
     const tooltip = new vscode.MarkdownString(undefined, true);
     tooltip.appendMarkdown(`**Anneal** — ${activity}\n\n`);
     tooltip.appendMarkdown(`Model: \`${model.label}\` (${model.detail})\n\nDevice: \`${device}\`\n\n`);
+    const info = this.server?.modelInfo;
+    if (info) {
+      const size = info.parameters >= 1e9 ? `${(info.parameters / 1e9).toFixed(1)} B` : `${(info.parameters / 1e6).toFixed(1)} M`;
+      tooltip.appendMarkdown(`Loaded: \`${info.source}\` — ${info.family}, ${size} parameters, ${info.dtype}${info.editTrained ? ', edit-trained' : ''}\n\n`);
+    } else if (this.server?.error) {
+      tooltip.appendMarkdown(`Not loaded: ${this.server.error}\n\n`);
+    }
     if (this.host.serverPath) {
       tooltip.appendMarkdown(`Server: \`${this.host.serverPath} serve\`\n\n`);
     }

@@ -697,6 +697,78 @@ local function on_progress(ev)
   end
 end
 
+-- Fill and status ------------------------------------------------------------------------------
+
+--- Fills at the cursor: the model writes up to `fill.tokens` tokens there from the code on both
+--- sides. Asks with `textDocument/inlineCompletion` where the server offers it, else
+--- `textDocument/completion`; inserts the text as one undo step, unless the buffer changed
+--- while the model ran (then it says so and changes nothing).
+---@param opts? { on_done?: fun(err?: string) }
+function M.fill(opts)
+  opts = opts or {}
+  local done = opts.on_done or function() end
+  local bufnr = vim.api.nvim_get_current_buf()
+  local client = M.get_client(bufnr)
+  if not client then
+    notify('no Anneal server for this buffer', vim.log.levels.WARN)
+    return done('no client')
+  end
+  local params = vim.lsp.util.make_position_params(0, client.offset_encoding or 'utf-16')
+  local caps = client.server_capabilities or {}
+  local method = caps.inlineCompletionProvider and 'textDocument/inlineCompletion' or 'textDocument/completion'
+  params.context = { triggerKind = 1 }
+  local tick = vim.api.nvim_buf_get_changedtick(bufnr)
+  notify('filling…')
+  client_request(client, method, params, function(err, result)
+    if err then
+      notify('fill failed: ' .. describe_error(err), vim.log.levels.ERROR)
+      return done(describe_error(err))
+    end
+    local items = result and (result.items or result) or {}
+    local item = items[1]
+    local text = item and (item.insertText or (item.textEdit and item.textEdit.newText))
+    local range = item and (item.range or (item.textEdit and item.textEdit.range))
+    if not text or text == '' or not range then
+      notify('the model wrote nothing here')
+      return done('empty')
+    end
+    if vim.api.nvim_buf_get_changedtick(bufnr) ~= tick then
+      notify('the buffer changed while the model ran; ask again', vim.log.levels.WARN)
+      return done('stale')
+    end
+    vim.lsp.util.apply_text_edits({ { range = range, newText = text } }, bufnr, client.offset_encoding or 'utf-16')
+    notify('filled ' .. #text .. ' characters (u undoes)')
+    done(nil)
+  end, bufnr)
+end
+
+--- The server's `anneal/status`: whether the model is loading, ready or failed, and which.
+---@param on_status fun(status?: table, err?: string)
+function M.server_status(on_status)
+  local client = M.get_client(0) or M.clients()[1]
+  if not client then
+    return on_status(nil, 'no Anneal server is running')
+  end
+  client_request(client, 'anneal/status', vim.NIL, function(err, result)
+    on_status(result, err and describe_error(err) or nil)
+  end)
+end
+
+--- The status as one line: `ready · default (anneal, 4.2 M parameters, f32, edit-trained) · cpu`.
+function M.describe_status(s)
+  local line = s.state .. ' · ' .. s.model
+  local info = s.modelInfo
+  if info then
+    line = line
+      .. string.format(' (%s, %.1f M parameters, %s%s)', info.family, info.parameters / 1e6, info.dtype, info.editTrained and ', edit-trained' or '')
+  end
+  line = line .. ' · ' .. s.device
+  if s.error then
+    line = line .. ' · ' .. s.error
+  end
+  return line
+end
+
 --- A one-line status for a statusline: the last progress message of a running job, or ''.
 function M.status()
   local p = M.progress
@@ -751,6 +823,14 @@ local function create_commands()
   vim.api.nvim_create_user_command('AnnealReject', function()
     M.reject()
   end, { desc = 'Anneal: reject the proposal on show' })
+  vim.api.nvim_create_user_command('AnnealFill', function()
+    M.fill()
+  end, { desc = 'Anneal: fill at the cursor' })
+  vim.api.nvim_create_user_command('AnnealStatus', function()
+    M.server_status(function(s, err)
+      notify(s and M.describe_status(s) or err, s and vim.log.levels.INFO or vim.log.levels.WARN)
+    end)
+  end, { desc = 'Anneal: which model runs where, and whether it is ready' })
   vim.api.nvim_create_user_command('AnnealCancel', function()
     if not M.cancel() then
       notify('no rewrite is running')
