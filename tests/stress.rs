@@ -2,8 +2,8 @@
 //! interleaved with bursts of `didChange` and `$/cancelRequest`, several in flight at once over
 //! three documents. It checks that the server never crashes or deadlocks (every request is
 //! answered within a limit), that every edit it returns is pinned to a version whose text it
-//! fits, and measures resident memory after the first 100 requests and at the end (target:
-//! within 10%; asserted only against leak-sized growth, see below). It prints its figures.
+//! fits, and that resident memory at the end is within 10% of what it was after the first 100
+//! requests. It prints its figures.
 //!
 //! A tiny random-weight checkpoint keeps each rewrite to milliseconds: the subject here is
 //! the server's plumbing under load, not what the model writes.
@@ -216,13 +216,15 @@ fn a_thousand_rewrites_with_edits_and_cancellations() {
     assert_eq!(tally.edits + tally.empty + tally.cancelled + tally.content_modified, requests + 1, "every request answered once");
     assert!(tally.edits >= requests / 10, "rewrites complete under load: {tally:?}");
     assert!(tally.cancelled >= tally.cancels_sent / 2, "cancellations take effect: {tally:?}");
-    // The target is 10% (issue 9). Since documents keep their syntax trees the figure reads
-    // 15–30% on these machines, warming up between requests 250 and 500 and flat after; until
-    // that is understood the test prints it and fails only on growth that a leak would cause.
+    // Within 10% (issue 9). It grew by 15–30% while a cancelled decode, which finishes its
+    // step after its request is answered, released the job permit early: the next job started
+    // beside it on another blocking thread, each thread with its own allocator heap. The worker
+    // now holds the permit to the end; over 1,000 requests five runs read −4% to +1%, over
+    // 3,000 +4%, always with the same 9 threads.
     if let (Some(before), Some(after)) = (rss_after_100, rss_end) {
         let growth = after as f64 / before as f64 - 1.0;
         eprintln!("stress: resident memory {:+.1}% from request 100 to the end (target: within 10%)", growth * 100.0);
-        assert!(growth <= 0.5, "resident memory grew from {before} KiB to {after} KiB");
+        assert!(growth <= 0.10, "resident memory grew from {before} KiB to {after} KiB ({:+.1}%)", growth * 100.0);
     }
     assert!(client.shutdown().success());
 }

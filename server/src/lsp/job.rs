@@ -118,7 +118,7 @@ where
     let _guard = CancelOnDrop { session: session.clone(), key, flag: cancelled.clone() };
 
     let model = session.model.ready(Duration::from_secs(settings.model_wait_seconds)).await.map_err(request_failed)?;
-    let _permit = session.jobs.acquire().await.map_err(|_| Error::internal_error())?;
+    let permit = session.jobs.clone().acquire_owned().await.map_err(|_| Error::internal_error())?;
     if cancelled.load(Ordering::Relaxed) {
         return Err(Error::request_cancelled());
     }
@@ -147,6 +147,7 @@ where
     let started = std::time::Instant::now();
     let snapshot = doc.clone();
     let mut worker = tokio::task::spawn_blocking(move || {
+        let _permit = permit;
         work(&model, &snapshot, &settings, &mut |p| {
             let _ = progress_tx.send((p.to_string(), percentage(p), preview_params(p)));
             if cancelled.load(Ordering::Relaxed) { ControlFlow::Break(()) } else { ControlFlow::Continue(()) }

@@ -67,7 +67,9 @@ pub struct Session {
     pub startup_error: Mutex<Option<String>>,
     pub model: ModelHost,
     /// One model job at a time: both cores go to one decode rather than thrashing between two.
-    pub jobs: Semaphore,
+    /// The worker holds the permit until it returns, so a cancelled job, which finishes its
+    /// current step after its request is answered, still keeps the next one waiting.
+    pub jobs: Arc<Semaphore>,
     /// `$/setTrace`: whether `$/logTrace` notifications go to the client.
     pub trace: RwLock<TraceValue>,
 }
@@ -210,7 +212,7 @@ pub async fn serve() {
             settings: RwLock::new(Settings::default()),
             startup_error: Mutex::new(None),
             model: ModelHost::default(),
-            jobs: Semaphore::new(1),
+            jobs: Arc::new(Semaphore::new(1)),
             trace: RwLock::new(TraceValue::Off),
         }))
     })
