@@ -16,7 +16,7 @@ use anneal_models::Model;
 mod fill;
 mod many;
 pub use fill::{fill, FillRequest};
-pub use many::rewrite_many;
+pub use many::{batched, rewrite_many};
 
 /// How a block is decoded.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]

@@ -1,7 +1,8 @@
 //! Many rewrites with one model, decoded as a batch: *Apply to every function*, *every use of
 //! a name*, and evaluation runs. Up to `edit.batch` workers each take the next region and
 //! rewrite it exactly as [`super::rewrite`] would, through a batched view of the model
-//! ([`Model::batched`]), so their forward passes run together, one per step.
+//! ([`Model::batched`]), so their forward passes run together, one per step. [`batched`] is
+//! the same for any work (`anneal eval` generates its candidates with it).
 
 use std::ops::ControlFlow;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -20,6 +21,35 @@ pub struct ManyStats {
     pub region_passes: usize,
 }
 
+/// Runs `work(view, i)` for every `i < count` on up to `batch` worker threads, each with its
+/// own batched view of `model`, so the forward passes of all items in flight run together.
+/// Results in order; also the number of batched forward passes run.
+pub fn batched<T: Send>(model: &Model, count: usize, batch: usize, work: impl Fn(&Model, usize) -> T + Sync) -> (Vec<T>, usize) {
+    let workers = batch.clamp(1, count.max(1));
+    let (views, handle) = model.batched(workers);
+    let next = AtomicUsize::new(0);
+    let results: Vec<Mutex<Option<T>>> = (0..count).map(|_| Mutex::new(None)).collect();
+    std::thread::scope(|scope| {
+        for view in views {
+            let (next, results, work) = (&next, &results, &work);
+            scope.spawn(move || {
+                // The view leaves the batch when this worker runs out of items and drops it.
+                let view = view;
+                loop {
+                    let i = next.fetch_add(1, Ordering::Relaxed);
+                    if i >= count {
+                        break;
+                    }
+                    let result = work(&view, i);
+                    *results[i].lock().expect("result lock") = Some(result);
+                }
+            });
+        }
+    });
+    let results = results.into_iter().map(|r| r.into_inner().expect("result lock").expect("every item ran")).collect();
+    (results, handle.stats().forward_passes)
+}
+
 /// Rewrites every request; one result per request, in order. `observe` sees each region's
 /// steps with `block`/`blocks` counting regions finished of all (its `step` is the
 /// reporting region's); breaking cancels every region still running.
@@ -29,36 +59,19 @@ pub fn rewrite_many(
     settings: &EditSettings,
     observe: &mut (dyn FnMut(&EngineProgress) -> ControlFlow<()> + Send),
 ) -> (Vec<Result<Proposal, EngineError>>, ManyStats) {
-    let workers = settings.batch.clamp(1, requests.len().max(1));
-    let (views, handle) = model.batched(workers);
-    let next = AtomicUsize::new(0);
     let finished = AtomicUsize::new(0);
     let observe = Mutex::new(observe);
-    let results: Vec<Mutex<Option<Result<Proposal, EngineError>>>> = requests.iter().map(|_| Mutex::new(None)).collect();
-    std::thread::scope(|scope| {
-        for view in views {
-            let (next, finished, observe, results) = (&next, &finished, &observe, &results);
-            scope.spawn(move || {
-                // The view leaves the batch when this worker runs out of regions and drops it.
-                let view = view;
-                loop {
-                    let i = next.fetch_add(1, Ordering::Relaxed);
-                    let Some(request) = requests.get(i) else { break };
-                    let mut report = |p: &EngineProgress| {
-                        let p = EngineProgress { attempt: p.attempt, block: finished.load(Ordering::Relaxed), blocks: requests.len(), step: p.step, remaining: p.remaining, preview: None };
-                        (observe.lock().expect("observer lock"))(&p)
-                    };
-                    let result = rewrite(&view, request, settings, &mut report);
-                    finished.fetch_add(1, Ordering::Relaxed);
-                    *results[i].lock().expect("result lock") = Some(result);
-                }
-            });
-        }
+    let (results, forward_passes) = batched(model, requests.len(), settings.batch, |view, i| {
+        let mut report = |p: &EngineProgress| {
+            let p = EngineProgress { attempt: p.attempt, block: finished.load(Ordering::Relaxed), blocks: requests.len(), step: p.step, remaining: p.remaining, preview: None };
+            (observe.lock().expect("observer lock"))(&p)
+        };
+        let result = rewrite(view, &requests[i], settings, &mut report);
+        finished.fetch_add(1, Ordering::Relaxed);
+        result
     });
-    let results: Vec<_> = results.into_iter().map(|r| r.into_inner().expect("result lock").expect("every region ran")).collect();
     let region_passes = results.iter().filter_map(|r| r.as_ref().ok()).map(|p| p.forward_passes).sum();
-    let stats = ManyStats { forward_passes: handle.stats().forward_passes, region_passes };
-    (results, stats)
+    (results, ManyStats { forward_passes, region_passes })
 }
 
 #[cfg(test)]

@@ -75,33 +75,50 @@ pub fn run(config: &RunConfig, loaded: Loaded) -> Result<Report> {
     let mut skipped: BTreeMap<String, usize> = BTreeMap::new();
     let bar = ProgressBar::new(todo.len() as u64).with_style(ProgressStyle::with_template("{bar:30} {pos}/{len} · {msg} · ETA {eta}")?);
     let (mut passed, mut done) = (0usize, 0usize);
-    for sample in todo {
-        bar.inc(1);
-        if let Some(why) = executor.unavailable(sample.lang) {
-            *skipped.entry(why.to_string()).or_default() += 1;
-            continue;
-        }
-        let mut candidates = vec![];
-        for _ in 0..config.samples {
-            let generated = match &model {
-                Some(model) => generate::from_model(model, sample, &config.settings, config.hole_tokens)?,
-                None => generate::fixed(config.source, sample),
-            };
-            candidates.push(test_candidate(&executor, sample, generated)?);
-        }
-        let record = Record {
-            key: config.key.clone(),
-            id: sample.id.clone(),
-            problem: sample.problem.clone(),
-            group: sample.group.clone(),
-            lang: sample.lang,
-            candidates,
+    let runnable: Vec<&Sample> = todo
+        .into_iter()
+        .filter(|s| match executor.unavailable(s.lang) {
+            Some(why) => {
+                bar.inc(1);
+                *skipped.entry(why.to_string()).or_default() += 1;
+                false
+            }
+            None => true,
+        })
+        .collect();
+    // The model's candidates for `edit.batch` samples at a time are decoded as one batch
+    // (`engine::batched`): a forward pass for all of them per step. Each candidate's time is
+    // then its batch's, since its steps waited for the others'.
+    for chunk in runnable.chunks(config.settings.batch.max(1)) {
+        let jobs: Vec<&Sample> = chunk.iter().flat_map(|s| std::iter::repeat_n(*s, config.samples)).collect();
+        let mut generated: std::collections::VecDeque<generate::Generated> = match &model {
+            Some(model) => crate::engine::batched(model, jobs.len(), config.settings.batch, |view, i| generate::from_model(view, jobs[i], &config.settings, config.hole_tokens))
+                .0
+                .into_iter()
+                .collect::<Result<_>>()?,
+            None => jobs.iter().map(|s| generate::fixed(config.source, s)).collect(),
         };
-        record::append(&mut out, &record)?;
-        done += 1;
-        passed += (record.passed() > 0) as usize;
-        bar.set_message(format!("{} · any pass {passed}/{done}", sample.id));
-        records.insert(record.id.clone(), record);
+        for sample in chunk {
+            bar.inc(1);
+            let mut candidates = vec![];
+            for _ in 0..config.samples {
+                let generated = generated.pop_front().expect("a candidate per job");
+                candidates.push(test_candidate(&executor, sample, generated)?);
+            }
+            let record = Record {
+                key: config.key.clone(),
+                id: sample.id.clone(),
+                problem: sample.problem.clone(),
+                group: sample.group.clone(),
+                lang: sample.lang,
+                candidates,
+            };
+            record::append(&mut out, &record)?;
+            done += 1;
+            passed += (record.passed() > 0) as usize;
+            bar.set_message(format!("{} · any pass {passed}/{done}", sample.id));
+            records.insert(record.id.clone(), record);
+        }
     }
     bar.finish_and_clear();
     let ours: Vec<&Record> = samples.iter().filter_map(|s| records.get(&s.id)).collect();
