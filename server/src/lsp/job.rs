@@ -146,13 +146,13 @@ where
 
     let started = std::time::Instant::now();
     let snapshot = doc.clone();
-    let mut worker = tokio::task::spawn_blocking(move || {
+    let mut worker = std::pin::pin!(session.worker.run(move || {
         let _permit = permit;
         work(&model, &snapshot, &settings, &mut |p| {
             let _ = progress_tx.send((p.to_string(), percentage(p), preview_params(p)));
             if cancelled.load(Ordering::Relaxed) { ControlFlow::Break(()) } else { ControlFlow::Continue(()) }
         })
-    });
+    }));
     let mut steps = 0usize;
     let mut report = |(message, percent, preview): (String, u32, Option<PreviewParams>)| {
         let progress = &progress;

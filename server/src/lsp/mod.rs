@@ -25,6 +25,7 @@ mod rewrite_job;
 mod status;
 mod text_sync;
 mod trace;
+mod worker;
 pub(crate) mod transport;
 
 use std::future::Future;
@@ -70,6 +71,8 @@ pub struct Session {
     /// The worker holds the permit until it returns, so a cancelled job, which finishes its
     /// current step after its request is answered, still keeps the next one waiting.
     pub jobs: Arc<Semaphore>,
+    /// Where the jobs run (see [`worker`]).
+    pub worker: worker::ModelWorker,
     /// `$/setTrace`: whether `$/logTrace` notifications go to the client.
     pub trace: RwLock<TraceValue>,
 }
@@ -213,6 +216,7 @@ pub async fn serve() {
             startup_error: Mutex::new(None),
             model: ModelHost::default(),
             jobs: Arc::new(Semaphore::new(1)),
+            worker: worker::ModelWorker::start(),
             trace: RwLock::new(TraceValue::Off),
         }))
     })
