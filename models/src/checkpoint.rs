@@ -11,7 +11,7 @@ use anyhow::{bail, Context, Result};
 use candle_core::{DType, Device};
 use candle_nn::VarBuilder;
 
-use crate::config::Config;
+use crate::config::{Config, Family};
 use crate::tokenizer::{Tokenizer, EOT, MASK, PAD};
 
 pub const CONFIG_FILE: &str = "config.json";
@@ -26,8 +26,7 @@ pub fn read_config(dir: &Path) -> Result<Config> {
 }
 
 pub fn parse_config(text: &str) -> Result<Config> {
-    let config: Config = serde_json::from_str(text)?;
-    config.family()?;
+    let config = Config::from_json(text)?;
     config.validate()?;
     Ok(config)
 }
@@ -77,11 +76,17 @@ pub fn check_tokenizer(config: &Config, tokenizer: &Tokenizer) -> Result<()> {
             config.vocab_size
         );
     }
-    for (name, token, id) in [
-        ("mask", MASK, config.mask_token_id),
-        ("pad", PAD, config.pad_token_id),
-        ("eos", EOT, config.eos_token_id),
-    ] {
+    let specials = [("mask", MASK, config.mask_token_id), ("pad", PAD, config.pad_token_id), ("eos", EOT, config.eos_token_id)];
+    if config.family()? != Family::Anneal {
+        // The open families name their specials as they like; the ids must exist.
+        for (name, _, id) in specials {
+            if tokenizer.hf().id_to_token(id).is_none() {
+                bail!("config says {name}_token_id is {id} but the tokenizer has no token with that id");
+            }
+        }
+        return Ok(());
+    }
+    for (name, token, id) in specials {
         match tokenizer.token_id(token) {
             Some(t) if t == id => {}
             Some(t) => bail!("config says {name}_token_id is {id} but the tokenizer maps {token} to {t}"),
@@ -91,14 +96,61 @@ pub fn check_tokenizer(config: &Config, tokenizer: &Tokenizer) -> Result<()> {
     Ok(())
 }
 
-/// Memory-maps the weights: a 7B checkpoint must not be copied into RAM before use.
-pub fn var_builder(files: &[PathBuf], dtype: DType, device: &Device) -> Result<VarBuilder<'static>> {
+/// The dtypes the weight files store (`BF16`, `F32`, …), read from their headers.
+pub fn stored_dtypes(files: &[PathBuf]) -> Result<Vec<String>> {
+    let mut all = vec![];
     for f in files {
         // Read the header now so a truncated or corrupt file is reported by name, not as a
         // shape error three layers later.
         let bytes = std::fs::File::open(f).with_context(|| format!("cannot open {}", f.display()))?;
-        check_safetensors_header(bytes, f)?;
+        for dtype in check_safetensors_header(bytes, f)? {
+            if !all.contains(&dtype) {
+                all.push(dtype);
+            }
+        }
     }
+    Ok(all)
+}
+
+/// Bytes the weights take in memory as `dtype`, plus a tenth for activations and caches at
+/// editor-sized canvases.
+pub fn memory_needed(config: &Config, dtype: DType) -> u64 {
+    let weights = crate::config_parameter_count(config) as u64 * dtype.size_in_bytes() as u64;
+    weights + weights / 10
+}
+
+/// What the system can give without swapping (`MemAvailable`), where the OS says.
+pub fn memory_available() -> Option<u64> {
+    let info = std::fs::read_to_string("/proc/meminfo").ok()?;
+    let line = info.lines().find(|l| l.starts_with("MemAvailable:"))?;
+    let kib: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kib * 1024)
+}
+
+/// Refuses, before a byte of weights is read, a model that will not fit in memory: loading
+/// it anyway would swap the machine to a halt next to the user's editor.
+pub fn check_fits(config: &Config, dtype: DType, device: &Device) -> Result<()> {
+    let needed = memory_needed(config, dtype);
+    if !device.is_cpu() {
+        return Ok(()); // device memory is reported by the device's own allocator error
+    }
+    if let Some(available) = memory_available() {
+        if needed > available {
+            bail!(
+                "the model needs about {:.1} GiB as {dtype:?} but only {:.1} GiB of memory is available; try `dtype: bf16`, a smaller model, or a GPU",
+                needed as f64 / GIB,
+                available as f64 / GIB
+            );
+        }
+    }
+    Ok(())
+}
+
+const GIB: f64 = (1u64 << 30) as f64;
+
+/// Memory-maps the weights: a 7B checkpoint must not be copied into RAM before use.
+pub fn var_builder(files: &[PathBuf], dtype: DType, device: &Device) -> Result<VarBuilder<'static>> {
+    stored_dtypes(files)?;
     #[allow(unsafe_code)]
     // SAFETY: the files are mapped read-only; Anneal never writes a checkpoint it has loaded
     // (training writes new files and renames them into place).
@@ -106,7 +158,8 @@ pub fn var_builder(files: &[PathBuf], dtype: DType, device: &Device) -> Result<V
     Ok(vb)
 }
 
-fn check_safetensors_header(mut file: std::fs::File, path: &Path) -> Result<()> {
+/// Checks a safetensors header against the file's length; returns the dtypes it names.
+fn check_safetensors_header(mut file: std::fs::File, path: &Path) -> Result<Vec<String>> {
     use std::io::Read;
     let len = file.metadata()?.len();
     let mut n = [0u8; 8];
@@ -120,9 +173,15 @@ fn check_safetensors_header(mut file: std::fs::File, path: &Path) -> Result<()> 
     let json: serde_json::Value = serde_json::from_slice(&buf)
         .with_context(|| format!("{} has a corrupt safetensors header", path.display()))?;
     let mut end = 0u64;
+    let mut dtypes = vec![];
     for (name, info) in json.as_object().into_iter().flatten() {
         if name == "__metadata__" {
             continue;
+        }
+        if let Some(dtype) = info["dtype"].as_str() {
+            if !dtypes.iter().any(|d| d == dtype) {
+                dtypes.push(dtype.to_string());
+            }
         }
         if let Some(off) = info["data_offsets"].as_array().and_then(|a| a.get(1)).and_then(|v| v.as_u64()) {
             end = end.max(off);
@@ -131,5 +190,24 @@ fn check_safetensors_header(mut file: std::fs::File, path: &Path) -> Result<()> 
     if 8 + header + end > len {
         bail!("{} is truncated: it holds {len} bytes but its tensors need {}", path.display(), 8 + header + end);
     }
-    Ok(())
+    Ok(dtypes)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_model_larger_than_memory_is_refused_before_loading_with_the_figures() {
+        // A 1.1-trillion-parameter shape: no machine this runs on has the memory.
+        let mut huge = Config::tiny(152_064, 2, 1, 0);
+        (huge.hidden_size, huge.intermediate_size, huge.num_hidden_layers) = (16_384, 65_536, 320);
+        let err = check_fits(&huge, DType::BF16, &Device::Cpu).unwrap_err().to_string();
+        assert!(err.contains("needs about") && err.contains("GiB as BF16") && err.contains("available"), "{err}");
+        // The tiny shape fits, and bf16 needs half of f32.
+        let tiny = Config::tiny(256, 2, 1, 0);
+        check_fits(&tiny, DType::F32, &Device::Cpu).unwrap();
+        let (f32_bytes, bf16_bytes) = (memory_needed(&tiny, DType::F32), memory_needed(&tiny, DType::BF16));
+        assert!(f32_bytes > bf16_bytes && f32_bytes.abs_diff(2 * bf16_bytes) <= 2, "{f32_bytes} vs {bf16_bytes}");
+    }
 }

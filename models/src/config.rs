@@ -1,22 +1,48 @@
 //! `config.json` of a checkpoint folder, Hugging Face style.
 //!
-//! The native `anneal` family and the Qwen2-bodied open models share these fields; the
+//! The native `anneal` family and the Qwen2-bodied open models (`dream`) share these fields;
+//! LLaDA's OLMo-style config is read by [`Config::from_json`] into the same struct. The
 //! `anneal_*` fields are ours and default to values that describe a mask-only model.
 
 use serde::{Deserialize, Serialize};
 
-/// Which reference implementation a checkpoint follows. Decides the logit shift and the
-/// special token ids, so that one transformer body serves every family.
+/// Which reference implementation a checkpoint follows. Decides the tensor names, the logit
+/// shift and the special token ids, so that one transformer body serves every family.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Family {
     /// Anneal's own models: no logit shift, tokenizer with mask/pad/end-of-text.
     Anneal,
+    /// Dream-v0, Dream-Coder-v0, DiffuCoder, Open-dCoder: a Qwen2 body made bidirectional,
+    /// trained to predict the token at position i from the output at i−1 (logits shifted).
+    Dream,
+    /// LLaDA: a LLaMA body made bidirectional, OLMo tensor names, no shift.
+    Llada,
+}
+
+impl Family {
+    /// Dream keeps the autoregressive model it was adapted from's habit: the output at
+    /// position i predicts token i+1, so a canvas position reads its logits one to the left.
+    pub fn shifts_logits(self) -> bool {
+        self == Family::Dream
+    }
+
+    /// Where the family's mask id lives when `config.json` does not say.
+    fn default_mask_token_id(self) -> Option<u32> {
+        match self {
+            Family::Anneal => None,
+            Family::Dream => Some(151_666),
+            Family::Llada => Some(126_336),
+        }
+    }
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Config {
     pub model_type: String,
+    /// The reference classes (`DreamModel`, `LLaDAModelLM`); a second way to tell the family.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub architectures: Vec<String>,
     pub vocab_size: usize,
     pub hidden_size: usize,
     pub intermediate_size: usize,
@@ -54,7 +80,7 @@ fn default_true() -> bool {
 
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
-    #[error("config.json: model_type `{0}` is not supported (supported: anneal)")]
+    #[error("config.json: model_type `{0}` is not supported (supported: anneal, dream — Dream, Dream-Coder, DiffuCoder, Open-dCoder — and llada)")]
     UnsupportedFamily(String),
     #[error("config.json: {0}")]
     Invalid(String),
@@ -62,10 +88,27 @@ pub enum ConfigError {
 
 impl Config {
     pub fn family(&self) -> Result<Family, ConfigError> {
-        match self.model_type.as_str() {
-            "anneal" => Ok(Family::Anneal),
-            other => Err(ConfigError::UnsupportedFamily(other.to_string())),
+        family_of(&self.model_type, &self.architectures)
+    }
+
+    /// Parses any supported family's `config.json`: LLaDA's own field names are translated,
+    /// and special ids a family fixes are filled in where the file leaves them out.
+    pub fn from_json(text: &str) -> Result<Config, ConfigError> {
+        let invalid = |e: serde_json::Error| ConfigError::Invalid(e.to_string());
+        let mut json: serde_json::Value = serde_json::from_str(text).map_err(invalid)?;
+        let model_type = json["model_type"].as_str().unwrap_or_default().to_string();
+        let architectures: Vec<String> = serde_json::from_value(json["architectures"].clone()).unwrap_or_default();
+        let family = family_of(&model_type, &architectures)?;
+        if family == Family::Llada {
+            let llada: LladaConfig = serde_json::from_value(json).map_err(invalid)?;
+            return llada.into_config(architectures);
         }
+        if let (Some(object), Some(mask)) = (json.as_object_mut(), family.default_mask_token_id()) {
+            object.entry("mask_token_id").or_insert(mask.into());
+            let eos = object.get("eos_token_id").cloned().unwrap_or(serde_json::Value::Null);
+            object.entry("pad_token_id").or_insert(eos);
+        }
+        serde_json::from_value(json).map_err(invalid)
     }
 
     pub fn head_dim(&self) -> usize {
@@ -102,6 +145,7 @@ impl Config {
     pub fn tiny(vocab_size: usize, mask: u32, pad: u32, eos: u32) -> Config {
         Config {
             model_type: "anneal".into(),
+            architectures: vec![],
             vocab_size,
             hidden_size: 64,
             intermediate_size: 128,
@@ -118,5 +162,156 @@ impl Config {
             eos_token_id: eos,
             anneal_edit_trained: false,
         }
+    }
+}
+
+fn family_of(model_type: &str, architectures: &[String]) -> Result<Family, ConfigError> {
+    let arch = |name: &str| architectures.iter().any(|a| a == name);
+    match model_type.to_ascii_lowercase().as_str() {
+        "anneal" => Ok(Family::Anneal),
+        "dream" => Ok(Family::Dream),
+        "llada" => Ok(Family::Llada),
+        _ if arch("DreamModel") => Ok(Family::Dream),
+        _ if arch("LLaDAModelLM") => Ok(Family::Llada),
+        other => Err(ConfigError::UnsupportedFamily(other.to_string())),
+    }
+}
+
+/// LLaDA's `config.json`, as its OLMo-derived `configuration_llada.py` names things.
+#[derive(Deserialize)]
+struct LladaConfig {
+    model_type: String,
+    d_model: usize,
+    n_heads: usize,
+    #[serde(default)]
+    n_kv_heads: Option<usize>,
+    n_layers: usize,
+    #[serde(default)]
+    mlp_hidden_size: Option<usize>,
+    #[serde(default = "default_mlp_ratio")]
+    mlp_ratio: usize,
+    vocab_size: usize,
+    /// The embedding's rows, padded past the vocabulary.
+    #[serde(default)]
+    embedding_size: Option<usize>,
+    max_sequence_length: usize,
+    #[serde(default = "default_rope_theta")]
+    rope_theta: f64,
+    #[serde(default = "default_llada_eps")]
+    rms_norm_eps: f64,
+    #[serde(default)]
+    include_bias: bool,
+    #[serde(default)]
+    include_qkv_bias: Option<bool>,
+    #[serde(default)]
+    weight_tying: bool,
+    #[serde(default = "default_llama_block")]
+    block_type: String,
+    #[serde(default = "default_silu")]
+    activation_type: String,
+    #[serde(default = "default_rms")]
+    layer_norm_type: String,
+    #[serde(default = "default_true")]
+    rope: bool,
+    #[serde(default)]
+    attention_layer_norm: bool,
+    #[serde(default)]
+    mask_token_id: Option<u32>,
+    #[serde(default)]
+    pad_token_id: Option<u32>,
+    eos_token_id: u32,
+}
+
+fn default_mlp_ratio() -> usize {
+    4
+}
+fn default_llada_eps() -> f64 {
+    1e-5
+}
+fn default_llama_block() -> String {
+    "llama".into()
+}
+fn default_silu() -> String {
+    "silu".into()
+}
+fn default_rms() -> String {
+    "rms".into()
+}
+
+impl LladaConfig {
+    fn into_config(self, architectures: Vec<String>) -> Result<Config, ConfigError> {
+        // Only the variant LLaDA's released checkpoints use; any other would load without
+        // error and compute something else.
+        let supported = self.block_type == "llama"
+            && self.activation_type == "silu"
+            && self.layer_norm_type == "rms"
+            && self.rope
+            && !self.include_bias
+            && !self.attention_layer_norm;
+        if !supported {
+            return Err(ConfigError::Invalid(format!(
+                "LLaDA variant not supported (block_type {}, activation_type {}, layer_norm_type {}, rope {}, include_bias {}, attention_layer_norm {}); supported: llama, silu, rms, rope, no biases",
+                self.block_type, self.activation_type, self.layer_norm_type, self.rope, self.include_bias, self.attention_layer_norm
+            )));
+        }
+        Ok(Config {
+            model_type: self.model_type,
+            architectures,
+            vocab_size: self.embedding_size.unwrap_or(self.vocab_size).max(self.vocab_size),
+            hidden_size: self.d_model,
+            intermediate_size: self.mlp_hidden_size.unwrap_or(self.mlp_ratio * self.d_model),
+            num_hidden_layers: self.n_layers,
+            num_attention_heads: self.n_heads,
+            num_key_value_heads: self.n_kv_heads.unwrap_or(self.n_heads),
+            max_position_embeddings: self.max_sequence_length,
+            rope_theta: self.rope_theta,
+            rms_norm_eps: self.rms_norm_eps,
+            tie_word_embeddings: self.weight_tying,
+            attention_bias: self.include_qkv_bias.unwrap_or(false),
+            mask_token_id: self.mask_token_id.unwrap_or(126_336),
+            pad_token_id: self.pad_token_id.unwrap_or(self.eos_token_id),
+            eos_token_id: self.eos_token_id,
+            anneal_edit_trained: false,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn dream_config_gets_its_mask_id_and_pad_from_eos() {
+        let text = r#"{"architectures": ["DreamModel"], "model_type": "Dream", "vocab_size": 152064,
+            "hidden_size": 896, "intermediate_size": 4864, "num_hidden_layers": 24,
+            "num_attention_heads": 14, "num_key_value_heads": 2, "max_position_embeddings": 131072,
+            "rope_theta": 1000000.0, "rms_norm_eps": 1e-6, "tie_word_embeddings": true, "eos_token_id": 151643}"#;
+        let c = Config::from_json(text).unwrap();
+        assert_eq!(c.family().unwrap(), Family::Dream);
+        assert_eq!((c.mask_token_id, c.pad_token_id, c.eos_token_id), (151_666, 151_643, 151_643));
+        assert!(c.attention_bias, "Qwen2 bodies have q/k/v biases");
+    }
+
+    #[test]
+    fn llada_config_is_translated() {
+        let text = r#"{"architectures": ["LLaDAModelLM"], "model_type": "llada", "d_model": 4096, "n_heads": 32,
+            "n_kv_heads": 32, "n_layers": 32, "mlp_hidden_size": 12288, "vocab_size": 126464,
+            "embedding_size": 126464, "max_sequence_length": 4096, "rope_theta": 500000.0,
+            "include_bias": false, "weight_tying": false, "eos_token_id": 126081, "pad_token_id": 126081,
+            "mask_token_id": 126336, "block_type": "llama", "activation_type": "silu", "layer_norm_type": "rms"}"#;
+        let c = Config::from_json(text).unwrap();
+        assert_eq!(c.family().unwrap(), Family::Llada);
+        assert_eq!((c.hidden_size, c.intermediate_size, c.num_hidden_layers), (4096, 12288, 32));
+        assert_eq!((c.mask_token_id, c.eos_token_id, c.rms_norm_eps), (126_336, 126_081, 1e-5));
+        assert!(!c.attention_bias && !c.tie_word_embeddings);
+        let sequential = text.replace(r#""block_type": "llama""#, r#""block_type": "sequential""#);
+        let err = Config::from_json(&sequential).unwrap_err().to_string();
+        assert!(err.contains("block_type sequential"), "{err}");
+    }
+
+    #[test]
+    fn an_unknown_family_names_the_supported_ones() {
+        let err = Config::from_json(r#"{"model_type": "gpt2", "architectures": ["GPT2LMHeadModel"]}"#).unwrap_err();
+        assert!(err.to_string().contains("`gpt2` is not supported (supported: anneal, dream"), "{err}");
     }
 }

@@ -10,6 +10,7 @@ pub mod checkpoint;
 pub mod config;
 pub mod edit_sampler;
 pub mod hub_cache;
+pub mod prompt;
 pub mod random;
 pub mod sampler;
 pub mod tokenizer;
@@ -59,11 +60,21 @@ pub struct Model {
     pub source: String,
     /// The weights' dtype (see [`dtype_for`]).
     pub dtype: DType,
+    /// The chat template of an instruct checkpoint; `None` for base and native models.
+    pub chat_template: Option<prompt::ChatTemplate>,
     transformer: Transformer,
     /// Set on the views [`Model::batched`] makes: their forward passes join a shared batch.
     batch: Option<Arc<batch::Membership>>,
-    /// The last prefix [`Denoiser::logits_after_prefix`] encoded, and its keys and values.
-    prefix: std::sync::Mutex<Option<(Vec<u32>, transformer::KvCache)>>,
+    /// The last prefix [`Denoiser::logits_after_prefix`] encoded.
+    prefix: std::sync::Mutex<Option<EncodedPrefix>>,
+}
+
+/// A finished prefix's keys and values, and the raw logits of its last position (which a
+/// family with shifted logits reads for the first position after it).
+struct EncodedPrefix {
+    ids: Vec<u32>,
+    kv: transformer::KvCache,
+    last_logits: Tensor,
 }
 
 impl Model {
@@ -77,11 +88,28 @@ impl Model {
         let config = checkpoint::read_config(dir)?;
         let tokenizer = Tokenizer::from_file(&dir.join(checkpoint::TOKENIZER_FILE))?;
         checkpoint::check_tokenizer(&config, &tokenizer)?;
+        let tokenizer = tokenizer.with_specials(&config);
         let files = checkpoint::weight_files(dir)?;
+        checkpoint::check_fits(&config, dtype, device)?;
         let vb = checkpoint::var_builder(&files, dtype, device)?;
         let transformer = Transformer::new(&config, Mode::Infer, vb)
             .with_context(|| format!("weights in {} do not match config.json", dir.display()))?;
-        Ok(Model { config, tokenizer, device: device.clone(), source: dir.display().to_string(), dtype, transformer, batch: None, prefix: Default::default() })
+        // Only the open families were tuned on a chat format; a native checkpoint has none.
+        let chat_template = match config.family()? {
+            Family::Anneal => None,
+            Family::Dream | Family::Llada => prompt::ChatTemplate::from_dir(dir)?,
+        };
+        Ok(Model {
+            config,
+            tokenizer,
+            device: device.clone(),
+            source: dir.display().to_string(),
+            dtype,
+            chat_template,
+            transformer,
+            batch: None,
+            prefix: Default::default(),
+        })
     }
 
     /// The small default model compiled into the binary, so Anneal works offline on a fresh
@@ -95,9 +123,20 @@ impl Model {
         let config = checkpoint::parse_config(default_model::CONFIG).context("embedded default model")?;
         let tokenizer = Tokenizer::from_bytes(default_model::TOKENIZER)?;
         checkpoint::check_tokenizer(&config, &tokenizer)?;
+        let tokenizer = tokenizer.with_specials(&config);
         let vb = candle_nn::VarBuilder::from_slice_safetensors(default_model::WEIGHTS, dtype, device)?;
         let transformer = Transformer::new(&config, Mode::Infer, vb).context("embedded default model")?;
-        Ok(Model { config, tokenizer, device: device.clone(), source: "default".into(), dtype, transformer, batch: None, prefix: Default::default() })
+        Ok(Model {
+            config,
+            tokenizer,
+            device: device.clone(),
+            source: "default".into(),
+            dtype,
+            chat_template: None,
+            transformer,
+            batch: None,
+            prefix: Default::default(),
+        })
     }
 
     pub fn parameter_count(&self) -> usize {
@@ -105,11 +144,14 @@ impl Model {
     }
 
     /// Whether an instruction reaches the model: only checkpoints with a prompt format for one
-    /// (the instruct variants of the open families). The native models learn code alone.
+    /// (the instruct variants of the open families, which ship a chat template). The native
+    /// models learn code alone.
     pub fn follows_instructions(&self) -> bool {
-        match self.config.family() {
-            Ok(Family::Anneal) | Err(_) => false,
-        }
+        self.chat_template.is_some()
+    }
+
+    fn shifts_logits(&self) -> bool {
+        self.config.family().is_ok_and(Family::shifts_logits)
     }
 
     /// `n` views of this model whose forward passes are batched together (see [`batch`]): give
@@ -124,6 +166,7 @@ impl Model {
                 device: self.device.clone(),
                 source: self.source.clone(),
                 dtype: self.dtype,
+                chat_template: self.chat_template.clone(),
                 transformer: self.transformer.clone(),
                 batch: Some(Arc::new(batch::Membership(batcher.clone()))),
                 prefix: Default::default(),
@@ -169,11 +212,15 @@ impl Denoiser for Model {
     }
 
     fn logits(&self, ids: &[u32]) -> candle_core::Result<Tensor> {
-        if let Some(member) = &self.batch {
-            return member.0.logits(ids);
+        let raw = match &self.batch {
+            Some(member) => member.0.logits(ids)?,
+            None => self.transformer.forward(&Tensor::new(ids, &self.device)?.unsqueeze(0)?)?.squeeze(0)?,
+        };
+        if !self.shifts_logits() || ids.len() < 2 {
+            return Ok(raw);
         }
-        let input = Tensor::new(ids, &self.device)?.unsqueeze(0)?;
-        self.transformer.forward(&input)?.squeeze(0)
+        // Position 0 has nothing to its left and keeps its own row, as Dream's sampler does.
+        Tensor::cat(&[raw.narrow(0, 0, 1)?, raw.narrow(0, 0, ids.len() - 1)?], 0)
     }
 
     fn logits_after_prefix(&self, ids: &[u32], start: usize) -> candle_core::Result<Tensor> {
@@ -185,21 +232,25 @@ impl Denoiser for Model {
         let mut cached = self.prefix.lock().unwrap_or_else(|e| e.into_inner());
         // The same prefix: reuse. A longer one that starts with it (tokens committed since, as
         // in a left-to-right decode): encode only the new tokens, attending to the rest.
-        let reusable = cached.as_ref().map_or(0, |(p, _)| if prefix.starts_with(p) { p.len() } else { 0 });
+        let reusable = cached.as_ref().map_or(0, |p| if prefix.starts_with(&p.ids) { p.ids.len() } else { 0 });
         if reusable < prefix.len() || cached.is_none() {
-            let (old, past) = cached.take().filter(|_| reusable > 0).unzip();
+            let past = cached.take().filter(|_| reusable > 0).map(|p| p.kv);
             let input = Tensor::new(&prefix[reusable..], &self.device)?.unsqueeze(0)?;
-            let (_, more) = self.transformer.forward_cached(&input, past.as_ref())?;
+            let (logits, more) = self.transformer.forward_cached(&input, past.as_ref())?;
             let kv = match past {
                 Some(past) => past.extended(&more)?,
                 None => more,
             };
-            drop(old);
-            *cached = Some((prefix.to_vec(), kv));
+            let last_logits = logits.squeeze(0)?.narrow(0, prefix.len() - reusable - 1, 1)?;
+            *cached = Some(EncodedPrefix { ids: prefix.to_vec(), kv, last_logits });
         }
-        let past = &cached.as_ref().expect("just filled").1;
+        let encoded = cached.as_ref().expect("just filled");
         let input = Tensor::new(rest, &self.device)?.unsqueeze(0)?;
-        self.transformer.forward_cached(&input, Some(past))?.0.squeeze(0)
+        let logits = self.transformer.forward_cached(&input, Some(&encoded.kv))?.0.squeeze(0)?;
+        if !self.shifts_logits() {
+            return Ok(logits);
+        }
+        Tensor::cat(&[encoded.last_logits.clone(), logits.narrow(0, 0, rest.len() - 1)?], 0)
     }
 }
 

@@ -1,5 +1,7 @@
 //! Mask-mode sampling: the canvas starts as masks and each step commits, in parallel, every
 //! masked position the model is confident about (at least one, so decoding always ends).
+//! Two fixed schedules reproduce the open families' reference samplers step for step at
+//! temperature 0 ([`Schedule`]), tested against fixtures their algorithms produced.
 //!
 //! A position decoded as pad or end-of-text is a deletion: the canvas carries slack beyond the
 //! original length, and whatever the span does not need decodes to pad.
@@ -20,9 +22,30 @@ pub enum Confidence {
     NegEntropy,
 }
 
+/// How many masked positions each step commits.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub enum Schedule {
+    /// Anneal's: every position at least `threshold` confident (and the entropy bound), at
+    /// least one; a block ends as soon as only pad and end-of-text are left.
+    #[default]
+    Threshold,
+    /// Dream's `diffusion_generate`: `max_steps` passes over the whole canvas; with noise
+    /// levels t falling linearly from 1 to 10⁻³, the pass from t to s commits
+    /// ⌊masked·(1 − s/t)⌋ of the most confident positions, the last pass the rest.
+    Linear,
+    /// LLaDA's `generate`: the canvas in blocks of `block_length`, left to right, `max_steps`
+    /// shared equally among them; each pass commits the same count of the block's most
+    /// confident masked positions (the remainder spread over its first passes).
+    Blocks,
+}
+
 #[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
 #[serde(default, rename_all = "camelCase", deny_unknown_fields)]
 pub struct MaskConfig {
+    pub schedule: Schedule,
+    /// The block length of [`Schedule::Blocks`].
+    pub block_length: usize,
     /// Commit every masked position whose confidence is at least this.
     pub threshold: f32,
     /// At the last allowed step every remaining mask is committed.
@@ -39,7 +62,15 @@ pub struct MaskConfig {
 
 impl Default for MaskConfig {
     fn default() -> Self {
-        Self { threshold: 0.9, max_steps: 32, confidence: Confidence::MaxProb, prefix_cache: false, entropy_bound: 0.0 }
+        Self {
+            schedule: Schedule::Threshold,
+            block_length: 32,
+            threshold: 0.9,
+            max_steps: 32,
+            confidence: Confidence::MaxProb,
+            prefix_cache: false,
+            entropy_bound: 0.0,
+        }
     }
 }
 
@@ -86,13 +117,20 @@ pub fn entropies(logits: &Tensor, mask_id: u32) -> candle_core::Result<Vec<f32>>
 }
 
 /// Per canvas position: the model's choice and its confidence, computed on the model's device
-/// so that only two small vectors come back to the host.
+/// so that only two small vectors come back to the host. A mask is never an answer: it is
+/// forbidden before normalising.
 pub fn choices(logits: &Tensor, mask_id: u32, confidence: Confidence) -> candle_core::Result<(Vec<u32>, Vec<f32>)> {
-    let logits = logits.to_dtype(candle_core::DType::F32)?;
-    let vocab = logits.dim(D::Minus1)?;
-    // A mask is never an answer: forbid it before normalising.
-    let forbid: Vec<f32> = (0..vocab).map(|i| if i as u32 == mask_id { f32::NEG_INFINITY } else { 0.0 }).collect();
-    let logits = logits.broadcast_add(&Tensor::from_vec(forbid, vocab, logits.device())?)?;
+    choices_among(logits, Some(mask_id), confidence)
+}
+
+/// [`choices`] with the token to forbid, if any: the reference samplers forbid none.
+fn choices_among(logits: &Tensor, forbid: Option<u32>, confidence: Confidence) -> candle_core::Result<(Vec<u32>, Vec<f32>)> {
+    let mut logits = logits.to_dtype(candle_core::DType::F32)?;
+    if let Some(forbid) = forbid {
+        let vocab = logits.dim(D::Minus1)?;
+        let bias: Vec<f32> = (0..vocab).map(|i| if i as u32 == forbid { f32::NEG_INFINITY } else { 0.0 }).collect();
+        logits = logits.broadcast_add(&Tensor::from_vec(bias, vocab, logits.device())?)?;
+    }
     let probs = candle_nn::ops::softmax_last_dim(&logits)?;
     let tokens = probs.argmax(D::Minus1)?.to_vec1::<u32>()?;
     let score = match confidence {
@@ -124,48 +162,28 @@ pub fn decode_masked(
     ids.extend(std::iter::repeat_n(specials.mask, n));
     ids.extend_from_slice(request.suffix);
 
+    let mut plan = StepPlan::new(config, n);
     let mut steps = 0;
-    while canvas.iter().any(Option::is_none) {
+    while canvas.iter().any(Option::is_none) && plan.allows(steps) {
         let logits = if config.prefix_cache { model.logits_after_prefix(&ids, start)? } else { model.logits(&ids)?.narrow(0, start, ids.len() - start)? };
         let logits = logits.narrow(0, 0, n)?;
-        let (tokens, scores) = choices(&logits, specials.mask, config.confidence)?;
-        steps += 1;
+        let forbid = (config.schedule == Schedule::Threshold).then_some(specials.mask);
+        let (tokens, scores) = choices_among(&logits, forbid, config.confidence)?;
         let masked: Vec<usize> = (0..n).filter(|&i| canvas[i].is_none()).collect();
-        let last_step = steps >= config.max_steps.max(1);
-        // Nothing but pad or end-of-text left to write: the block is done, in this pass.
-        let only_ends = masked.iter().all(|&i| tokens[i] == specials.pad || tokens[i] == specials.eos);
-        let mut commit: Vec<usize> = if last_step || only_ends {
-            masked.clone()
-        } else {
-            masked.iter().copied().filter(|&i| scores[i] >= config.threshold).collect()
-        };
-        if config.entropy_bound > 0.0 && !last_step && !only_ends {
-            let entropy = entropies(&logits, specials.mask)?;
-            let mut by_confidence = masked.clone();
-            by_confidence.sort_by(|&a, &b| scores[b].total_cmp(&scores[a]).then(a.cmp(&b)));
-            let mut spent = 0.0;
-            for i in by_confidence {
-                spent += entropy[i];
-                if spent > config.entropy_bound {
-                    break;
-                }
-                if !commit.contains(&i) {
-                    commit.push(i);
-                }
+        let commit = match config.schedule {
+            Schedule::Threshold => threshold_commits(config, &logits, specials, &masked, &tokens, &scores, steps + 1)?,
+            Schedule::Linear | Schedule::Blocks => {
+                let (eligible, count) = plan.quota(steps, &masked);
+                most_confident(&eligible, &scores, count)
             }
-        }
-        if commit.is_empty() {
-            // At least one commit per step, the most confident, so decoding always terminates.
-            let best = masked
-                .iter()
-                .copied()
-                .max_by(|&a, &b| scores[a].total_cmp(&scores[b]).then(b.cmp(&a)))
-                .expect("a masked position remains");
-            commit.push(best);
-        }
+        };
+        steps += 1;
         for &i in &commit {
-            canvas[i] = Some(tokens[i]);
-            ids[start + i] = tokens[i];
+            // Where a reference sampler's choice is the mask itself, the position stays masked.
+            if tokens[i] != specials.mask {
+                canvas[i] = Some(tokens[i]);
+                ids[start + i] = tokens[i];
+            }
         }
         let remaining = canvas.iter().filter(|c| c.is_none()).count();
         let report = StepReport { step: steps, committed: commit.len(), remaining, canvas: &canvas };
@@ -179,6 +197,127 @@ pub fn decode_masked(
         .filter(|&t| t != specials.pad && t != specials.eos)
         .collect();
     Ok(Outcome { tokens, steps, forward_passes: steps })
+}
+
+/// Anneal's commits: the confident positions, those within the entropy bound, at least one;
+/// everything at the step limit or when only ends are left.
+fn threshold_commits(
+    config: &MaskConfig,
+    logits: &Tensor,
+    specials: crate::Specials,
+    masked: &[usize],
+    tokens: &[u32],
+    scores: &[f32],
+    step: usize,
+) -> candle_core::Result<Vec<usize>> {
+    let last_step = step >= config.max_steps.max(1);
+    // Nothing but pad or end-of-text left to write: the block is done, in this pass.
+    let only_ends = masked.iter().all(|&i| tokens[i] == specials.pad || tokens[i] == specials.eos);
+    if last_step || only_ends {
+        return Ok(masked.to_vec());
+    }
+    let mut commit: Vec<usize> = masked.iter().copied().filter(|&i| scores[i] >= config.threshold).collect();
+    if config.entropy_bound > 0.0 {
+        let entropy = entropies(logits, specials.mask)?;
+        let mut spent = 0.0;
+        for i in most_confident(masked, scores, masked.len()) {
+            spent += entropy[i];
+            if spent > config.entropy_bound {
+                break;
+            }
+            if !commit.contains(&i) {
+                commit.push(i);
+            }
+        }
+    }
+    if commit.is_empty() {
+        // At least one commit per step, the most confident, so decoding always terminates.
+        commit = most_confident(masked, scores, 1);
+    }
+    Ok(commit)
+}
+
+/// The `count` highest-scoring of `positions`, ties to the leftmost.
+fn most_confident(positions: &[usize], scores: &[f32], count: usize) -> Vec<usize> {
+    let mut ranked = positions.to_vec();
+    ranked.sort_by(|&a, &b| scores[b].total_cmp(&scores[a]).then(a.cmp(&b)));
+    ranked.truncate(count);
+    ranked
+}
+
+/// The fixed schedules' arithmetic: how many passes, and per pass which positions may commit
+/// and how many.
+struct StepPlan {
+    schedule: Schedule,
+    steps: usize,
+    /// [`Schedule::Linear`]: noise levels, as `torch.linspace(1, 1e-3, steps + 1)` in f32.
+    levels: Vec<f32>,
+    /// [`Schedule::Blocks`]: block length, blocks, passes per block, and the per-pass counts
+    /// of the block in progress (set at its first pass).
+    block_length: usize,
+    passes_per_block: usize,
+    counts: Vec<usize>,
+}
+
+impl StepPlan {
+    fn new(config: &MaskConfig, n: usize) -> StepPlan {
+        let steps = config.max_steps.max(1);
+        let block_length = config.block_length.max(1);
+        let blocks = n.div_ceil(block_length).max(1);
+        let passes_per_block = (steps / blocks).max(1);
+        let levels = if config.schedule == Schedule::Linear { torch_linspace(1.0, 1e-3, steps + 1) } else { vec![] };
+        let steps = match config.schedule {
+            Schedule::Threshold => usize::MAX,
+            Schedule::Linear => steps,
+            Schedule::Blocks => blocks * passes_per_block,
+        };
+        StepPlan { schedule: config.schedule, steps, levels, block_length, passes_per_block, counts: Default::default() }
+    }
+
+    fn allows(&self, step: usize) -> bool {
+        step < self.steps
+    }
+
+    /// Pass `step` (from 0): the positions that may commit and how many do.
+    fn quota(&mut self, step: usize, masked: &[usize]) -> (Vec<usize>, usize) {
+        match self.schedule {
+            Schedule::Threshold => (masked.to_vec(), masked.len()),
+            Schedule::Linear => {
+                let count = if step + 1 < self.steps {
+                    let (t, s) = (self.levels[step], self.levels[step + 1]);
+                    (masked.len() as f32 * (1.0 - s / t)) as usize
+                } else {
+                    masked.len()
+                };
+                (masked.to_vec(), count)
+            }
+            Schedule::Blocks => {
+                let (block, pass) = (step / self.passes_per_block, step % self.passes_per_block);
+                let (begin, end) = (block * self.block_length, (block + 1) * self.block_length);
+                if pass == 0 {
+                    let in_block = masked.iter().filter(|&&i| i >= begin && i < end).count();
+                    let (base, extra) = (in_block / self.passes_per_block, in_block % self.passes_per_block);
+                    self.counts = (0..self.passes_per_block).map(|p| base + usize::from(p < extra)).collect();
+                }
+                // Earlier blocks' positions stay eligible (a pass may leave one masked);
+                // later blocks wait.
+                let eligible: Vec<usize> = masked.iter().copied().filter(|&i| i < end).collect();
+                let count = self.counts[pass].min(eligible.len());
+                (eligible, count)
+            }
+        }
+    }
+}
+
+/// `torch.linspace(start, end, count)` in f32, bit for bit: PyTorch steps from the start for
+/// the first half and back from the end for the second.
+fn torch_linspace(start: f32, end: f32, count: usize) -> Vec<f32> {
+    if count == 1 {
+        return vec![start];
+    }
+    let step = (end - start) / (count - 1) as f32;
+    let half = count / 2;
+    (0..count).map(|i| if i < half { start + step * i as f32 } else { end - step * (count - i - 1) as f32 }).collect()
 }
 
 #[cfg(test)]

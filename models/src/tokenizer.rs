@@ -35,6 +35,17 @@ impl Tokenizer {
         Self { inner: std::sync::Arc::new(inner), special_ids }
     }
 
+    /// Also treats the config's mask, pad and end-of-text ids as special, whatever their
+    /// names (`<|mask|>`, `<|endoftext|>`, `<|mdm_mask|>` in the open families).
+    pub fn with_specials(mut self, config: &crate::Config) -> Self {
+        for id in [config.mask_token_id, config.pad_token_id, config.eos_token_id] {
+            if !self.special_ids.contains(&id) {
+                self.special_ids.push(id);
+            }
+        }
+        self
+    }
+
     pub fn hf(&self) -> &HfTokenizer {
         &self.inner
     }

@@ -3,7 +3,8 @@
 //! the whole canvas at every step, so there is no causal mask.
 //!
 //! Layout follows candle-transformers' qwen2.rs: small blocks with `new(cfg, vb)` and
-//! `forward`, then the model. Tensor names match Hugging Face Qwen2 checkpoints.
+//! `forward`, then the model. Tensor names match Hugging Face Qwen2 checkpoints, or LLaDA's
+//! OLMo names for that family ([`TensorNames`]).
 //!
 //! `Mode::Train` swaps candle's fused norm/rope/softmax kernels (which have no backward pass
 //! and would silently stop gradients) for the same maths written in differentiable ops.
@@ -11,7 +12,69 @@
 use candle_core::{DType, Device, Module, Result, Tensor, D};
 use candle_nn::{embedding, linear_b, linear_no_bias, Embedding, Linear, VarBuilder};
 
-use crate::config::Config;
+use crate::config::{Config, Family};
+
+/// Where each weight lives in a family's checkpoint. The maths is the same; only the names
+/// differ (Qwen2's for `anneal` and `dream`, OLMo's for `llada`).
+#[derive(Debug, Clone, Copy)]
+pub struct TensorNames {
+    embed: &'static str,
+    layers: &'static str,
+    q: &'static str,
+    k: &'static str,
+    v: &'static str,
+    o: &'static str,
+    gate: &'static str,
+    up: &'static str,
+    down: &'static str,
+    attn_norm: &'static str,
+    mlp_norm: &'static str,
+    final_norm: &'static str,
+    lm_head: &'static str,
+}
+
+impl TensorNames {
+    pub const QWEN2: TensorNames = TensorNames {
+        embed: "model.embed_tokens",
+        layers: "model.layers",
+        q: "self_attn.q_proj",
+        k: "self_attn.k_proj",
+        v: "self_attn.v_proj",
+        o: "self_attn.o_proj",
+        gate: "mlp.gate_proj",
+        up: "mlp.up_proj",
+        down: "mlp.down_proj",
+        attn_norm: "input_layernorm",
+        mlp_norm: "post_attention_layernorm",
+        final_norm: "model.norm",
+        lm_head: "lm_head",
+    };
+
+    /// LLaDA (`modeling_llada.py`, `LLaDALlamaBlock`): `ff_proj` is the gate, `ff_out` the
+    /// down projection, and the model's own `ff_out` the output head.
+    pub const LLADA: TensorNames = TensorNames {
+        embed: "model.transformer.wte",
+        layers: "model.transformer.blocks",
+        q: "q_proj",
+        k: "k_proj",
+        v: "v_proj",
+        o: "attn_out",
+        gate: "ff_proj",
+        up: "up_proj",
+        down: "ff_out",
+        attn_norm: "attn_norm",
+        mlp_norm: "ff_norm",
+        final_norm: "model.transformer.ln_f",
+        lm_head: "model.transformer.ff_out",
+    };
+
+    pub fn of(family: Family) -> TensorNames {
+        match family {
+            Family::Anneal | Family::Dream => TensorNames::QWEN2,
+            Family::Llada => TensorNames::LLADA,
+        }
+    }
+}
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Mode {
@@ -42,6 +105,14 @@ impl RmsNorm {
     }
 }
 
+/// Rotary tables are kept for at most this many positions: Dream declares 131,072, whose
+/// tables would take 64 MB for canvases an editor never sends.
+const MAX_POSITIONS_KEPT: usize = 32_768;
+
+fn positions_kept(cfg: &Config) -> usize {
+    cfg.max_position_embeddings.min(MAX_POSITIONS_KEPT)
+}
+
 #[derive(Debug, Clone)]
 struct RotaryEmbedding {
     cos: Tensor,
@@ -56,9 +127,8 @@ impl RotaryEmbedding {
             .map(|i| 1f32 / cfg.rope_theta.powf(i as f64 / dim as f64) as f32)
             .collect();
         let inv_freq = Tensor::from_vec(inv_freq, (1, dim / 2), dev)?;
-        let positions = Tensor::arange(0u32, cfg.max_position_embeddings as u32, dev)?
-            .to_dtype(DType::F32)?
-            .reshape((cfg.max_position_embeddings, 1))?;
+        let len = positions_kept(cfg);
+        let positions = Tensor::arange(0u32, len as u32, dev)?.to_dtype(DType::F32)?.reshape((len, 1))?;
         let freqs = positions.matmul(&inv_freq)?;
         Ok(Self { cos: freqs.cos()?, sin: freqs.sin()? })
     }
@@ -83,12 +153,12 @@ struct Mlp {
 }
 
 impl Mlp {
-    fn new(cfg: &Config, vb: VarBuilder) -> Result<Self> {
+    fn new(cfg: &Config, names: &TensorNames, vb: VarBuilder) -> Result<Self> {
         let (h, i) = (cfg.hidden_size, cfg.intermediate_size);
         Ok(Self {
-            gate_proj: linear_no_bias(h, i, vb.pp("gate_proj"))?,
-            up_proj: linear_no_bias(h, i, vb.pp("up_proj"))?,
-            down_proj: linear_no_bias(i, h, vb.pp("down_proj"))?,
+            gate_proj: linear_no_bias(h, i, vb.pp(names.gate))?,
+            up_proj: linear_no_bias(h, i, vb.pp(names.up))?,
+            down_proj: linear_no_bias(i, h, vb.pp(names.down))?,
         })
     }
 
@@ -111,15 +181,15 @@ struct Attention {
 }
 
 impl Attention {
-    fn new(cfg: &Config, mode: Mode, vb: VarBuilder) -> Result<Self> {
+    fn new(cfg: &Config, mode: Mode, names: &TensorNames, vb: VarBuilder) -> Result<Self> {
         let (h, d) = (cfg.hidden_size, cfg.head_dim());
         let (heads, kv_heads) = (cfg.num_attention_heads, cfg.num_key_value_heads);
         let proj = |out: usize, name: &str| linear_b(h, out, cfg.attention_bias, vb.pp(name));
         Ok(Self {
-            q_proj: proj(heads * d, "q_proj")?,
-            k_proj: proj(kv_heads * d, "k_proj")?,
-            v_proj: proj(kv_heads * d, "v_proj")?,
-            o_proj: linear_no_bias(heads * d, h, vb.pp("o_proj"))?,
+            q_proj: proj(heads * d, names.q)?,
+            k_proj: proj(kv_heads * d, names.k)?,
+            v_proj: proj(kv_heads * d, names.v)?,
+            o_proj: linear_no_bias(heads * d, h, vb.pp(names.o))?,
             heads,
             kv_heads,
             head_dim: d,
@@ -187,13 +257,13 @@ struct DecoderLayer {
 }
 
 impl DecoderLayer {
-    fn new(cfg: &Config, mode: Mode, vb: VarBuilder) -> Result<Self> {
+    fn new(cfg: &Config, mode: Mode, names: &TensorNames, vb: VarBuilder) -> Result<Self> {
         let norm = |name: &str| RmsNorm::new(cfg.hidden_size, cfg.rms_norm_eps, mode, vb.pp(name));
         Ok(Self {
-            self_attn: Attention::new(cfg, mode, vb.pp("self_attn"))?,
-            mlp: Mlp::new(cfg, vb.pp("mlp"))?,
-            input_layernorm: norm("input_layernorm")?,
-            post_attention_layernorm: norm("post_attention_layernorm")?,
+            self_attn: Attention::new(cfg, mode, names, vb.clone())?,
+            mlp: Mlp::new(cfg, names, vb.clone())?,
+            input_layernorm: norm(names.attn_norm)?,
+            post_attention_layernorm: norm(names.mlp_norm)?,
         })
     }
 
@@ -260,19 +330,19 @@ pub struct Transformer {
 
 impl Transformer {
     pub fn new(cfg: &Config, mode: Mode, vb: VarBuilder) -> Result<Self> {
-        let body = vb.pp("model");
-        let embed_tokens = embedding(cfg.vocab_size, cfg.hidden_size, body.pp("embed_tokens"))?;
+        let names = TensorNames::of(cfg.family().map_err(candle_core::Error::wrap)?);
+        let embed_tokens = embedding(cfg.vocab_size, cfg.hidden_size, vb.pp(names.embed))?;
         let layers = (0..cfg.num_hidden_layers)
-            .map(|i| DecoderLayer::new(cfg, mode, body.pp(format!("layers.{i}"))))
+            .map(|i| DecoderLayer::new(cfg, mode, &names, vb.pp(format!("{}.{i}", names.layers))))
             .collect::<Result<Vec<_>>>()?;
-        let norm = RmsNorm::new(cfg.hidden_size, cfg.rms_norm_eps, mode, body.pp("norm"))?;
+        let norm = RmsNorm::new(cfg.hidden_size, cfg.rms_norm_eps, mode, vb.pp(names.final_norm))?;
         let lm_head = if cfg.tie_word_embeddings {
             Linear::new(embed_tokens.embeddings().clone(), None)
         } else {
-            linear_no_bias(cfg.hidden_size, cfg.vocab_size, vb.pp("lm_head"))?
+            linear_no_bias(cfg.hidden_size, cfg.vocab_size, vb.pp(names.lm_head))?
         };
         let rotary = RotaryEmbedding::new(cfg, vb.device())?;
-        Ok(Self { embed_tokens, layers, norm, lm_head, rotary, max_len: cfg.max_position_embeddings })
+        Ok(Self { embed_tokens, layers, norm, lm_head, rotary, max_len: positions_kept(cfg) })
     }
 
     pub fn forward(&self, ids: &Tensor) -> Result<Tensor> {

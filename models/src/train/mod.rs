@@ -157,6 +157,7 @@ fn token_stream(texts: &[String], tokenizer: &Tokenizer, cache: &Path, eos: u32)
 pub fn model_config(cfg: &TrainConfig, tokenizer: &Tokenizer, sp: Specials) -> Config {
     Config {
         model_type: "anneal".into(),
+        architectures: vec![],
         vocab_size: tokenizer.vocab_size(),
         hidden_size: cfg.hidden_size,
         intermediate_size: cfg.intermediate_size,
