@@ -14,6 +14,7 @@ use anneal_models::sampler::{decode_masked, MaskConfig, MaskRequest, Outcome, Sa
 use anneal_models::Model;
 
 mod fill;
+mod instruct;
 mod many;
 pub use fill::{fill, FillRequest};
 pub use many::{batched, rewrite_many};
@@ -196,6 +197,9 @@ pub fn rewrite(
         // The native models are trained on code alone; they have no prompt to put it in.
         tracing::info!("model {} follows no instructions; rewriting from context alone", model.source);
     }
+    if let Some(instruction) = instruction_for(model, request) {
+        tracing::debug!(chars = instruction.len(), "prompting with the checkpoint's chat template");
+    }
     let mut attempt_settings = settings.clone();
     let mut last = None;
     for attempt in 0..=settings.retries {
@@ -220,6 +224,11 @@ pub fn rewrite(
         after: p.syntax_errors_after,
         attempts: settings.retries + 1,
     })
+}
+
+/// The instruction, where the model has a prompt to put it in.
+fn instruction_for<'a>(model: &Model, request: &RewriteRequest<'a>) -> Option<&'a str> {
+    request.instruction.filter(|i| !i.trim().is_empty() && model.follows_instructions())
 }
 
 /// A fault-injection hook for the end-to-end tests of panic handling (`tests/bad_input.rs`):
@@ -335,10 +344,17 @@ fn rewrite_once(
     for (done, &index) in plan.order.iter().enumerate() {
         let before = format!("{}{}", &text[context_start..plan.span.start], blocks[..index].concat());
         let after = format!("{}{}", blocks[index + 1..].concat(), &text[plan.span.end..context_end]);
-        let prefix = tail_tokens(model, &before, settings.context_tokens)?;
-        let suffix = head_tokens(model, &after, settings.context_tokens)?;
         let original = tokenizer.encode(&blocks[index])?;
-        let slack = ((original.len() as f32 * settings.slack).ceil() as usize).max(2);
+        let mut slack = ((original.len() as f32 * settings.slack).ceil() as usize).max(2);
+        let (prefix, suffix) = match (instruction_for(model, request), &model.chat_template) {
+            (Some(instruction), Some(template)) => {
+                // An instruction may ask for more code (docstrings, annotations): room to grow.
+                slack = slack.max(original.len() / 2 + 8);
+                let parts = (before.as_str(), blocks[index].as_str(), after.as_str());
+                instruct::context(model, template, instruction, request.language, parts, settings.context_tokens)?
+            }
+            _ => (tail_tokens(model, &before, settings.context_tokens)?, head_tokens(model, &after, settings.context_tokens)?),
+        };
         let canvas = prefix.len() + original.len() + slack + suffix.len();
         if canvas > settings.max_canvas_tokens {
             return Err(EngineError::CanvasTooLarge { tokens: canvas, limit: settings.max_canvas_tokens });

@@ -110,14 +110,21 @@ impl Settings {
     }
 
     pub fn device(&self) -> Result<candle_core::Device, String> {
-        match self.device.as_str() {
-            "cpu" => Ok(candle_core::Device::Cpu),
-            d if d.starts_with("cuda") => {
-                let ordinal = d.strip_prefix("cuda:").map(str::parse::<usize>).unwrap_or(Ok(0)).map_err(|e| format!("device {d}: {e}"))?;
-                candle_core::Device::new_cuda(ordinal).map_err(|e| format!("device {d}: {e}"))
-            }
-            d => Err(format!("unknown device `{d}` (expected cpu, cuda or cuda:N)")),
-        }
+        parse_device(&self.device)
+    }
+}
+
+/// `cpu`, `cuda`, `cuda:N` or `metal`. A GPU device in a build without its cargo feature
+/// (`cuda`, `metal`) is an error that says which feature to build with.
+pub fn parse_device(name: &str) -> Result<candle_core::Device, String> {
+    let ordinal = |prefix: &str| name.strip_prefix(prefix).map(str::parse::<usize>).unwrap_or(Ok(0)).map_err(|e| format!("device {name}: {e}"));
+    match name {
+        "cpu" => Ok(candle_core::Device::Cpu),
+        d if d.starts_with("cuda") => candle_core::Device::new_cuda(ordinal("cuda:")?)
+            .map_err(|e| format!("device {d}: {e} (a CUDA build needs `cargo build --release --features cuda`)")),
+        d if d.starts_with("metal") => candle_core::Device::new_metal(ordinal("metal:")?)
+            .map_err(|e| format!("device {d}: {e} (a Metal build needs `cargo build --release --features metal`)")),
+        d => Err(format!("unknown device `{d}` (expected cpu, cuda, cuda:N or metal)")),
     }
 }
 

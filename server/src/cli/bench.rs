@@ -35,6 +35,9 @@ pub struct BenchArgs {
     /// A checkpoint folder or id; the embedded default model when absent.
     #[arg(long)]
     model: Option<String>,
+    /// Where the model runs: cpu, cuda, cuda:N or metal (GPU builds only).
+    #[arg(long, default_value = "cpu")]
+    device: String,
     /// Source files the blocks are cut from (Anneal's own, held out from every training run).
     #[arg(long, default_values = ["server/src", "models/src", "grammars/src"])]
     files: Vec<PathBuf>,
@@ -143,7 +146,7 @@ struct Report {
 }
 
 pub fn run(args: BenchArgs) -> Result<()> {
-    let model = ModelSource::parse(args.model.as_deref()).load(&candle_core::Device::Cpu, None)?;
+    let model = ModelSource::parse(args.model.as_deref()).load(&crate::settings::parse_device(&args.device).map_err(anyhow::Error::msg)?, None)?;
     let tasks = tasks(&model, &args)?;
     let bar = ProgressBar::new((4 * tasks.len() + args.sizes.len() + 1) as u64).with_style(ProgressStyle::with_template("{bar:30} {pos}/{len} {msg} · ETA {eta}")?);
     let mut arms = vec![];

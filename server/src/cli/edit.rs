@@ -7,6 +7,7 @@ use std::path::PathBuf;
 use anyhow::{bail, Context, Result};
 use clap::Args;
 use indicatif::{ProgressBar, ProgressStyle};
+use anneal_models::sampler::{Confidence, Schedule};
 
 use crate::engine::{self, EditSettings, RewriteRequest, SamplingMode};
 use crate::model_host::ModelSource;
@@ -23,6 +24,9 @@ pub struct EditArgs {
     /// What to do with the code (models without instruction tuning ignore it).
     #[arg(long)]
     instruction: Option<String>,
+    /// Where the model runs: cpu, cuda, cuda:N or metal (GPU builds only).
+    #[arg(long, default_value = "cpu")]
+    device: String,
     /// A checkpoint folder or a Hugging Face id in the local cache (`anneal model list`); the
     /// embedded default model when absent.
     #[arg(long)]
@@ -43,9 +47,35 @@ pub struct EditArgs {
     /// auto (edit when the checkpoint was edit-trained).
     #[arg(long, value_enum, default_value_t = Mode::Auto)]
     mode: Mode,
+    /// How many positions a step commits: threshold (Anneal's: every confident one), linear
+    /// (Dream's schedule) or blocks (LLaDA's, with --block-length); the last two run exactly
+    /// --max-steps passes.
+    #[arg(long, value_enum, default_value_t = ScheduleArg::Threshold)]
+    schedule: ScheduleArg,
+    /// How a position's confidence is scored: max-prob (Dream's maskgit_plus, LLaDA's low
+    /// confidence), margin (topk_margin) or neg-entropy (entropy).
+    #[arg(long, value_enum, default_value_t = ConfidenceArg::MaxProb)]
+    confidence: ConfidenceArg,
+    /// Block length of `--schedule blocks`.
+    #[arg(long, default_value_t = EditSettings::default().mask.block_length)]
+    block_length: usize,
     /// Print the proposal even when it adds syntax errors (never with --write).
     #[arg(long)]
     accept_syntax_errors: bool,
+}
+
+#[derive(Clone, Copy, clap::ValueEnum)]
+enum ConfidenceArg {
+    MaxProb,
+    Margin,
+    NegEntropy,
+}
+
+#[derive(Clone, Copy, clap::ValueEnum)]
+enum ScheduleArg {
+    Threshold,
+    Linear,
+    Blocks,
 }
 
 #[derive(Clone, Copy, clap::ValueEnum)]
@@ -64,7 +94,7 @@ pub fn run(args: EditArgs) -> Result<()> {
     let language = anneal_grammars::Language::from_path(&args.file);
 
     let started = std::time::Instant::now();
-    let model = ModelSource::parse(args.model.as_deref()).load(&candle_core::Device::Cpu, None)?;
+    let model = ModelSource::parse(args.model.as_deref()).load(&crate::settings::parse_device(&args.device).map_err(anyhow::Error::msg)?, None)?;
     tracing::info!(source = model.source, load_ms = started.elapsed().as_millis() as u64, "model loaded");
 
     let mut settings = EditSettings { block_tokens: args.block_tokens, accept_syntax_errors: args.accept_syntax_errors, ..Default::default() };
@@ -75,6 +105,17 @@ pub fn run(args: EditArgs) -> Result<()> {
     };
     settings.mask.threshold = args.threshold;
     settings.mask.max_steps = args.max_steps;
+    settings.mask.block_length = args.block_length;
+    settings.mask.confidence = match args.confidence {
+        ConfidenceArg::MaxProb => Confidence::MaxProb,
+        ConfidenceArg::Margin => Confidence::Margin,
+        ConfidenceArg::NegEntropy => Confidence::NegEntropy,
+    };
+    settings.mask.schedule = match args.schedule {
+        ScheduleArg::Threshold => Schedule::Threshold,
+        ScheduleArg::Linear => Schedule::Linear,
+        ScheduleArg::Blocks => Schedule::Blocks,
+    };
     let bar = ProgressBar::new_spinner().with_style(ProgressStyle::with_template("{spinner} {elapsed} {msg}").expect("valid template"));
     let request =
         RewriteRequest { text: &text, selection: a.min(b)..a.max(b), language, syntax: None, instruction: args.instruction.as_deref() };

@@ -5,6 +5,7 @@ pub mod edit;
 pub mod eval;
 pub mod model;
 pub mod plan;
+pub mod pull;
 pub mod train;
 
 use std::path::Path;

@@ -3,6 +3,7 @@
 use std::path::PathBuf;
 
 use anyhow::Result;
+use candle_core::DType;
 use clap::Subcommand;
 
 use anneal_models::{checkpoint, config_parameter_count, hub_cache, random};
@@ -21,6 +22,9 @@ pub enum ModelCommand {
     Info { dir: PathBuf },
     /// List the checkpoints in the local Hugging Face cache (usable as `--model ORG/NAME`).
     List,
+    /// Download a checkpoint (`ORG/NAME[@REVISION]`) into the local Hugging Face cache: the
+    /// only command that uses the network (needs the `hub` build feature).
+    Pull { id: String },
 }
 
 pub fn run(cmd: ModelCommand) -> Result<()> {
@@ -29,6 +33,7 @@ pub fn run(cmd: ModelCommand) -> Result<()> {
             random::write_tiny_checkpoint(&dir, seed)?;
             println!("wrote a tiny random-weight checkpoint to {}", dir.display());
         }
+        ModelCommand::Pull { id } => super::pull::pull(&id)?,
         ModelCommand::List => {
             let Some(cache) = hub_cache::cache_dir() else { anyhow::bail!("no Hugging Face cache folder (set HF_HOME)") };
             let models = hub_cache::list(&cache)?;
@@ -50,7 +55,14 @@ pub fn run(cmd: ModelCommand) -> Result<()> {
             println!("parameters: {:.2} M", params as f64 / 1e6);
             println!("layers {} · hidden {} · heads {}/{} · vocab {}", config.num_hidden_layers, config.hidden_size, config.num_attention_heads, config.num_key_value_heads, config.vocab_size);
             println!("edit-trained: {}", config.anneal_edit_trained);
-            println!("memory for weights: {:.1} MiB in f32, {:.1} MiB in bf16", params as f64 * 4.0 / 1048576.0, params as f64 * 2.0 / 1048576.0);
+            let template = anneal_models::prompt::ChatTemplate::from_dir(&dir)?;
+            println!("follows instructions: {}", if template.is_some() { "yes (chat template)" } else { "no (base model: infill prompt)" });
+            println!("stored as: {}", checkpoint::stored_dtypes(&checkpoint::weight_files(&dir)?)?.join(", "));
+            let gib = |d| checkpoint::memory_needed(&config, d) as f64 / (1u64 << 30) as f64;
+            println!("memory to run it: {:.2} GiB in f32, {:.2} GiB in bf16/f16", gib(DType::F32), gib(DType::BF16));
+            if let Some(available) = checkpoint::memory_available() {
+                println!("memory available now: {:.2} GiB", available as f64 / (1u64 << 30) as f64);
+            }
         }
     }
     Ok(())

@@ -1,0 +1,77 @@
+//! `anneal edit --model DIR` and `anneal model info DIR` on a folder of each open family's
+//! layout: the tiny random checkpoints of the parity fixtures (Dream's Qwen2 names, LLaDA's
+//! OLMo names and config), and the same Dream folder with a chat template, which turns on the
+//! instruct prompt. Random weights write nonsense: these check the plumbing, the parity tests
+//! (`models/tests/parity.rs`) the numbers.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+const BIN: &str = env!("CARGO_BIN_EXE_anneal");
+
+fn fixture(family: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../models/tests/fixtures/parity").join(family)
+}
+
+fn run(args: &[&str]) -> Output {
+    Command::new(BIN).args(args).env("ANNEAL_LOG", "debug").output().unwrap()
+}
+
+fn text(out: &Output) -> (String, String) {
+    (String::from_utf8_lossy(&out.stdout).into(), String::from_utf8_lossy(&out.stderr).into())
+}
+
+#[test]
+fn each_family_folder_edits_with_each_schedule() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("notes.txt");
+    std::fs::write(&file, "alpha beta gamma\ndelta epsilon zeta\neta theta\n").unwrap();
+    for (family, schedule) in [("dream", "linear"), ("dream", "threshold"), ("llada", "blocks"), ("llada", "linear")] {
+        let model = fixture(family);
+        let out = run(&["edit", file.to_str().unwrap(), "--range", "1:0-1:5", "--model", model.to_str().unwrap(), "--schedule", schedule, "--max-steps", "4", "--block-length", "4"]);
+        let (stdout, stderr) = text(&out);
+        assert!(out.status.success(), "{family} {schedule}: {stderr}");
+        assert!(stdout.contains("@@") || stdout.trim().is_empty() || stdout.contains("no change"), "{family} {schedule}: {stdout}");
+    }
+    assert_eq!(std::fs::read_to_string(&file).unwrap(), "alpha beta gamma\ndelta epsilon zeta\neta theta\n", "edit never writes without --write");
+}
+
+#[test]
+fn model_info_names_the_family_and_an_instruct_folder_prompts_with_its_template() {
+    for (family, name) in [("dream", "Dream"), ("llada", "Llada")] {
+        let out = run(&["model", "info", fixture(family).to_str().unwrap()]);
+        let (stdout, stderr) = text(&out);
+        assert!(out.status.success(), "{stderr}");
+        assert!(stdout.contains(&format!("family: {name}")) && stdout.contains("stored as: F32"), "{stdout}");
+        assert!(stdout.contains("follows instructions: no"), "{stdout}");
+    }
+    let instruct = tempfile::tempdir().unwrap();
+    for f in ["config.json", "model.safetensors", "tokenizer.json"] {
+        std::fs::copy(fixture("dream").join(f), instruct.path().join(f)).unwrap();
+    }
+    let template = "{% for m in messages %}t1 {{ m.content }} t2 {% endfor %}{% if add_generation_prompt %}t3 {% endif %}";
+    std::fs::write(instruct.path().join("tokenizer_config.json"), serde_json::json!({"chat_template": template}).to_string()).unwrap();
+    let out = run(&["model", "info", instruct.path().to_str().unwrap()]);
+    assert!(text(&out).0.contains("follows instructions: yes"), "{}", text(&out).0);
+
+    let file = instruct.path().join("notes.txt");
+    std::fs::write(&file, "alpha beta\ngamma delta\n").unwrap();
+    let out = run(&["edit", file.to_str().unwrap(), "--range", "0:0-0:5", "--model", instruct.path().to_str().unwrap(), "--instruction", "shorter", "--schedule", "linear", "--max-steps", "4"]);
+    let (_, stderr) = text(&out);
+    assert!(out.status.success(), "{stderr}");
+    assert!(stderr.contains("prompting with the checkpoint's chat template"), "{stderr}");
+}
+
+#[test]
+fn a_folder_of_an_unsupported_family_is_a_clear_error() {
+    let dir = tempfile::tempdir().unwrap();
+    for f in ["model.safetensors", "tokenizer.json"] {
+        std::fs::copy(fixture("dream").join(f), dir.path().join(f)).unwrap();
+    }
+    std::fs::write(dir.path().join("config.json"), r#"{"model_type": "gpt2", "architectures": ["GPT2LMHeadModel"]}"#).unwrap();
+    let file = dir.path().join("x.txt");
+    std::fs::write(&file, "a b\n").unwrap();
+    let out = run(&["edit", file.to_str().unwrap(), "--range", "0:0-0:1", "--model", dir.path().to_str().unwrap()]);
+    assert!(!out.status.success());
+    assert!(text(&out).1.contains("`gpt2` is not supported (supported: anneal, dream"), "{}", text(&out).1);
+}
