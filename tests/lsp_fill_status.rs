@@ -219,3 +219,54 @@ fn traces_say_what_ran_without_the_document_text() {
     assert!(!trace.to_string().contains("arithmetic mean"), "no document text in traces: {trace}");
     assert!(client.shutdown().success());
 }
+
+/// A folder of the Dream layout (the tiny random parity fixture) with a chat template: an
+/// instruct checkpoint, as far as the server can tell.
+fn instruct_checkpoint() -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    let fixture = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../models/tests/fixtures/parity/dream");
+    for f in ["config.json", "model.safetensors", "tokenizer.json"] {
+        std::fs::copy(fixture.join(f), dir.path().join(f)).unwrap();
+    }
+    let template = "{% for m in messages %}t1 {{ m.content }} t2 {% endfor %}{% if add_generation_prompt %}t3 {% endif %}";
+    std::fs::write(dir.path().join("tokenizer_config.json"), json!({"chat_template": template}).to_string()).unwrap();
+    dir
+}
+
+#[test]
+fn an_instruct_checkpoint_gets_the_presets_and_their_instruction_reaches_its_prompt() {
+    let model = instruct_checkpoint();
+    let cwd = tempfile::tempdir().unwrap();
+    let log_path = cwd.path().join("server.log");
+    let mut client = LspClient::start_as_editor(BIN, cwd.path(), std::fs::File::create(&log_path).unwrap());
+    client.initialize(&["utf-16"], json!({"model": model.path(), "edit": {"acceptSyntaxErrors": true, "mask": {"schedule": "linear", "maxSteps": 4}}}));
+    let status = wait_for_state(&mut client, "ready");
+    assert_eq!((status["modelInfo"]["family"].as_str(), status["modelInfo"]["followsInstructions"].as_bool()), (Some("dream"), Some(true)), "{status}");
+
+    let uri = "file:///tmp/anneal-e2e/notes.txt";
+    client.notify("textDocument/didOpen", json!({"textDocument": {"uri": uri, "languageId": "plaintext", "version": 1, "text": "alpha beta\ngamma delta\n"}}));
+    let range = json!({"start": {"line": 0, "character": 0}, "end": {"line": 0, "character": 5}});
+    let r = client.request("textDocument/codeAction", json!({"textDocument": {"uri": uri}, "range": range, "context": {"diagnostics": []}}));
+    let actions = r["result"].as_array().unwrap().clone();
+    let titles: Vec<&str> = actions.iter().map(|a| a["title"].as_str().unwrap()).collect();
+    for preset in ["Anneal: Add type annotations", "Anneal: Add docstrings", "Anneal: Simplify"] {
+        assert!(titles.contains(&preset), "{preset} not offered: {titles:?}");
+    }
+    let prompted = || std::fs::read_to_string(&log_path).unwrap().matches("prompting with the checkpoint's chat template").count();
+
+    // Without an instruction: the plain infill prompt.
+    let plain = actions.iter().find(|a| a["title"] == "Anneal: Rewrite selection").unwrap().clone();
+    let r = client.request("codeAction/resolve", plain);
+    assert!(r["result"]["edit"].is_object() || r["result"]["command"].is_object(), "{r}");
+    assert_eq!(prompted(), 0);
+
+    // A preset: its instruction goes through the checkpoint's chat template.
+    let docstrings = actions.iter().find(|a| a["title"] == "Anneal: Add docstrings").unwrap().clone();
+    let r = client.request("codeAction/resolve", docstrings);
+    assert!(r.get("error").is_none(), "{r}");
+    let edits = &r["result"]["edit"]["documentChanges"][0];
+    assert_eq!(edits["textDocument"]["version"], 1, "{r}");
+    client.pump(Duration::from_millis(200));
+    assert_eq!(prompted(), 1, "{}", std::fs::read_to_string(&log_path).unwrap());
+    assert!(client.shutdown().success());
+}

@@ -198,7 +198,7 @@ pub fn rewrite(
         tracing::info!("model {} follows no instructions; rewriting from context alone", model.source);
     }
     if let Some(instruction) = instruction_for(model, request) {
-        tracing::debug!(chars = instruction.len(), "prompting with the checkpoint's chat template");
+        tracing::info!(chars = instruction.len(), "prompting with the checkpoint's chat template");
     }
     let mut attempt_settings = settings.clone();
     let mut last = None;

@@ -52,7 +52,7 @@ pub fn status(session: &Session) -> Result<Status> {
             "ready",
             Some(ModelInfo {
                 source: m.source.clone(),
-                family: m.config.model_type.clone(),
+                family: m.config.family().map(|f| format!("{f:?}").to_lowercase()).unwrap_or_else(|_| m.config.model_type.clone()),
                 parameters: m.parameter_count(),
                 dtype: format!("{:?}", m.dtype).to_lowercase(),
                 vocab_size: m.config.vocab_size,
