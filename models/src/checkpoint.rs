@@ -20,7 +20,11 @@ pub const WEIGHTS_FILE: &str = "model.safetensors";
 pub const WEIGHTS_INDEX_FILE: &str = "model.safetensors.index.json";
 
 pub fn read_config(dir: &Path) -> Result<Config> {
-    let path = dir.join(CONFIG_FILE);
+    read_config_file(&dir.join(CONFIG_FILE))
+}
+
+pub fn read_config_file(path: &Path) -> Result<Config> {
+    let path = path.to_path_buf();
     let text = std::fs::read_to_string(&path).with_context(|| format!("cannot read {}", path.display()))?;
     parse_config(&text).with_context(|| format!("in {}", path.display()))
 }

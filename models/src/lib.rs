@@ -259,4 +259,13 @@ pub mod default_model {
     pub const CONFIG: &str = include_str!("../default/config.json");
     pub const TOKENIZER: &[u8] = include_bytes!("../default/tokenizer.json");
     pub const WEIGHTS: &[u8] = include_bytes!("../default/model.safetensors");
+
+    /// Writes the embedded checkpoint out as a folder (for tools that read folders).
+    pub fn write_to(dir: &std::path::Path) -> std::io::Result<()> {
+        use crate::checkpoint::{CONFIG_FILE, TOKENIZER_FILE, WEIGHTS_FILE};
+        std::fs::create_dir_all(dir)?;
+        std::fs::write(dir.join(CONFIG_FILE), CONFIG)?;
+        std::fs::write(dir.join(TOKENIZER_FILE), TOKENIZER)?;
+        std::fs::write(dir.join(WEIGHTS_FILE), WEIGHTS)
+    }
 }

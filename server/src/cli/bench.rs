@@ -33,8 +33,17 @@ use crate::model_host::ModelSource;
 #[derive(Args)]
 pub struct BenchArgs {
     /// A checkpoint folder or id; the embedded default model when absent.
-    #[arg(long)]
+    #[arg(long, conflicts_with = "shape")]
     model: Option<String>,
+    /// Instead of a checkpoint, random weights of this shape (a config.json, e.g.
+    /// models/shapes/qwen2.5-coder-0.5b.json), fed the default model's token ids: the speed of
+    /// a real architecture. Its accuracy figures mean nothing.
+    #[arg(long)]
+    shape: Option<PathBuf>,
+    /// A Python with torch and transformers (e.g. .venv-ref/bin/python): also time the same
+    /// forward pass in PyTorch eager mode, same weights and threads (scripts/torch_forward.py).
+    #[arg(long)]
+    torch: Option<PathBuf>,
     /// Where the model runs: cpu, cuda, cuda:N or metal (GPU builds only).
     #[arg(long, default_value = "cpu")]
     device: String,
@@ -142,11 +151,45 @@ struct Report {
     /// One pass over 512 tokens of context + a 32-token block, against the block attending to
     /// the cached context.
     reuse_512_ratio: f64,
+    /// With `--torch`: one pass over context + block + context, here and in PyTorch eager.
+    torch: Option<TorchComparison>,
     peak_rss_mib: Option<f64>,
 }
 
+#[derive(Serialize)]
+struct TorchComparison {
+    tokens: usize,
+    anneal_ms: f64,
+    torch_ms: f64,
+    /// How many times faster Anneal's pass is (above 1: faster than PyTorch).
+    speedup: f64,
+    torch_version: String,
+}
+
 pub fn run(args: BenchArgs) -> Result<()> {
-    let model = ModelSource::parse(args.model.as_deref()).load(&crate::settings::parse_device(&args.device).map_err(anyhow::Error::msg)?, None)?;
+    let device = crate::settings::parse_device(&args.device).map_err(anyhow::Error::msg)?;
+    // A random shape and, for the PyTorch comparison, the embedded model are written to a
+    // temporary folder: both sides then read the same safetensors.
+    let scratch = tempfile::tempdir()?;
+    let folder = match (&args.shape, &args.model, &args.torch) {
+        (Some(shape), _, _) => {
+            let config = anneal_models::checkpoint::read_config_file(shape)?;
+            let tokenizer = anneal_models::Tokenizer::from_bytes(anneal_models::default_model::TOKENIZER)?;
+            eprintln!("writing random weights of {} ({:.0} M parameters)…", shape.display(), anneal_models::config_parameter_count(&config) as f64 / 1e6);
+            anneal_models::random::write_random_checkpoint(scratch.path(), &config, &tokenizer, 0)?;
+            Some(scratch.path().to_path_buf())
+        }
+        (None, None, Some(_)) => {
+            anneal_models::default_model::write_to(scratch.path())?;
+            Some(scratch.path().to_path_buf())
+        }
+        (None, Some(dir), _) if std::path::Path::new(dir).is_dir() => Some(PathBuf::from(dir)),
+        _ => None,
+    };
+    let model = match (&folder, &args.model) {
+        (Some(dir), _) => Model::load(dir, &device)?,
+        (None, spec) => ModelSource::parse(spec.as_deref()).load(&device, None)?,
+    };
     let tasks = tasks(&model, &args)?;
     let bar = ProgressBar::new((4 * tasks.len() + args.sizes.len() + 1) as u64).with_style(ProgressStyle::with_template("{bar:30} {pos}/{len} {msg} · ETA {eta}")?);
     let mut arms = vec![];
@@ -171,6 +214,11 @@ pub fn run(args: BenchArgs) -> Result<()> {
     }
     let reuse = time_pass(&model, &tasks[0], 512, 32, 0)?;
     bar.finish_and_clear();
+    let torch = match (&args.torch, &folder) {
+        (Some(python), Some(dir)) => Some(torch_comparison(python, dir, &model, &tasks[0], &args)?),
+        (Some(_), None) => bail!("--torch needs a checkpoint folder (--model DIR, --shape, or the default model)"),
+        _ => None,
+    };
     let report = Report {
         model: model.source.clone(),
         parameters: model.parameter_count(),
@@ -184,6 +232,7 @@ pub fn run(args: BenchArgs) -> Result<()> {
         arms,
         pass_timing,
         reuse_512_ratio: reuse.full_ms / reuse.cached_ms,
+        torch,
         peak_rss_mib: peak_rss_mib(),
     };
     print(&report);
@@ -303,6 +352,33 @@ fn time_pass(model: &Model, task: &Task, before: usize, block: usize, after: usi
     Ok(PassTiming { block, full_ms, cached_ms })
 }
 
+/// One pass over context + block + context here, then the same length in PyTorch eager mode
+/// on the same weights and threads.
+fn torch_comparison(python: &std::path::Path, dir: &std::path::Path, model: &Model, task: &Task, args: &BenchArgs) -> Result<TorchComparison> {
+    let ours = time_pass(model, task, args.context, args.block, args.context)?;
+    let tokens = 2 * args.context + args.block;
+    let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../scripts/torch_forward.py");
+    let threads = candle_core::utils::get_num_threads();
+    let out = std::process::Command::new(python)
+        .arg(&script)
+        .arg(dir)
+        .args(["--tokens", &tokens.to_string(), "--runs", "5", "--threads", &threads.to_string()])
+        .output()
+        .with_context(|| format!("cannot run {}", python.display()))?;
+    if !out.status.success() {
+        bail!("{} failed: {}", script.display(), String::from_utf8_lossy(&out.stderr).lines().last().unwrap_or_default());
+    }
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).context("torch_forward.py printed no JSON")?;
+    let torch_ms = json["ms"].as_f64().context("torch_forward.py printed no timing")?;
+    Ok(TorchComparison {
+        tokens,
+        anneal_ms: ours.full_ms,
+        torch_ms,
+        speedup: torch_ms / ours.full_ms,
+        torch_version: json["torch"].as_str().unwrap_or_default().to_string(),
+    })
+}
+
 fn peak_rss_mib() -> Option<f64> {
     let status = std::fs::read_to_string("/proc/self/status").ok()?;
     let kib: f64 = status.lines().find(|l| l.starts_with("VmHWM:"))?.split_whitespace().nth(1)?.parse().ok()?;
@@ -323,6 +399,12 @@ fn print(r: &Report) {
         println!("| {} | {:.2} | {:.2} |", t.block, t.full_ms, t.cached_ms);
     }
     println!("\nprefix reuse, 512 tokens of context + 32: {:.2}x faster than recomputing", r.reuse_512_ratio);
+    if let Some(t) = &r.torch {
+        println!(
+            "one pass over {} tokens: {:.2} ms here, {:.2} ms in PyTorch {} eager: {:.2}x",
+            t.tokens, t.anneal_ms, t.torch_ms, t.torch_version, t.speedup
+        );
+    }
     if let Some(m) = r.peak_rss_mib {
         println!("peak memory: {m:.0} MiB");
     }
