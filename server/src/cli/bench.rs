@@ -186,10 +186,16 @@ pub fn run(args: BenchArgs) -> Result<()> {
         (None, Some(dir), _) if std::path::Path::new(dir).is_dir() => Some(PathBuf::from(dir)),
         _ => None,
     };
-    let model = match (&folder, &args.model) {
+    let mut model = match (&folder, &args.model) {
         (Some(dir), _) => Model::load(dir, &device)?,
         (None, spec) => ModelSource::parse(spec.as_deref()).load(&device, None)?,
     };
+    // Name what was measured, not the temporary folder it was read from.
+    if let Some(shape) = &args.shape {
+        model.source = format!("random weights of {}", shape.display());
+    } else if args.model.is_none() {
+        model.source = "default".into();
+    }
     let tasks = tasks(&model, &args)?;
     let bar = ProgressBar::new((4 * tasks.len() + args.sizes.len() + 1) as u64).with_style(ProgressStyle::with_template("{bar:30} {pos}/{len} {msg} · ETA {eta}")?);
     let mut arms = vec![];
