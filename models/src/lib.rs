@@ -65,16 +65,18 @@ pub struct Model {
     transformer: Transformer,
     /// Set on the views [`Model::batched`] makes: their forward passes join a shared batch.
     batch: Option<Arc<batch::Membership>>,
+    /// Whether logits are shifted one position (Dream): fixed by the family, read every pass.
+    shift: bool,
     /// The last prefix [`Denoiser::logits_after_prefix`] encoded.
     prefix: std::sync::Mutex<Option<EncodedPrefix>>,
 }
 
-/// A finished prefix's keys and values, and the raw logits of its last position (which a
-/// family with shifted logits reads for the first position after it).
+/// A finished prefix's keys and values, and for a family with shifted logits the raw logits
+/// of its last position, which the first position after it reads.
 struct EncodedPrefix {
     ids: Vec<u32>,
     kv: transformer::KvCache,
-    last_logits: Tensor,
+    last_logits: Option<Tensor>,
 }
 
 impl Model {
@@ -100,6 +102,7 @@ impl Model {
             Family::Dream | Family::Llada => prompt::ChatTemplate::from_dir(dir)?,
         };
         Ok(Model {
+            shift: config.family()?.shifts_logits(),
             config,
             tokenizer,
             device: device.clone(),
@@ -127,6 +130,7 @@ impl Model {
         let vb = candle_nn::VarBuilder::from_slice_safetensors(default_model::WEIGHTS, dtype, device)?;
         let transformer = Transformer::new(&config, Mode::Infer, vb).context("embedded default model")?;
         Ok(Model {
+            shift: false,
             config,
             tokenizer,
             device: device.clone(),
@@ -150,10 +154,6 @@ impl Model {
         self.chat_template.is_some()
     }
 
-    fn shifts_logits(&self) -> bool {
-        self.config.family().is_ok_and(Family::shifts_logits)
-    }
-
     /// `n` views of this model whose forward passes are batched together (see [`batch`]): give
     /// each to one worker thread. A view must be dropped when its worker is done, or the other
     /// views wait for it. The handle reports what the group did.
@@ -167,6 +167,7 @@ impl Model {
                 source: self.source.clone(),
                 dtype: self.dtype,
                 chat_template: self.chat_template.clone(),
+                shift: self.shift,
                 transformer: self.transformer.clone(),
                 batch: Some(Arc::new(batch::Membership(batcher.clone()))),
                 prefix: Default::default(),
@@ -216,7 +217,7 @@ impl Denoiser for Model {
             Some(member) => member.0.logits(ids)?,
             None => self.transformer.forward(&Tensor::new(ids, &self.device)?.unsqueeze(0)?)?.squeeze(0)?,
         };
-        if !self.shifts_logits() || ids.len() < 2 {
+        if !self.shift || ids.len() < 2 {
             return Ok(raw);
         }
         // Position 0 has nothing to its left and keeps its own row, as Dream's sampler does.
@@ -241,16 +242,20 @@ impl Denoiser for Model {
                 Some(past) => past.extended(&more)?,
                 None => more,
             };
-            let last_logits = logits.squeeze(0)?.narrow(0, prefix.len() - reusable - 1, 1)?;
+            // A copy: a view would keep every prefix position's logits alive with the cache.
+            let last_logits = match self.shift {
+                true => Some(logits.squeeze(0)?.narrow(0, prefix.len() - reusable - 1, 1)?.copy()?),
+                false => None,
+            };
             *cached = Some(EncodedPrefix { ids: prefix.to_vec(), kv, last_logits });
         }
         let encoded = cached.as_ref().expect("just filled");
         let input = Tensor::new(rest, &self.device)?.unsqueeze(0)?;
         let logits = self.transformer.forward_cached(&input, Some(&encoded.kv))?.0.squeeze(0)?;
-        if !self.shifts_logits() {
-            return Ok(logits);
+        match &encoded.last_logits {
+            Some(last) => Tensor::cat(&[last, &logits.narrow(0, 0, rest.len() - 1)?], 0),
+            None => Ok(logits),
         }
-        Tensor::cat(&[encoded.last_logits.clone(), logits.narrow(0, 0, rest.len() - 1)?], 0)
     }
 }
 
