@@ -90,35 +90,99 @@ pub fn corrupt(rng: &mut StdRng, span: &[u32], k: usize, stream: &[u32]) -> Vec<
     out
 }
 
-/// Stage 2, edit-based corruption: the span before the pad run gets k = ⌊m·α⌋ insertions,
-/// deletions and substitutions (α ≤ `max_alpha`), the pad run absorbs the change of length, and
-/// masks go on top. The target is the clean window, and every position is learnt — so the
-/// model learns to distrust visible tokens, not only to fill masks.
-pub fn edit_example(rng: &mut StdRng, stream: &[u32], len: usize, max_slack: usize, max_alpha: f64, sp: Specials) -> Example {
+/// How the edit stage corrupts a window.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum EditCorruption {
+    /// One span of 8–64 tokens before the pad run gets k = ⌊m·α⌋ edits, and the target is the
+    /// clean window: after an insertion or deletion the rest of the span must shift. (The
+    /// first default model's stage 2.)
+    #[default]
+    Span,
+    /// Everything before the pad run gets k = ⌊p·α⌋ edits, several times the corrected
+    /// positions per window, and the target is aligned to the edits: a substituted token's
+    /// target is the original, an inserted token's is pad (the decode drops pads, so "delete
+    /// this token" is one local prediction); only a deletion shifts what follows.
+    Aligned,
+}
+
+/// Stage 2, edit-based corruption: edits before the pad run (α ≤ `max_alpha`), the pad run
+/// absorbs the change of length, and masks go on top. Every position is learnt — so the model
+/// learns to distrust visible tokens, not only to fill masks — and visible tokens that differ
+/// from their target weigh `edit_weight`, since they are a few percent of a window.
+pub fn edit_example(rng: &mut StdRng, stream: &[u32], len: usize, max_slack: usize, max_alpha: f64, kind: EditCorruption, edit_weight: f32, sp: Specials) -> Example {
     loop {
-        let (target, p, s) = clean_window(rng, stream, len, max_slack, sp.pad);
-        let m = rng.random_range(8..=64usize).min(p);
-        let alpha = rng.random_range(0.0..max_alpha);
-        let k = ((m as f64 * alpha).floor() as usize).max(1).min(s);
-        if m == 0 || k == 0 {
-            continue;
-        }
-        let span = &target[p - m..p];
-        let corrupted = corrupt(rng, span, k, stream);
-        // |Δlength| ≤ k ≤ s, so the pad run can absorb it and the suffix stays aligned.
-        let pads = (s as isize - (corrupted.len() as isize - m as isize)) as usize;
-        let mut input = target[..p - m].to_vec();
-        input.extend_from_slice(&corrupted);
-        input.extend(std::iter::repeat_n(sp.pad, pads));
-        input.extend_from_slice(&target[p + s..]);
-        debug_assert_eq!(input.len(), len);
-        let mut weight = vec![1f32; len];
+        let (clean, p, s) = clean_window(rng, stream, len, max_slack, sp.pad);
+        let (mut input, target) = match kind {
+            EditCorruption::Span => {
+                let m = rng.random_range(8..=64usize).min(p);
+                let alpha = rng.random_range(0.0..max_alpha);
+                let k = ((m as f64 * alpha).floor() as usize).max(1).min(s);
+                if m == 0 || k == 0 {
+                    continue;
+                }
+                let corrupted = corrupt(rng, &clean[p - m..p], k, stream);
+                // |Δlength| ≤ k ≤ s, so the pad run can absorb it and the suffix stays aligned.
+                let pads = (s as isize - (corrupted.len() as isize - m as isize)) as usize;
+                let mut input = clean[..p - m].to_vec();
+                input.extend_from_slice(&corrupted);
+                input.extend(std::iter::repeat_n(sp.pad, pads));
+                input.extend_from_slice(&clean[p + s..]);
+                (input, clean)
+            }
+            EditCorruption::Aligned => {
+                let k = (p as f64 * rng.random_range(0.0..max_alpha)).floor() as usize;
+                if k == 0 {
+                    continue;
+                }
+                // Half the time the noise comes from the window itself: plausible tokens, as
+                // a slip of the hand or a bad paste would put there.
+                let source = if rng.random_bool(0.5) { &clean[..p] } else { stream };
+                let (span_in, span_target) = corrupt_aligned(rng, &clean[..p], k, s, source, sp.pad);
+                let frame = |span: Vec<u32>| {
+                    let mut v = span;
+                    v.extend(std::iter::repeat_n(sp.pad, p + s - v.len()));
+                    v.extend_from_slice(&clean[p + s..]);
+                    v
+                };
+                (frame(span_in), frame(span_target))
+            }
+        };
+        debug_assert_eq!((input.len(), target.len()), (len, len));
+        let mut weight: Vec<f32> = input.iter().zip(&target).map(|(i, t)| if i == t { 1.0 } else { edit_weight }).collect();
         let t = rng.random_range(0.0..0.5);
         if t > 0.0 {
             mask(rng, &mut input, &mut weight, t, sp.mask);
         }
         return Example { input, target, weight };
     }
+}
+
+/// `k` random edits to `span`, at most `max_inserts` of them insertions, returned as the
+/// corrupted tokens and the target aligned to them: an inserted token's target is `pad`, a
+/// substituted one's is the original; a deletion shifts the targets after it by one. The
+/// target is never longer than `span.len() + max_inserts`.
+pub fn corrupt_aligned(rng: &mut StdRng, span: &[u32], k: usize, max_inserts: usize, source: &[u32], pad: u32) -> (Vec<u32>, Vec<u32>) {
+    // One cell per token of either side: (what the canvas shows, what it should show).
+    let mut cells: Vec<(Option<u32>, Option<u32>)> = span.iter().map(|&t| (Some(t), Some(t))).collect();
+    let mut inserts = 0;
+    for _ in 0..k {
+        let token = source[rng.random_range(0..source.len())];
+        let visible: Vec<usize> = (0..cells.len()).filter(|&i| cells[i].0.is_some()).collect();
+        let edit = [Edit::Insert, Edit::Delete, Edit::Substitute][rng.random_range(0..3)];
+        match edit {
+            Edit::Insert if inserts < max_inserts => {
+                cells.insert(rng.random_range(0..=cells.len()), (Some(token), None));
+                inserts += 1;
+            }
+            Edit::Delete if !visible.is_empty() => cells[visible[rng.random_range(0..visible.len())]].0 = None,
+            _ if !visible.is_empty() => cells[visible[rng.random_range(0..visible.len())]].0 = Some(token),
+            _ => {}
+        }
+    }
+    let input = cells.iter().filter_map(|c| c.0).collect();
+    let target = cells.iter().filter(|c| c.0.is_some() || c.1.is_some()).map(|c| c.1.unwrap_or(pad)).collect();
+    (input, target)
 }
 
 #[cfg(test)]
@@ -153,7 +217,7 @@ mod tests {
         let mut rng = StdRng::seed_from_u64(2);
         let mut differing = 0;
         for _ in 0..100 {
-            let ex = edit_example(&mut rng, &stream(), 64, 8, 0.1, SP);
+            let ex = edit_example(&mut rng, &stream(), 64, 8, 0.1, EditCorruption::Span, 1.0, SP);
             assert_eq!(ex.input.len(), 64);
             assert_eq!(ex.target.len(), 64);
             assert!(ex.weight.iter().all(|&w| w >= 1.0), "every position is learnt");
@@ -166,6 +230,63 @@ mod tests {
             differing += ex.input.iter().zip(&ex.target).filter(|(a, b)| a != b && **a != SP.mask).count().min(1);
         }
         assert!(differing > 50, "edits change visible tokens: {differing}/100");
+    }
+
+    #[test]
+    fn aligned_corruption_marks_insertions_with_pad_and_keeps_the_text() {
+        let mut rng = StdRng::seed_from_u64(4);
+        let span: Vec<u32> = (10..60).collect();
+        for k in 1..8 {
+            for max_inserts in [0, 2, 8] {
+                let (input, target) = corrupt_aligned(&mut rng, &span, k, max_inserts, &stream(), SP.pad);
+                let text: Vec<u32> = target.iter().copied().filter(|&t| t != SP.pad).collect();
+                assert_eq!(text, span, "the target without pads is the clean span");
+                let inserts = target.len() - span.len();
+                assert!(inserts <= max_inserts && inserts <= k);
+                assert!(input.len() + k >= span.len() && input.len() <= target.len());
+            }
+        }
+    }
+
+    #[test]
+    fn aligned_substitutions_and_insertions_are_local() {
+        // Without deletions the input and target have the same length and differ only where
+        // a token was edited.
+        let mut rng = StdRng::seed_from_u64(5);
+        let span: Vec<u32> = (10..60).collect();
+        let mut seen_pad = false;
+        for _ in 0..200 {
+            let (input, target) = corrupt_aligned(&mut rng, &span, 1, 1, &[200, 201], SP.pad);
+            if input.len() == target.len() {
+                let differing: Vec<usize> = (0..input.len()).filter(|&i| input[i] != target[i]).collect();
+                assert_eq!(differing.len(), 1, "{input:?} / {target:?}");
+                let i = differing[0];
+                assert!(input[i] == 200 || input[i] == 201);
+                seen_pad |= target[i] == SP.pad;
+            } else {
+                assert_eq!(input.len() + 1, target.len(), "a deletion");
+            }
+        }
+        assert!(seen_pad, "an insertion's target is pad");
+    }
+
+    #[test]
+    fn aligned_edit_examples_weigh_corrected_tokens_and_keep_the_suffix() {
+        let mut rng = StdRng::seed_from_u64(6);
+        let mut corrected = 0;
+        for _ in 0..100 {
+            let ex = edit_example(&mut rng, &stream(), 64, 8, 0.1, EditCorruption::Aligned, 4.0, SP);
+            assert_eq!((ex.input.len(), ex.target.len()), (64, 64));
+            for i in 0..64 {
+                if ex.input[i] != SP.mask && ex.input[i] != ex.target[i] {
+                    assert_eq!(ex.weight[i], 4.0);
+                    corrected += 1;
+                } else if ex.input[i] != SP.mask {
+                    assert_eq!(ex.weight[i], 1.0);
+                }
+            }
+        }
+        assert!(corrected > 100, "several corrected positions per window: {corrected}");
     }
 
     #[test]

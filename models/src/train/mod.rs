@@ -61,6 +61,12 @@ pub struct TrainConfig {
     pub edit_fraction: f64,
     /// Largest share of a span's tokens edited (the seed: 0.1).
     pub edit_alpha: f64,
+    /// Where the edits go and how their targets align (data::EditCorruption).
+    #[serde(default)]
+    pub edit_corruption: data::EditCorruption,
+    /// Loss weight of a visible token that differs from its target.
+    #[serde(default = "one")]
+    pub edit_weight: f32,
     pub seed: u64,
     pub eval_every: usize,
     pub eval_windows: usize,
@@ -75,6 +81,10 @@ pub struct TrainConfig {
     /// shapes and vocabulary must match.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub init: Option<PathBuf>,
+}
+
+fn one() -> f32 {
+    1.0
 }
 
 /// One line of `metrics.jsonl`.
@@ -209,7 +219,7 @@ pub fn batch_for_step(cfg: &TrainConfig, step: usize, stream: &[u32], sp: Specia
     (0..cfg.batch_size)
         .map(|i| {
             if edits && i % 2 == 1 {
-                data::edit_example(&mut rng, stream, cfg.window, cfg.max_slack, cfg.edit_alpha, sp)
+                data::edit_example(&mut rng, stream, cfg.window, cfg.max_slack, cfg.edit_alpha, cfg.edit_corruption, cfg.edit_weight, sp)
             } else {
                 data::mask_example(&mut rng, stream, cfg.window, cfg.max_slack, sp)
             }
