@@ -25,6 +25,8 @@ def main() -> None:
     blocks = [t["block"] for t in r["pass_timing"]]
     left.plot(blocks, [t["full_ms"] for t in r["pass_timing"]], "o-", label="whole canvas")
     left.plot(blocks, [t["cached_ms"] for t in r["pass_timing"]], "s-", label="prefix K/V cached")
+    if all("dual_ms" in t for t in r["pass_timing"]):
+        left.plot(blocks, [t["dual_ms"] for t in r["pass_timing"]], "^-", label="prefix and suffix K/V cached")
     left.set_xscale("log", base=2)
     left.set_xticks(blocks, [str(b) for b in blocks])
     left.set_xlabel(f"block size (tokens; {r['context']} tokens of context each side)")

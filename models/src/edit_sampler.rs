@@ -7,7 +7,7 @@
 
 use std::ops::ControlFlow;
 
-use crate::sampler::{choices, Confidence, Outcome, SampleError, StepReport};
+use crate::sampler::{canvas_logits, choices, Confidence, KvReuse, Outcome, SampleError, StepReport};
 use crate::Denoiser;
 
 #[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
@@ -20,13 +20,13 @@ pub struct EditConfig {
     /// A visible token is kept while the model gives it at least this probability.
     pub keep_threshold: f32,
     pub max_steps: usize,
-    /// As [`crate::sampler::MaskConfig::prefix_cache`].
-    pub prefix_cache: bool,
+    /// As [`crate::sampler::MaskConfig::cache`].
+    pub cache: KvReuse,
 }
 
 impl Default for EditConfig {
     fn default() -> Self {
-        Self { mask_threshold: 0.9, replace_threshold: 0.6, keep_threshold: 0.1, max_steps: 16, prefix_cache: false }
+        Self { mask_threshold: 0.9, replace_threshold: 0.6, keep_threshold: 0.1, max_steps: 16, cache: KvReuse::None }
     }
 }
 
@@ -56,8 +56,7 @@ pub fn decode_edit(
 
     let mut steps = 0;
     while steps < config.max_steps.max(1) {
-        let logits = if config.prefix_cache { model.logits_after_prefix(&ids, start)? } else { model.logits(&ids)?.narrow(0, start, ids.len() - start)? };
-        let logits = logits.narrow(0, 0, n)?;
+        let logits = canvas_logits(model, &ids, start, n, config.cache, steps == 0)?;
         let (best, best_p) = choices(&logits, sp.mask, Confidence::MaxProb)?;
         let current_p = probability_of(&logits, &canvas)?;
         steps += 1;

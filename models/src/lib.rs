@@ -49,6 +49,18 @@ pub trait Denoiser: Sync {
     fn logits_after_prefix(&self, ids: &[u32], start: usize) -> candle_core::Result<Tensor> {
         self.logits(ids)?.narrow(0, start, ids.len() - start)
     }
+
+    /// The logits of the window `ids[start..end]`, where the context on both sides stays fixed
+    /// while a block is decoded, so an implementation may keep the context's keys and values
+    /// and run only the window's queries (Fast-dLLM's dual cache). `refresh` starts a block:
+    /// the whole canvas is encoded and its context's keys and values kept for the calls that
+    /// follow, which see the context as it was then. A prefix that grew at the window's left
+    /// end (tokens committed by a left-to-right decode) keeps the cache: the new tokens are
+    /// encoded once, with the window, and join it. By default: the whole canvas, every time.
+    fn logits_in_window(&self, ids: &[u32], start: usize, end: usize, refresh: bool) -> candle_core::Result<Tensor> {
+        let _ = refresh;
+        self.logits(ids)?.narrow(0, start, end - start)
+    }
 }
 
 /// A loaded checkpoint: config, tokenizer and weights on a device.
@@ -69,6 +81,18 @@ pub struct Model {
     shift: bool,
     /// The last prefix [`Denoiser::logits_after_prefix`] encoded.
     prefix: std::sync::Mutex<Option<EncodedPrefix>>,
+    /// The context [`Denoiser::logits_in_window`] encoded at the start of the current block.
+    context: std::sync::Mutex<Option<EncodedContext>>,
+}
+
+/// Both sides of a window, encoded in one pass over the whole canvas at a block's start.
+struct EncodedContext {
+    prefix: Vec<u32>,
+    suffix: Vec<u32>,
+    past: Option<transformer::KvCache>,
+    future: Option<transformer::KvCache>,
+    /// For a family with shifted logits: the raw logits of the position before the window.
+    last_logits: Option<Tensor>,
 }
 
 /// A finished prefix's keys and values, and for a family with shifted logits the raw logits
@@ -112,6 +136,7 @@ impl Model {
             transformer,
             batch: None,
             prefix: Default::default(),
+            context: Default::default(),
         })
     }
 
@@ -140,6 +165,7 @@ impl Model {
             transformer,
             batch: None,
             prefix: Default::default(),
+            context: Default::default(),
         })
     }
 
@@ -171,6 +197,7 @@ impl Model {
                 transformer: self.transformer.clone(),
                 batch: Some(Arc::new(batch::Membership(batcher.clone()))),
                 prefix: Default::default(),
+                context: Default::default(),
             })
             .collect();
         (views, BatchHandle(batcher))
@@ -217,11 +244,51 @@ impl Denoiser for Model {
             Some(member) => member.0.logits(ids)?,
             None => self.transformer.forward(&Tensor::new(ids, &self.device)?.unsqueeze(0)?)?.squeeze(0)?,
         };
-        if !self.shift || ids.len() < 2 {
-            return Ok(raw);
+        self.shifted(raw, None)
+    }
+
+    fn logits_in_window(&self, ids: &[u32], start: usize, end: usize, refresh: bool) -> candle_core::Result<Tensor> {
+        let n = end - start;
+        if self.batch.is_some() || (start == 0 && end == ids.len()) {
+            return self.logits(ids)?.narrow(0, start, n);
         }
-        // Position 0 has nothing to its left and keeps its own row, as Dream's sampler does.
-        Tensor::cat(&[raw.narrow(0, 0, 1)?, raw.narrow(0, 0, ids.len() - 1)?], 0)
+        let mut cached = self.context.lock().unwrap_or_else(|e| e.into_inner());
+        let suffix_kept = cached.as_ref().is_some_and(|c| c.suffix == ids[end..]);
+        let current = suffix_kept && cached.as_ref().is_some_and(|c| c.prefix == ids[..start]);
+        // Tokens committed since, at the window's left end (a left-to-right decode): encode
+        // them once, with the window, and keep their keys and values as part of the prefix.
+        let grown = suffix_kept && cached.as_ref().is_some_and(|c| start > c.prefix.len() && ids.starts_with(&c.prefix));
+        if refresh || !(current || grown) {
+            let all = Tensor::new(ids, &self.device)?.unsqueeze(0)?;
+            let (raw, kv) = self.transformer.forward_cached(&all, None)?;
+            let raw = raw.squeeze(0)?;
+            *cached = Some(EncodedContext {
+                prefix: ids[..start].to_vec(),
+                suffix: ids[end..].to_vec(),
+                past: (start > 0).then(|| kv.narrow(0, start)).transpose()?,
+                future: (end < ids.len()).then(|| kv.narrow(end, ids.len() - end)).transpose()?,
+                last_logits: (self.shift && start > 0).then(|| raw.narrow(0, start - 1, 1)?.copy()).transpose()?,
+            });
+            // This pass saw the current canvas: its window rows are exact.
+            return self.shifted(raw, None)?.narrow(0, start, n);
+        }
+        let context = cached.as_mut().expect("checked above");
+        let from = context.prefix.len();
+        let window = Tensor::new(&ids[from..end], &self.device)?.unsqueeze(0)?;
+        let (raw, own) = self.transformer.forward_between(&window, context.past.as_ref(), context.future.as_ref())?;
+        let raw = self.shifted(raw.squeeze(0)?, context.last_logits.as_ref())?;
+        if from < start {
+            let added = own.narrow(0, start - from)?;
+            context.past = Some(match &context.past {
+                Some(past) => past.extended(&added)?,
+                None => added,
+            });
+            if context.last_logits.is_some() {
+                context.last_logits = Some(raw.narrow(0, start - from, 1)?.copy()?);
+            }
+            context.prefix = ids[..start].to_vec();
+        }
+        raw.narrow(0, start - from, n)
     }
 
     fn logits_after_prefix(&self, ids: &[u32], start: usize) -> candle_core::Result<Tensor> {
@@ -256,6 +323,23 @@ impl Denoiser for Model {
             Some(last) => Tensor::cat(&[last, &logits.narrow(0, 0, rest.len() - 1)?], 0),
             None => Ok(logits),
         }
+    }
+}
+
+impl Model {
+    /// Raw logits as the family reads them: with Dream's shift, position *i* takes row *i*−1,
+    /// and the first position the row `before` it (encoded earlier), else its own row, as
+    /// Dream's sampler does.
+    fn shifted(&self, raw: Tensor, before: Option<&Tensor>) -> candle_core::Result<Tensor> {
+        let len = raw.dim(0)?;
+        if !self.shift || (len < 2 && before.is_none()) {
+            return Ok(raw);
+        }
+        let first = match before {
+            Some(row) => row.clone(),
+            None => raw.narrow(0, 0, 1)?,
+        };
+        Tensor::cat(&[first, raw.narrow(0, 0, len - 1)?], 0)
     }
 }
 

@@ -213,14 +213,16 @@ impl Attention {
     }
 
     /// `key_mask`: `[batch, 1, 1, len]`, added to the attention scores (−∞ at padding).
-    fn forward(&self, x: &Tensor, rotary: &RotaryEmbedding, key_mask: Option<&Tensor>) -> Result<Tensor> {
-        Ok(self.forward_cached(x, rotary, key_mask, None)?.0)
-    }
-
     /// Attention of `x` (positions after `past`'s) to the keys of `past` and of `x` itself;
     /// returns the output and `x`'s own keys and values (rotated, before sharing among heads),
     /// which a later call can take as its past.
-    fn forward_cached(&self, x: &Tensor, rotary: &RotaryEmbedding, key_mask: Option<&Tensor>, past: Option<&LayerKv>) -> Result<(Tensor, LayerKv)> {
+    fn forward(&self, x: &Tensor, rotary: &RotaryEmbedding, key_mask: Option<&Tensor>) -> Result<Tensor> {
+        Ok(self.forward_cached(x, rotary, key_mask, None, None)?.0)
+    }
+
+    /// Attention of `x`'s positions, which follow `past`'s and precede `future`'s, to all
+    /// three. Returns the output and `x`'s own keys and values.
+    fn forward_cached(&self, x: &Tensor, rotary: &RotaryEmbedding, key_mask: Option<&Tensor>, past: Option<&LayerKv>, future: Option<&LayerKv>) -> Result<(Tensor, LayerKv)> {
         let (b, len, _) = x.dims3()?;
         let offset = past.map_or(0, |p| p.k.dim(2).unwrap_or(0));
         let q = self.split_heads(&self.q_proj.forward(x)?, self.heads)?;
@@ -228,9 +230,13 @@ impl Attention {
         let v = self.split_heads(&self.v_proj.forward(x)?, self.kv_heads)?;
         let q = rotary.apply(&q, offset, self.mode)?;
         let own = LayerKv { k: rotary.apply(&k, offset, self.mode)?, v };
-        let (k, v) = match past {
-            Some(p) => (Tensor::cat(&[&p.k, &own.k], 2)?, Tensor::cat(&[&p.v, &own.v], 2)?),
-            None => (own.k.clone(), own.v.clone()),
+        let (k, v) = match (past, future) {
+            (None, None) => (own.k.clone(), own.v.clone()),
+            _ => {
+                let keys: Vec<&Tensor> = past.iter().map(|p| &p.k).chain([&own.k]).chain(future.iter().map(|f| &f.k)).collect();
+                let values: Vec<&Tensor> = past.iter().map(|p| &p.v).chain([&own.v]).chain(future.iter().map(|f| &f.v)).collect();
+                (Tensor::cat(&keys, 2)?, Tensor::cat(&values, 2)?)
+            }
         };
         let k = self.repeat_kv(k)?.contiguous()?;
         let v = self.repeat_kv(v)?.contiguous()?;
@@ -272,8 +278,8 @@ impl DecoderLayer {
         &h + self.mlp.forward(&self.post_attention_layernorm.forward(&h)?)?
     }
 
-    fn forward_cached(&self, x: &Tensor, rotary: &RotaryEmbedding, past: Option<&LayerKv>) -> Result<(Tensor, LayerKv)> {
-        let (attn, kv) = self.self_attn.forward_cached(&self.input_layernorm.forward(x)?, rotary, None, past)?;
+    fn forward_cached(&self, x: &Tensor, rotary: &RotaryEmbedding, past: Option<&LayerKv>, future: Option<&LayerKv>) -> Result<(Tensor, LayerKv)> {
+        let (attn, kv) = self.self_attn.forward_cached(&self.input_layernorm.forward(x)?, rotary, None, past, future)?;
         let h = (x + attn)?;
         Ok(((&h + self.mlp.forward(&self.post_attention_layernorm.forward(&h)?)?)?, kv))
     }
@@ -306,6 +312,12 @@ impl KvCache {
     }
 
     /// This cache followed by `more` (the keys and values of the positions right after).
+    /// Positions `start..start + len` of the cache (views, no copy).
+    pub fn narrow(&self, start: usize, len: usize) -> Result<KvCache> {
+        let layers = self.layers.iter().map(|l| Ok(LayerKv { k: l.k.narrow(2, start, len)?, v: l.v.narrow(2, start, len)? })).collect::<Result<_>>()?;
+        Ok(KvCache { layers })
+    }
+
     pub fn extended(&self, more: &KvCache) -> Result<KvCache> {
         let layers = self
             .layers
@@ -369,14 +381,23 @@ impl Transformer {
     /// Logits of `ids` (positions after `past`'s), attending to `past` and to each other, and
     /// the keys and values of `ids` themselves. `past: None` encodes a prefix from position 0.
     pub fn forward_cached(&self, ids: &Tensor, past: Option<&KvCache>) -> Result<(Tensor, KvCache)> {
-        let len = ids.dim(1)? + past.map_or(0, KvCache::len);
+        self.forward_between(ids, past, None)
+    }
+
+    /// `ids` between a cached `past` and a cached `future` (Fast-dLLM's dual cache): only
+    /// these positions' queries run, attending to their own keys and the cached ones. Exact
+    /// when the cached keys and values are what a full pass over the current canvas would
+    /// give; otherwise the approximation that cache makes. Returns `ids`' logits, keys and
+    /// values.
+    pub fn forward_between(&self, ids: &Tensor, past: Option<&KvCache>, future: Option<&KvCache>) -> Result<(Tensor, KvCache)> {
+        let len = ids.dim(1)? + past.map_or(0, KvCache::len) + future.map_or(0, KvCache::len);
         if len > self.max_len {
             candle_core::bail!("canvas of {len} tokens exceeds the model's {} positions", self.max_len);
         }
         let mut x = self.embed_tokens.forward(ids)?;
         let mut layers = Vec::with_capacity(self.layers.len());
         for (i, layer) in self.layers.iter().enumerate() {
-            let (h, kv) = layer.forward_cached(&x, &self.rotary, past.map(|p| &p.layers[i]))?;
+            let (h, kv) = layer.forward_cached(&x, &self.rotary, past.map(|p| &p.layers[i]), future.map(|f| &f.layers[i]))?;
             x = h;
             layers.push(kv);
         }
@@ -436,5 +457,20 @@ mod tests {
         // And without a past, forward_cached is forward.
         let plain = model.forward(&all).unwrap();
         assert!(max_diff(&model.forward_cached(&all, None).unwrap().0, &plain) < 1e-6);
+    }
+
+    #[test]
+    fn a_window_between_cached_neighbours_gives_the_full_pass_when_they_are_current() {
+        let model = model();
+        let ids: Vec<u32> = (0..24).map(|i| 3 + (i * 7) % 60).collect();
+        let all = Tensor::new(ids.as_slice(), &Device::Cpu).unwrap().unsqueeze(0).unwrap();
+        let (reference, kv) = model.forward_cached(&all, None).unwrap();
+        let (start, end) = (9, 15);
+        let window = Tensor::new(&ids[start..end], &Device::Cpu).unwrap().unsqueeze(0).unwrap();
+        let (past, future) = (kv.narrow(0, start).unwrap(), kv.narrow(end, 24 - end).unwrap());
+        let (logits, own) = model.forward_between(&window, Some(&past), Some(&future)).unwrap();
+        assert_eq!(own.len(), end - start);
+        let expected = reference.narrow(1, start, end - start).unwrap();
+        assert!(max_diff(&logits, &expected) < 1e-5, "exact while the cache is current");
     }
 }

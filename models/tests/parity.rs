@@ -129,3 +129,30 @@ fn with_the_prefix_cache_dream_reads_the_first_position_from_the_prefix() {
     assert!(diff(a.get(0).unwrap(), b.get(0).unwrap()) < 1e-6, "row 0 depends on the prefix only");
     assert!(diff(a.get(1).unwrap(), b.get(1).unwrap()) > 1e-3, "row 1 reads the rest");
 }
+
+#[test]
+fn with_the_dual_cache_a_current_context_gives_the_full_pass_in_every_family() {
+    // While the context's keys and values are those of the current canvas, running only the
+    // window's queries must give the whole pass's rows, shift included (Dream's window reads
+    // the row before it from the refresh pass).
+    for family in ["dream", "llada"] {
+        let Fixture { model, reference } = fixture(family);
+        let input = ids(&reference["ids"]);
+        let (start, end) = (5, input.len() - 4);
+        let full = model.logits(&input).unwrap().narrow(0, start, end - start).unwrap();
+        let diff = |x: &candle_core::Tensor| (x - &full).unwrap().abs().unwrap().max_all().unwrap().to_scalar::<f32>().unwrap();
+        let refreshed = model.logits_in_window(&input, start, end, true).unwrap();
+        assert!(diff(&refreshed) < 1e-5, "{family}: the refresh pass is the full pass");
+        let cached = model.logits_in_window(&input, start, end, false).unwrap();
+        assert!(diff(&cached) < 1e-4, "{family}: window queries over the cached context: {}", diff(&cached));
+        // The window's left end moves on (a left-to-right decode) over an unchanged canvas:
+        // the two tokens it leaves join the cached prefix, still exactly.
+        let moved = model.logits_in_window(&input, start + 2, end, false).unwrap();
+        let tail = full.narrow(0, 2, end - start - 2).unwrap();
+        let moved_diff = (moved - &tail).unwrap().abs().unwrap().max_all().unwrap().to_scalar::<f32>().unwrap();
+        assert!(moved_diff < 1e-4, "{family}: after the prefix grew: {moved_diff}");
+        let again = model.logits_in_window(&input, start + 3, end, false).unwrap();
+        let again_diff = (again - full.narrow(0, 3, end - start - 3).unwrap()).unwrap().abs().unwrap().max_all().unwrap().to_scalar::<f32>().unwrap();
+        assert!(again_diff < 1e-4, "{family}: and again: {again_diff}");
+    }
+}

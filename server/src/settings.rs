@@ -158,6 +158,7 @@ fn apply(current: &mut serde_json::Value, path: &mut Vec<String>, value: serde_j
 mod tests {
     use super::*;
     use serde_json::json;
+    use anneal_models::sampler::KvReuse;
 
     #[test]
     fn partial_settings_keep_defaults() {
@@ -171,10 +172,11 @@ mod tests {
     #[test]
     fn nested_keys_left_out_keep_their_values() {
         let (s, _) = Settings::default().merged(json!({"fill": {"tokens": 16}, "edit": {"mask": {"maxSteps": 3}}}));
-        let (s, e) = s.merged(json!({"fill": {"automatic": true}, "edit": {"mask": {"threshold": 0.5}}}));
+        let (s, e) = s.merged(json!({"fill": {"automatic": true}, "edit": {"mask": {"threshold": 0.5, "cache": "dual"}, "edit": {"cache": "prefix"}}}));
         assert!(e.is_none());
         assert_eq!((s.fill.tokens, s.fill.automatic), (16, true));
         assert_eq!((s.edit.mask.max_steps, s.edit.mask.threshold), (3, 0.5));
+        assert_eq!((s.edit.mask.cache, s.edit.edit.cache), (KvReuse::Dual, KvReuse::Prefix));
     }
 
     #[test]
