@@ -102,7 +102,10 @@ pub enum EditCorruption {
     /// Everything before the pad run gets k = ⌊p·α⌋ edits, several times the corrected
     /// positions per window, and the target is aligned to the edits: a substituted token's
     /// target is the original, an inserted token's is pad (the decode drops pads, so "delete
-    /// this token" is one local prediction); only a deletion shifts what follows.
+    /// this token" is one local prediction). Only a deletion shifts what follows, so deletions
+    /// stay in the last 8–32 tokens before the pad run, as in a span a rewrite decodes: spread
+    /// over the window, one early deletion misaligned everything after it and taught the model
+    /// to disbelieve every visible token.
     Aligned,
 }
 
@@ -138,7 +141,8 @@ pub fn edit_example(rng: &mut StdRng, stream: &[u32], len: usize, max_slack: usi
                 // Half the time the noise comes from the window itself: plausible tokens, as
                 // a slip of the hand or a bad paste would put there.
                 let source = if rng.random_bool(0.5) { &clean[..p] } else { stream };
-                let (span_in, span_target) = corrupt_aligned(rng, &clean[..p], k, s, source, sp.pad);
+                let deletable_from = p - rng.random_range(8..=32usize).min(p);
+                let (span_in, span_target) = corrupt_aligned(rng, &clean[..p], k, s, deletable_from, source, sp.pad);
                 let frame = |span: Vec<u32>| {
                     let mut v = span;
                     v.extend(std::iter::repeat_n(sp.pad, p + s - v.len()));
@@ -158,24 +162,27 @@ pub fn edit_example(rng: &mut StdRng, stream: &[u32], len: usize, max_slack: usi
     }
 }
 
-/// `k` random edits to `span`, at most `max_inserts` of them insertions, returned as the
-/// corrupted tokens and the target aligned to them: an inserted token's target is `pad`, a
-/// substituted one's is the original; a deletion shifts the targets after it by one. The
-/// target is never longer than `span.len() + max_inserts`.
-pub fn corrupt_aligned(rng: &mut StdRng, span: &[u32], k: usize, max_inserts: usize, source: &[u32], pad: u32) -> (Vec<u32>, Vec<u32>) {
-    // One cell per token of either side: (what the canvas shows, what it should show).
-    let mut cells: Vec<(Option<u32>, Option<u32>)> = span.iter().map(|&t| (Some(t), Some(t))).collect();
+/// `k` random edits to `span`, at most `max_inserts` of them insertions and deletions only of
+/// its tokens from `deletable_from` on, returned as the corrupted tokens and the target aligned
+/// to them: an inserted token's target is `pad`, a substituted one's is the original; a
+/// deletion shifts the targets after it by one. The target is never longer than
+/// `span.len() + max_inserts`.
+pub fn corrupt_aligned(rng: &mut StdRng, span: &[u32], k: usize, max_inserts: usize, deletable_from: usize, source: &[u32], pad: u32) -> (Vec<u32>, Vec<u32>) {
+    // One cell per token of either side: (what the canvas shows, what it should show, its
+    // index in `span` if it came from there).
+    let mut cells: Vec<(Option<u32>, Option<u32>, Option<usize>)> = span.iter().enumerate().map(|(i, &t)| (Some(t), Some(t), Some(i))).collect();
     let mut inserts = 0;
     for _ in 0..k {
         let token = source[rng.random_range(0..source.len())];
         let visible: Vec<usize> = (0..cells.len()).filter(|&i| cells[i].0.is_some()).collect();
+        let deletable: Vec<usize> = visible.iter().copied().filter(|&i| cells[i].2.is_some_and(|o| o >= deletable_from)).collect();
         let edit = [Edit::Insert, Edit::Delete, Edit::Substitute][rng.random_range(0..3)];
         match edit {
             Edit::Insert if inserts < max_inserts => {
-                cells.insert(rng.random_range(0..=cells.len()), (Some(token), None));
+                cells.insert(rng.random_range(0..=cells.len()), (Some(token), None, None));
                 inserts += 1;
             }
-            Edit::Delete if !visible.is_empty() => cells[visible[rng.random_range(0..visible.len())]].0 = None,
+            Edit::Delete if !deletable.is_empty() => cells[deletable[rng.random_range(0..deletable.len())]].0 = None,
             _ if !visible.is_empty() => cells[visible[rng.random_range(0..visible.len())]].0 = Some(token),
             _ => {}
         }
@@ -238,7 +245,7 @@ mod tests {
         let span: Vec<u32> = (10..60).collect();
         for k in 1..8 {
             for max_inserts in [0, 2, 8] {
-                let (input, target) = corrupt_aligned(&mut rng, &span, k, max_inserts, &stream(), SP.pad);
+                let (input, target) = corrupt_aligned(&mut rng, &span, k, max_inserts, 0, &stream(), SP.pad);
                 let text: Vec<u32> = target.iter().copied().filter(|&t| t != SP.pad).collect();
                 assert_eq!(text, span, "the target without pads is the clean span");
                 let inserts = target.len() - span.len();
@@ -256,7 +263,7 @@ mod tests {
         let span: Vec<u32> = (10..60).collect();
         let mut seen_pad = false;
         for _ in 0..200 {
-            let (input, target) = corrupt_aligned(&mut rng, &span, 1, 1, &[200, 201], SP.pad);
+            let (input, target) = corrupt_aligned(&mut rng, &span, 1, 1, 0, &[200, 201], SP.pad);
             if input.len() == target.len() {
                 let differing: Vec<usize> = (0..input.len()).filter(|&i| input[i] != target[i]).collect();
                 assert_eq!(differing.len(), 1, "{input:?} / {target:?}");
@@ -268,6 +275,21 @@ mod tests {
             }
         }
         assert!(seen_pad, "an insertion's target is pad");
+    }
+
+    #[test]
+    fn aligned_deletions_shift_only_the_tail() {
+        let mut rng = StdRng::seed_from_u64(7);
+        let span: Vec<u32> = (10..70).collect();
+        let mut deletions = 0;
+        for _ in 0..200 {
+            let (input, target) = corrupt_aligned(&mut rng, &span, 6, 3, 40, &[200, 201], SP.pad);
+            deletions += span.len() + (target.len() - span.len()) - input.len();
+            // Up to the first deletable token only the k edits themselves differ.
+            let head = (0..input.len().min(40)).filter(|&i| input[i] != target[i]).count();
+            assert!(head <= 6, "{input:?}\n{target:?}");
+        }
+        assert!(deletions > 50, "deletions still happen, in the tail: {deletions}");
     }
 
     #[test]

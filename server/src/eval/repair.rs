@@ -43,6 +43,10 @@ pub struct RepairArgs {
     /// Per-sample results (JSONL).
     #[arg(long)]
     out: Option<PathBuf>,
+    /// Engine settings as the `anneal.edit` setting's JSON, e.g.
+    /// '{"edit":{"replaceThreshold":0.3}}'; `--mode` still decides the mode.
+    #[arg(long, default_value = "{}")]
+    settings: String,
 }
 
 struct Snippet {
@@ -83,7 +87,11 @@ pub fn run(args: RepairArgs) -> Result<()> {
         "auto" => SamplingMode::Auto,
         m => anyhow::bail!("unknown mode `{m}` (edit, mask or auto)"),
     };
-    let settings = EditSettings { mode, ..Default::default() };
+    let settings: EditSettings = serde_json::from_str(&args.settings).context("--settings is not the JSON of the anneal.edit setting")?;
+    if let Some(why) = settings.out_of_range() {
+        anyhow::bail!("--settings: {why}");
+    }
+    let settings = EditSettings { mode, ..settings };
     let mut out = args.out.as_ref().map(std::fs::File::create).transpose()?;
     let mut rng = StdRng::seed_from_u64(args.seed);
     let bar = ProgressBar::new(args.limit as u64).with_style(ProgressStyle::with_template("{bar:30} {pos}/{len} · {msg} · ETA {eta}")?);
