@@ -50,6 +50,12 @@ pub trait Denoiser: Sync {
         self.logits(ids)?.narrow(0, start, ids.len() - start)
     }
 
+    /// `logits(ids)` at rows `start..end` only, from a pass over the whole canvas; an
+    /// implementation may skip the output layer elsewhere.
+    fn logits_of_rows(&self, ids: &[u32], start: usize, end: usize) -> candle_core::Result<Tensor> {
+        self.logits(ids)?.narrow(0, start, end - start)
+    }
+
     /// The logits of the window `ids[start..end]`, where the context on both sides stays fixed
     /// while a block is decoded, so an implementation may keep the context's keys and values
     /// and run only the window's queries (Fast-dLLM's dual cache). `refresh` starts a block:
@@ -245,6 +251,21 @@ impl Denoiser for Model {
             None => self.transformer.forward(&Tensor::new(ids, &self.device)?.unsqueeze(0)?)?.squeeze(0)?,
         };
         self.shifted(raw, None)
+    }
+
+    fn logits_of_rows(&self, ids: &[u32], start: usize, end: usize) -> candle_core::Result<Tensor> {
+        if self.batch.is_some() {
+            return self.logits(ids)?.narrow(0, start, end - start);
+        }
+        // With the shift, row i reads the output at i - 1: one more row on the left.
+        let first = if self.shift { start.saturating_sub(1) } else { start };
+        let all = Tensor::new(ids, &self.device)?.unsqueeze(0)?;
+        let raw = self.transformer.forward_rows(&all, first..end)?.squeeze(0)?;
+        match (self.shift, start) {
+            (false, _) => Ok(raw),
+            (true, 0) => self.shifted(raw, None),
+            (true, _) => raw.narrow(0, 0, end - start),
+        }
     }
 
     fn logits_in_window(&self, ids: &[u32], start: usize, end: usize, refresh: bool) -> candle_core::Result<Tensor> {

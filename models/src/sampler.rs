@@ -95,7 +95,7 @@ pub enum KvReuse {
 /// names; `first` is a block's first step.
 pub(crate) fn canvas_logits(model: &dyn Denoiser, ids: &[u32], start: usize, n: usize, reuse: KvReuse, first: bool) -> candle_core::Result<Tensor> {
     match reuse {
-        KvReuse::None => model.logits(ids)?.narrow(0, start, n),
+        KvReuse::None => model.logits_of_rows(ids, start, start + n),
         KvReuse::Prefix => model.logits_after_prefix(ids, start)?.narrow(0, 0, n),
         KvReuse::Dual => model.logits_in_window(ids, start, start + n, first),
     }

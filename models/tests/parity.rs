@@ -141,6 +141,11 @@ fn with_the_dual_cache_a_current_context_gives_the_full_pass_in_every_family() {
         let (start, end) = (5, input.len() - 4);
         let full = model.logits(&input).unwrap().narrow(0, start, end - start).unwrap();
         let diff = |x: &candle_core::Tensor| (x - &full).unwrap().abs().unwrap().max_all().unwrap().to_scalar::<f32>().unwrap();
+        let rows = model.logits_of_rows(&input, start, end).unwrap();
+        assert!(diff(&rows) < 1e-5, "{family}: the output layer on the window's rows alone");
+        let from_zero = model.logits_of_rows(&input, 0, 3).unwrap();
+        let head = model.logits(&input).unwrap().narrow(0, 0, 3).unwrap();
+        assert!((from_zero - head).unwrap().abs().unwrap().max_all().unwrap().to_scalar::<f32>().unwrap() < 1e-5, "{family}: rows from 0");
         let refreshed = model.logits_in_window(&input, start, end, true).unwrap();
         assert!(diff(&refreshed) < 1e-5, "{family}: the refresh pass is the full pass");
         let cached = model.logits_in_window(&input, start, end, false).unwrap();

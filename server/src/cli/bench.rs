@@ -103,6 +103,9 @@ impl Denoiser for Timed<'_> {
     fn logits_in_window(&self, ids: &[u32], start: usize, end: usize, refresh: bool) -> candle_core::Result<Tensor> {
         self.time(|| self.inner.logits_in_window(ids, start, end, refresh))
     }
+    fn logits_of_rows(&self, ids: &[u32], start: usize, end: usize) -> candle_core::Result<Tensor> {
+        self.time(|| self.inner.logits_of_rows(ids, start, end))
+    }
 }
 
 struct Task {
