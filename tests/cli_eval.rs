@@ -128,3 +128,47 @@ fn missing_files_malformed_rows_and_foreign_results_are_clear_errors() {
     let foreign = run(&fixture("canitedit.jsonl"), &out);
     assert!(String::from_utf8_lossy(&foreign.stderr).contains("holds results of another run"));
 }
+
+/// `anneal eval repair` on a small held-out corpus made here from the repo's own examples:
+/// it corrupts, repairs and reports every snippet, and refuses bad engine settings by name.
+#[test]
+fn repair_reports_every_snippet_and_refuses_bad_settings() {
+    let dir = tempfile::tempdir().unwrap();
+    let corpus = dir.path().join("valid.jsonl");
+    let examples = Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples");
+    let mut files = vec![];
+    for entry in std::fs::read_dir(&examples).unwrap() {
+        let path = entry.unwrap().path();
+        let lang = match path.extension().and_then(|e| e.to_str()) {
+            Some("py") => "python",
+            Some("rs") => "rust",
+            _ => continue,
+        };
+        let text = std::fs::read_to_string(&path).unwrap();
+        files.push(serde_json::json!({"lang": lang, "text": text}).to_string());
+    }
+    assert!(!files.is_empty(), "examples/ has Python or Rust files");
+    std::fs::write(&corpus, files.join("\n")).unwrap();
+    let out = dir.path().join("repair.jsonl");
+    let run = Command::new(BIN)
+        .args(["eval", "repair", "--limit", "4", "--corpus"])
+        .arg(&corpus)
+        .arg("--out")
+        .arg(&out)
+        .args(["--settings", r#"{"edit":{"keepThreshold":0.2}}"#])
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&run.stdout);
+    assert!(run.status.success(), "{stdout}\n{}", String::from_utf8_lossy(&run.stderr));
+    assert!(stdout.contains("| exact match |"), "{stdout}");
+    let rows = lines(&out);
+    assert_eq!(rows.len(), 4);
+    for r in &rows {
+        assert_ne!(r["corrupted"], r["target"], "every snippet is corrupted: {r}");
+        assert!(r["forward_passes"].as_u64().unwrap() >= 1);
+    }
+    let bad = Command::new(BIN).args(["eval", "repair", "--corpus"]).arg(&corpus).args(["--settings", r#"{"edit":{"keepThreshold":"high"}}"#]).output().unwrap();
+    assert!(!bad.status.success());
+    let stderr = String::from_utf8_lossy(&bad.stderr);
+    assert!(stderr.contains("--settings"), "{stderr}");
+}

@@ -97,7 +97,11 @@ pub fn run(args: RepairArgs) -> Result<()> {
     let bar = ProgressBar::new(args.limit as u64).with_style(ProgressStyle::with_template("{bar:30} {pos}/{len} · {msg} · ETA {eta}")?);
     let (mut exact, mut changed, mut parse_valid, mut input_valid, mut passes, mut n) = (0usize, 0usize, 0usize, 0usize, 0usize, 0usize);
     let tk = &model.tokenizer;
+    let mut misses = 0;
     while n < args.limit {
+        // Files too short or blank-lined for a snippet would otherwise keep this loop going.
+        misses += 1;
+        anyhow::ensure!(misses < 100_000, "no usable snippets in {} (1–3 non-blank lines from files of 8 lines or more)", args.corpus.display());
         let Some(s) = pick_snippet(&mut rng, &files) else { continue };
         let original = tk.encode(&s.text[s.span.clone()])?;
         let k = ((original.len() as f64 * rng.random_range(0.0..args.alpha)).floor() as usize).max(1);
@@ -125,6 +129,7 @@ pub fn run(args: RepairArgs) -> Result<()> {
         let valid = errors(&repaired) <= baseline;
         let corrupted_valid = errors(&corrupted_text) <= baseline;
         n += 1;
+        misses = 0;
         exact += is_exact as usize;
         changed += (repaired != corrupted_text) as usize;
         parse_valid += valid as usize;
