@@ -304,7 +304,8 @@ impl Denoiser for Model {
                 Some(past) => past.extended(&added)?,
                 None => added,
             });
-            if context.last_logits.is_some() {
+            if self.shift {
+                // Shifted row `start` is the raw output at `start - 1`: the new last prefix row.
                 context.last_logits = Some(raw.narrow(0, start - from, 1)?.copy()?);
             }
             context.prefix = ids[..start].to_vec();

@@ -159,5 +159,13 @@ fn with_the_dual_cache_a_current_context_gives_the_full_pass_in_every_family() {
         let again = model.logits_in_window(&input, start + 3, end, false).unwrap();
         let again_diff = (again - full.narrow(0, 3, end - start - 3).unwrap()).unwrap().abs().unwrap().max_all().unwrap().to_scalar::<f32>().unwrap();
         assert!(again_diff < 1e-4, "{family}: and again: {again_diff}");
+        // From an empty prefix: the first growth must give Dream's window the row before it.
+        model.logits_in_window(&input, 0, end, true).unwrap();
+        model.logits_in_window(&input, 1, end, false).unwrap();
+        model.logits_in_window(&input, 2, end, false).unwrap();
+        let grown = model.logits_in_window(&input, 2, end, false).unwrap(); // the cached row before it
+        let expected = model.logits(&input).unwrap().narrow(0, 2, end - 2).unwrap();
+        let grown_diff = (grown - expected).unwrap().abs().unwrap().max_all().unwrap().to_scalar::<f32>().unwrap();
+        assert!(grown_diff < 1e-4, "{family}: grown from nothing: {grown_diff}");
     }
 }
