@@ -4,13 +4,16 @@
 //! instruct prompt. Random weights write nonsense: these check the plumbing, the parity tests
 //! (`models/tests/parity.rs`) the numbers.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::{Command, Output};
 
 const BIN: &str = env!("CARGO_BIN_EXE_anneal");
 
+#[path = "support/checkpoints.rs"]
+mod checkpoints;
+
 fn fixture(family: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../models/tests/fixtures/parity").join(family)
+    checkpoints::parity_fixture(family)
 }
 
 fn run(args: &[&str]) -> Output {
@@ -45,12 +48,7 @@ fn model_info_names_the_family_and_an_instruct_folder_prompts_with_its_template(
         assert!(stdout.contains(&format!("family: {name}")) && stdout.contains("stored as: F32"), "{stdout}");
         assert!(stdout.contains("follows instructions: no"), "{stdout}");
     }
-    let instruct = tempfile::tempdir().unwrap();
-    for f in ["config.json", "model.safetensors", "tokenizer.json"] {
-        std::fs::copy(fixture("dream").join(f), instruct.path().join(f)).unwrap();
-    }
-    let template = "{% for m in messages %}t1 {{ m.content }} t2 {% endfor %}{% if add_generation_prompt %}t3 {% endif %}";
-    std::fs::write(instruct.path().join("tokenizer_config.json"), serde_json::json!({"chat_template": template}).to_string()).unwrap();
+    let instruct = checkpoints::instruct_checkpoint();
     let out = run(&["model", "info", instruct.path().to_str().unwrap()]);
     assert!(text(&out).0.contains("follows instructions: yes"), "{}", text(&out).0);
 

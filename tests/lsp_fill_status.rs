@@ -3,6 +3,8 @@
 //! Fills users see run on the embedded default model; the races use a tiny random checkpoint
 //! with a step limit high enough to be slow.
 
+#[path = "support/checkpoints.rs"]
+mod checkpoints;
 #[path = "support/lsp_client.rs"]
 mod lsp_client;
 
@@ -220,22 +222,9 @@ fn traces_say_what_ran_without_the_document_text() {
     assert!(client.shutdown().success());
 }
 
-/// A folder of the Dream layout (the tiny random parity fixture) with a chat template: an
-/// instruct checkpoint, as far as the server can tell.
-fn instruct_checkpoint() -> tempfile::TempDir {
-    let dir = tempfile::tempdir().unwrap();
-    let fixture = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../models/tests/fixtures/parity/dream");
-    for f in ["config.json", "model.safetensors", "tokenizer.json"] {
-        std::fs::copy(fixture.join(f), dir.path().join(f)).unwrap();
-    }
-    let template = "{% for m in messages %}t1 {{ m.content }} t2 {% endfor %}{% if add_generation_prompt %}t3 {% endif %}";
-    std::fs::write(dir.path().join("tokenizer_config.json"), json!({"chat_template": template}).to_string()).unwrap();
-    dir
-}
-
 #[test]
 fn an_instruct_checkpoint_gets_the_presets_and_their_instruction_reaches_its_prompt() {
-    let model = instruct_checkpoint();
+    let model = checkpoints::instruct_checkpoint();
     let cwd = tempfile::tempdir().unwrap();
     let log_path = cwd.path().join("server.log");
     let mut client = LspClient::start_as_editor(BIN, cwd.path(), std::fs::File::create(&log_path).unwrap());
