@@ -37,7 +37,9 @@ def main() -> None:
     arms = r["arms"]
     right.bar([a["arm"] for a in arms], [a["tokens_per_second"] for a in arms])
     for i, a in enumerate(arms):
-        right.annotate(f"{a['passes_per_token']:.2f} passes/token", (i, a["tokens_per_second"]), ha="center", va="bottom", fontsize=8)
+        right.annotate(f"{a['passes_per_token']:.2f}\npasses/token", (i, a["tokens_per_second"]), ha="center", va="bottom", fontsize=7)
+    right.tick_params(axis="x", labelrotation=25)
+    right.set_ylim(top=max(a["tokens_per_second"] for a in arms) * 1.2)
     right.set_ylabel("tokens/s")
     right.set_title(f"{r['model']}, {r['tasks']} blocks of {r['block']}")
     fig.tight_layout()

@@ -147,17 +147,23 @@ pub fn entropies(logits: &Tensor, mask_id: u32) -> candle_core::Result<Vec<f32>>
 /// so that only two small vectors come back to the host. A mask is never an answer: it is
 /// forbidden before normalising.
 pub fn choices(logits: &Tensor, mask_id: u32, confidence: Confidence) -> candle_core::Result<(Vec<u32>, Vec<f32>)> {
-    choices_among(logits, Some(mask_id), confidence)
+    choices_among(logits, Some(mask_id), confidence, None)
 }
 
-/// [`choices`] with the token to forbid, if any: the reference samplers forbid none.
-fn choices_among(logits: &Tensor, forbid: Option<u32>, confidence: Confidence) -> candle_core::Result<(Vec<u32>, Vec<f32>)> {
+/// [`choices`] with the token to forbid, if any (the reference samplers forbid none), and on
+/// the CPU only for the rows `wanted` marks (the others get token 0 and score −∞): a decode
+/// needs its masked positions alone.
+fn choices_among(logits: &Tensor, forbid: Option<u32>, confidence: Confidence, wanted: Option<&[bool]>) -> candle_core::Result<(Vec<u32>, Vec<f32>)> {
     if logits.device().is_cpu() {
         // One pass over each row in place of six tensor ops and their temporaries: at a small
         // model's speed those were a tenth of a step.
         let vocab = logits.dim(D::Minus1)?;
         let flat = logits.to_dtype(candle_core::DType::F32)?.flatten_all()?.to_vec1::<f32>()?;
-        return Ok(flat.chunks(vocab).map(|row| row_choice(row, forbid, confidence)).unzip());
+        let choose = |(i, row): (usize, &[f32])| match wanted.is_none_or(|w| w[i]) {
+            true => row_choice(row, forbid, confidence),
+            false => (0, f32::NEG_INFINITY),
+        };
+        return Ok(flat.chunks(vocab).enumerate().map(choose).unzip());
     }
     choices_on_device(logits, forbid, confidence)
 }
@@ -235,7 +241,8 @@ pub fn decode_masked(
     while canvas.iter().any(Option::is_none) && plan.allows(steps) {
         let logits = canvas_logits(model, &ids, start, n, config.cache, steps == 0)?;
         let forbid = (config.schedule == Schedule::Threshold).then_some(specials.mask);
-        let (tokens, scores) = choices_among(&logits, forbid, config.confidence)?;
+        let still_masked: Vec<bool> = canvas.iter().map(Option::is_none).collect();
+        let (tokens, scores) = choices_among(&logits, forbid, config.confidence, Some(&still_masked))?;
         let masked: Vec<usize> = (0..n).filter(|&i| canvas[i].is_none()).collect();
         let commit = match config.schedule {
             Schedule::Threshold => threshold_commits(config, &logits, specials, &masked, &tokens, &scores, steps + 1)?,
@@ -396,11 +403,19 @@ mod tests {
         let logits = Tensor::from_vec(values, (6, 50), &Device::Cpu).unwrap();
         for confidence in [super::Confidence::MaxProb, super::Confidence::Margin, super::Confidence::NegEntropy] {
             for forbid in [None, Some(7)] {
-                let (host_tokens, host_scores) = super::choices_among(&logits, forbid, confidence).unwrap();
+                let (host_tokens, host_scores) = super::choices_among(&logits, forbid, confidence, None).unwrap();
                 let (tokens, scores) = super::choices_on_device(&logits, forbid, confidence).unwrap();
                 assert_eq!(host_tokens, tokens, "{confidence:?}");
                 for (a, b) in host_scores.iter().zip(&scores) {
                     assert!((a - b).abs() < 1e-5, "{confidence:?} {forbid:?}: {a} against {b}");
+                }
+                let wanted = [true, false, true, false, false, true];
+                let (some_tokens, some_scores) = super::choices_among(&logits, forbid, confidence, Some(&wanted)).unwrap();
+                for i in 0..6 {
+                    match wanted[i] {
+                        true => assert_eq!((some_tokens[i], some_scores[i]), (host_tokens[i], host_scores[i])),
+                        false => assert_eq!(some_scores[i], f32::NEG_INFINITY),
+                    }
                 }
             }
         }
