@@ -407,18 +407,16 @@ impl Transformer {
     /// The logits of positions `rows` of a pass over all of `ids`: the output layer, the
     /// largest matmul of a small model or a large vocabulary, runs only where a sampler reads.
     pub fn forward_rows(&self, ids: &Tensor, rows: std::ops::Range<usize>) -> Result<Tensor> {
-        let len = ids.dim(1)?;
-        if len > self.max_len {
-            candle_core::bail!("canvas of {len} tokens exceeds the model's {} positions", self.max_len);
-        }
-        let mut x = self.embed_tokens.forward(ids)?;
-        for layer in &self.layers {
-            x = layer.forward(&x, &self.rotary, None)?;
-        }
+        let x = self.hidden(ids, None)?;
         self.lm_head.forward(&self.norm.forward(&x.narrow(1, rows.start, rows.len())?)?)
     }
 
     fn forward_masked(&self, ids: &Tensor, key_mask: Option<&Tensor>) -> Result<Tensor> {
+        self.lm_head.forward(&self.norm.forward(&self.hidden(ids, key_mask)?)?)
+    }
+
+    /// The last layer's output at every position, before the final norm.
+    fn hidden(&self, ids: &Tensor, key_mask: Option<&Tensor>) -> Result<Tensor> {
         let len = ids.dim(1)?;
         if len > self.max_len {
             candle_core::bail!("canvas of {len} tokens exceeds the model's {} positions", self.max_len);
@@ -427,7 +425,7 @@ impl Transformer {
         for layer in &self.layers {
             x = layer.forward(&x, &self.rotary, key_mask)?;
         }
-        self.lm_head.forward(&self.norm.forward(&x)?)
+        Ok(x)
     }
 }
 
