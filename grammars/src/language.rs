@@ -5,7 +5,9 @@
 use std::fmt;
 use std::path::Path;
 
-use tree_sitter::{Parser, Tree};
+use std::time::{Duration, Instant};
+
+use tree_sitter::{ParseOptions, ParseState, Parser, Point, Tree};
 
 use crate::grammar::Grammar;
 
@@ -163,7 +165,7 @@ impl Language {
     }
 
     pub(crate) fn parse(self, text: &str) -> Option<Tree> {
-        self.parser()?.parse(text, None)
+        parse_within_budget(&mut self.parser()?, &mut |at, _| &text.as_bytes()[at.min(text.len())..], None)
     }
 
     /// What the queries say about this grammar; `None` when they do not load (see
@@ -171,6 +173,36 @@ impl Language {
     pub(crate) fn grammar(self) -> Option<&'static Grammar> {
         Grammar::get(self)
     }
+}
+
+/// The longest one parse may run. tree-sitter's error recovery can run away on some broken
+/// texts (seen in the planner's property test: an incremental reparse still going after ten
+/// minutes and 4 GB), and one such text must not hang the server.
+const PARSE_BUDGET: Duration = Duration::from_secs(2);
+
+/// `parser.parse` of the text `read` returns, reusing `old`, within [`PARSE_BUDGET`]. An
+/// incremental parse that runs out is retried from scratch; `None` when that runs out too, and
+/// callers treat it as a text without a tree (plain lines, no syntax verdict).
+pub(crate) fn parse_within_budget<T: AsRef<[u8]>>(parser: &mut Parser, read: &mut impl FnMut(usize, Point) -> T, old: Option<&Tree>) -> Option<Tree> {
+    parse_within(parser, read, old, PARSE_BUDGET)
+}
+
+fn parse_within<T: AsRef<[u8]>>(parser: &mut Parser, read: &mut impl FnMut(usize, Point) -> T, old: Option<&Tree>, budget: Duration) -> Option<Tree> {
+    match attempt(parser, read, old, budget) {
+        None if old.is_some() => attempt(parser, read, None, budget),
+        tree => tree,
+    }
+}
+
+fn attempt<T: AsRef<[u8]>>(parser: &mut Parser, read: &mut impl FnMut(usize, Point) -> T, old: Option<&Tree>, budget: Duration) -> Option<Tree> {
+    let started = Instant::now();
+    let mut out_of_time = |_: &ParseState| started.elapsed() > budget;
+    let tree = parser.parse_with_options(read, old, Some(ParseOptions::new().progress_callback(&mut out_of_time)));
+    if tree.is_none() {
+        // A cancelled parser would resume where it stopped on the next call.
+        parser.reset();
+    }
+    tree
 }
 
 impl fmt::Display for Language {
@@ -182,6 +214,21 @@ impl fmt::Display for Language {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_parse_past_its_budget_is_cancelled_and_the_parser_stays_usable() {
+        let broken: String = "fn f( { let x = [ (\"a\", '".repeat(40_000);
+        let mut parser = Language::Rust.parser().unwrap();
+        let started = Instant::now();
+        let read = &mut |at: usize, _| &broken.as_bytes()[at.min(broken.len())..];
+        assert!(parse_within(&mut parser, read, None, Duration::from_millis(1)).is_none());
+        assert!(started.elapsed() < Duration::from_secs(2), "cancelled early: {:?}", started.elapsed());
+        // The next parse starts afresh rather than resuming the cancelled one.
+        let text = "fn main() {}\n";
+        let tree = parse_within(&mut parser, &mut |at: usize, _| &text.as_bytes()[at.min(text.len())..], None, PARSE_BUDGET).unwrap();
+        assert_eq!(tree.root_node().kind(), "source_file");
+        assert!(!tree.root_node().has_error());
+    }
 
     #[test]
     fn table_is_indexed_by_language() {

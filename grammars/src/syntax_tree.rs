@@ -166,7 +166,7 @@ impl SyntaxTree {
             return;
         };
         let old = self.tree.take();
-        self.tree = parser.parse_with_options(&mut |at, _| read(at), old.as_ref(), None);
+        self.tree = crate::language::parse_within_budget(&mut parser, &mut |at, _| read(at), old.as_ref());
     }
 
     /// The tree of `text`: this one when it describes `text`, else a fresh parse.
@@ -238,7 +238,7 @@ impl SyntaxTree {
         let new = self
             .language
             .and_then(Language::parser)
-            .and_then(|mut parser| parser.parse(&edited_text, edited.as_ref()));
+            .and_then(|mut parser| crate::language::parse_within_budget(&mut parser, &mut |at, _| &edited_text.as_bytes()[at.min(edited_text.len())..], edited.as_ref()));
         let reparse = verify::Reparse {
             old: tree.as_deref(),
             edited: edited.as_ref(),

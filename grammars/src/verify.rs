@@ -116,10 +116,14 @@ impl Reparse<'_> {
         );
         let mut after = vec![landed.clone()];
         after.extend(changed);
-        Verdict {
-            errors_before: count(self.old, old_text, &before),
-            errors_after: count(self.new, new_text, &after),
-        }
+        let errors_before = count(self.old, old_text, &before);
+        // A text that could not be parsed within the budget (see `parse_within_budget`) is not
+        // known to be sound: it counts as adding an error, so the engine does not accept it.
+        let errors_after = match (self.old, self.new) {
+            (Some(_), None) => errors_before + 1,
+            _ => count(self.new, new_text, &after),
+        };
+        Verdict { errors_before, errors_after }
     }
 }
 
