@@ -243,7 +243,7 @@ pub fn decode_masked(
         let forbid = (config.schedule == Schedule::Threshold).then_some(specials.mask);
         let still_masked: Vec<bool> = canvas.iter().map(Option::is_none).collect();
         let (tokens, scores) = choices_among(&logits, forbid, config.confidence, Some(&still_masked))?;
-        let masked: Vec<usize> = (0..n).filter(|&i| canvas[i].is_none()).collect();
+        let masked: Vec<usize> = (0..n).filter(|&i| still_masked[i]).collect();
         let commit = match config.schedule {
             Schedule::Threshold => threshold_commits(config, &logits, specials, &masked, &tokens, &scores, steps + 1)?,
             Schedule::Linear | Schedule::Blocks => {
@@ -396,6 +396,11 @@ fn torch_linspace(start: f32, end: f32, count: usize) -> Vec<f32> {
 
 #[cfg(test)]
 mod tests {
+    use super::*;
+    use crate::Specials;
+    use candle_core::Device;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
     #[test]
     fn choices_on_the_host_are_those_of_the_tensor_path() {
         use candle_core::{Device, Tensor};
@@ -420,11 +425,6 @@ mod tests {
             }
         }
     }
-
-    use super::*;
-    use crate::Specials;
-    use candle_core::Device;
-    use std::sync::atomic::{AtomicUsize, Ordering};
 
     /// A denoiser that knows the answer: at canvas position i it puts probability `conf[i]` on
     /// `answer[i]` (if the position is masked) and spreads the rest uniformly.
