@@ -9,7 +9,7 @@
 //! `Mode::Train` swaps candle's fused norm/rope/softmax kernels (which have no backward pass
 //! and would silently stop gradients) for the same maths written in differentiable ops.
 
-use candle_core::{DType, Device, Module, Result, Tensor, D};
+use candle_core::{DType, Device, IndexOp, Module, Result, Tensor, D};
 use candle_nn::{embedding, linear_b, linear_no_bias, Embedding, Linear, VarBuilder};
 
 use crate::config::{Config, Family};
@@ -409,6 +409,14 @@ impl Transformer {
     pub fn forward_rows(&self, ids: &Tensor, rows: std::ops::Range<usize>) -> Result<Tensor> {
         let x = self.hidden(ids, None)?;
         self.lm_head.forward(&self.norm.forward(&x.narrow(1, rows.start, rows.len())?)?)
+    }
+
+    /// Logits of `len` rows of each sequence, from its own start: the output layer runs only
+    /// on the blocks a caller reads (the distillation stages read one block a sequence).
+    pub fn forward_blocks(&self, ids: &Tensor, starts: &[usize], len: usize) -> Result<Tensor> {
+        let x = self.hidden(ids, None)?;
+        let picked = starts.iter().enumerate().map(|(r, &s)| x.i(r)?.narrow(0, s, len)).collect::<Result<Vec<_>>>()?;
+        self.lm_head.forward(&self.norm.forward(&Tensor::stack(&picked, 0)?)?)
     }
 
     fn forward_masked(&self, ids: &Tensor, key_mask: Option<&Tensor>) -> Result<Tensor> {

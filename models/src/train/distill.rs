@@ -8,12 +8,19 @@
 //!   commits each) and train the model to map every state it visits — its own, possibly wrong,
 //!   tokens included — to the true block, so it becomes confident in fewer steps.
 //!
-//! Both share the batched block statistics below; so does the block-fill measurement of
+//! - **Self-distillation** (certainty forcing, after dParallel, arXiv 2509.26488): the model
+//!   decodes the block one token a pass, most confident first — the slow decode that a fast
+//!   sampler must reproduce — and learns to predict *that output* from the states along the
+//!   way. On-policy training towards the true block cannot make a small model confident (it
+//!   does not know the true block); towards its own settled answer it can, so a threshold
+//!   sampler commits many tokens a pass and still writes what the slow decode writes.
+//!
+//! All share the batched block statistics below; so does the block-fill measurement of
 //! forward passes per block that the ablation reports.
 
 use std::ops::Range;
 
-use candle_core::{DType, Device, IndexOp, Tensor, D};
+use candle_core::{DType, Device, Tensor, D};
 use rand::rngs::StdRng;
 use rand::Rng;
 use serde::{Deserialize, Serialize};
@@ -35,11 +42,14 @@ pub struct DistillConfig {
     pub order_noise: f32,
     /// Steps of the aggressive on-policy sampler.
     pub on_policy_steps: usize,
+    /// Training states taken from each self-distilled trajectory (its decode costs a pass a
+    /// token, so each is used more than once).
+    pub self_states: usize,
 }
 
 impl Default for DistillConfig {
     fn default() -> Self {
-        Self { block: 32, pool: 3, order_steps: 3, order_noise: 1.0, on_policy_steps: 2 }
+        Self { block: 32, pool: 3, order_steps: 3, order_noise: 1.0, on_policy_steps: 2, self_states: 2 }
     }
 }
 
@@ -79,9 +89,8 @@ pub fn block_stats(model: &Transformer, rows: &[Vec<u32>], blocks: &[Range<usize
     let (n, len) = (rows.len(), rows[0].len());
     let block_len = blocks[0].len();
     let ids = Tensor::from_vec(rows.concat(), (n, len), device)?;
-    let logits = model.forward(&ids)?.detach().to_dtype(DType::F32)?;
-    let picked: Vec<Tensor> = blocks.iter().enumerate().map(|(r, b)| logits.i(r)?.narrow(0, b.start, block_len)).collect::<candle_core::Result<_>>()?;
-    let logits = Tensor::stack(&picked, 0)?;
+    let starts: Vec<usize> = blocks.iter().map(|b| b.start).collect();
+    let logits = model.forward_blocks(&ids, &starts, block_len)?.detach().to_dtype(DType::F32)?;
     let vocab = logits.dim(D::Minus1)?;
     // A mask is never an answer.
     let forbid: Vec<f32> = (0..vocab).map(|i| if i as u32 == sp.mask { f32::NEG_INFINITY } else { 0.0 }).collect();
@@ -228,6 +237,45 @@ pub fn on_policy_examples(model: &Transformer, tasks: &[BlockTask], cfg: &Distil
         .collect())
 }
 
+/// Self-distillation examples for `slots` batch slots: `slots / self_states` tasks (rounded
+/// up) are decoded one token a pass, most confident first, and each gives `self_states`
+/// states of its own trajectory — the block masked where the slow decode had not yet
+/// committed, its own tokens elsewhere — with the slow decode's tokens as target, loss on the
+/// masked positions weighted 1/t. The context outside the block stays true and unweighted.
+pub fn self_distill_examples(model: &Transformer, tasks: &[BlockTask], slots: usize, rng: &mut StdRng, sp: Specials, device: &Device) -> candle_core::Result<Vec<Example>> {
+    let block_len = tasks[0].block.len();
+    let mut rows: Vec<Vec<u32>> = tasks.iter().map(|t| t.masked(sp)).collect();
+    let blocks: Vec<Range<usize>> = tasks.iter().map(|t| t.block.clone()).collect();
+    let targets: Vec<&[u32]> = tasks.iter().map(|t| t.target.as_slice()).collect();
+    let mut reveal_step = vec![vec![usize::MAX; block_len]; rows.len()];
+    for step in 0..block_len {
+        let stats = block_stats(model, &rows, &blocks, &targets, sp, device)?;
+        for r in 0..rows.len() {
+            let revealed: Vec<bool> = reveal_step[r].iter().map(|&s| s != usize::MAX).collect();
+            for i in pick(&stats.confidence[r], &revealed, 1) {
+                reveal_step[r][i] = step;
+                rows[r][blocks[r].start + i] = stats.top[r][i];
+            }
+        }
+    }
+    let mut out = Vec::with_capacity(slots);
+    for (r, task) in tasks.iter().enumerate().cycle().take(slots) {
+        let from = rng.random_range(0..block_len);
+        let masked: Vec<usize> = (0..block_len).filter(|&i| reveal_step[r][i] >= from).collect();
+        let t = masked.len() as f32 / block_len as f32;
+        let mut target = task.target.clone();
+        target[task.block.clone()].copy_from_slice(&rows[r][task.block.clone()]);
+        let mut input = target.clone();
+        let mut weight = vec![0f32; input.len()];
+        for &i in &masked {
+            input[task.block.start + i] = sp.mask;
+            weight[task.block.start + i] = 1.0 / t;
+        }
+        out.push(Example { input, target, weight });
+    }
+    Ok(out)
+}
+
 /// Block fill, the ablation's measure of steps: each task's block starts fully masked and is
 /// decoded with the mask-mode rule (commit every position at least `threshold` confident, at
 /// least one per step). Returns mean forward passes per block and the share of block tokens
@@ -325,6 +373,28 @@ mod tests {
             assert!(task.block.clone().all(|i| ex.weight[i] == 1.0));
             assert_eq!(ex.weight.iter().filter(|&&w| w > 0.0).count(), 8);
         }
+    }
+
+    #[test]
+    fn self_distilled_states_target_the_models_own_slow_decode() {
+        let (model, tasks, _) = fixture();
+        let examples = self_distill_examples(&model, &tasks[..2], 4, &mut StdRng::seed_from_u64(6), SP, &Device::Cpu).unwrap();
+        assert_eq!(examples.len(), 4);
+        for (k, ex) in examples.iter().enumerate() {
+            let task = &tasks[k % 2];
+            let masked: Vec<usize> = task.block.clone().filter(|&i| ex.input[i] == SP.mask).collect();
+            assert!(!masked.is_empty() && masked.len() <= 8);
+            assert!(masked.iter().all(|&i| (ex.weight[i] - 8.0 / masked.len() as f32).abs() < 1e-5));
+            // Committed positions show the target's own token; outside the block, the truth.
+            assert!(task.block.clone().filter(|i| !masked.contains(i)).all(|i| ex.input[i] == ex.target[i] && ex.weight[i] == 0.0));
+            assert!((0..32).filter(|i| !task.block.contains(i)).all(|i| ex.target[i] == task.target[i] && ex.weight[i] == 0.0));
+        }
+        // Both states of a trajectory share its target, and it is what the one-token-a-pass
+        // block fill writes: with that target, its accuracy is exact.
+        assert_eq!(examples[0].target, examples[2].target);
+        let own: Vec<BlockTask> = (0..2).map(|k| BlockTask { target: examples[k].target.clone(), block: tasks[k].block.clone() }).collect();
+        assert_eq!(block_fill(&model, &own, 2.0, 8, SP, &Device::Cpu).unwrap(), (8.0, 1.0));
+        assert!(block_fill(&model, &tasks[..2], 2.0, 8, SP, &Device::Cpu).unwrap().1 < 1.0, "a random model does not write the truth");
     }
 
     #[test]

@@ -201,13 +201,14 @@ pub fn loss(model: &Transformer, batch: &[Example], device: &Device) -> candle_c
     (picked * weight)?.sum_all()?.neg()? / (b * len) as f64
 }
 
+/// Linear warmup over the run's first `warmup_steps`, towards the rate the step would
+/// otherwise have: cosine over the main run to a tenth of the peak, where the post stages stay.
+/// A config of post stages alone (`steps: 0`, a fine-tune from `init`) so warms up to the
+/// post rate rather than taking fresh Adam steps at full size.
 fn lr_at(cfg: &TrainConfig, step: usize) -> f64 {
-    if step < cfg.warmup_steps {
-        return cfg.lr * (step + 1) as f64 / cfg.warmup_steps as f64;
-    }
-    // Cosine to a tenth of the peak.
-    let progress = (step - cfg.warmup_steps) as f64 / (cfg.steps - cfg.warmup_steps).max(1) as f64;
-    cfg.lr * (0.1 + 0.9 * 0.5 * (1.0 + (std::f64::consts::PI * progress.min(1.0)).cos()))
+    let warmup = ((step + 1) as f64 / cfg.warmup_steps.max(1) as f64).min(1.0);
+    let progress = if step >= cfg.steps { 1.0 } else { step.saturating_sub(cfg.warmup_steps) as f64 / cfg.steps.saturating_sub(cfg.warmup_steps).max(1) as f64 };
+    warmup * cfg.lr * (0.1 + 0.9 * 0.5 * (1.0 + (std::f64::consts::PI * progress.min(1.0)).cos()))
 }
 
 /// The data-only part of a step's batch, a function of (seed, step): all masked in stage 1;
@@ -232,15 +233,18 @@ pub fn batch_for_step(cfg: &TrainConfig, step: usize, stream: &[u32], sp: Specia
 fn batch_at(cfg: &TrainConfig, step: usize, stream: &[u32], sp: Specials, model: impl FnOnce() -> Result<Transformer>, device: &Device) -> Result<Vec<Example>> {
     let mut batch = batch_for_step(cfg, step, stream, sp);
     let kind = cfg.stage_at(step);
-    if !matches!(kind, StageKind::Order | StageKind::OnPolicy) {
+    if !matches!(kind, StageKind::Order | StageKind::OnPolicy | StageKind::SelfDistill) {
         return Ok(batch);
     }
     let mut rng = StdRng::seed_from_u64(cfg.seed.wrapping_mul(7_000_003).wrapping_add(step as u64));
     let slots: Vec<usize> = (0..batch.len()).step_by(2).collect();
-    let tasks: Vec<distill::BlockTask> = slots.iter().map(|_| distill::block_task(&mut rng, stream, cfg.window, cfg.distill.block, cfg.max_slack, sp)).collect();
+    // A self-distilled trajectory fills `self_states` slots: its decode costs a pass a token.
+    let n_tasks = if kind == StageKind::SelfDistill { slots.len().div_ceil(cfg.distill.self_states.max(1)) } else { slots.len() };
+    let tasks: Vec<distill::BlockTask> = (0..n_tasks).map(|_| distill::block_task(&mut rng, stream, cfg.window, cfg.distill.block, cfg.max_slack, sp)).collect();
     let model = model()?;
     let examples = match kind {
         StageKind::Order => distill::order_examples(&model, &tasks, &cfg.distill, stream, &mut rng, sp, device)?,
+        StageKind::SelfDistill => distill::self_distill_examples(&model, &tasks, slots.len(), &mut rng, sp, device)?,
         _ => distill::on_policy_examples(&model, &tasks, &cfg.distill, &mut rng, sp, device)?,
     };
     for (slot, example) in slots.into_iter().zip(examples) {
@@ -394,6 +398,20 @@ pub fn parameters_without_gradient(config: &Config, batch: &[Example]) -> Result
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn learning_rate_warms_up_then_decays_to_the_post_stage_rate() {
+        let mut c: TrainConfig = serde_json::from_str(include_str!("../../train/default.json")).unwrap();
+        (c.lr, c.steps, c.warmup_steps) = (1e-3, 100, 10);
+        assert!((lr_at(&c, 0) - 1e-4).abs() < 1e-12);
+        assert!((lr_at(&c, 9) - 1e-3).abs() < 1e-12);
+        assert!(lr_at(&c, 50) < 1e-3 && lr_at(&c, 50) > 1e-4);
+        assert!((lr_at(&c, 100) - 1e-4).abs() < 1e-12 && (lr_at(&c, 500) - 1e-4).abs() < 1e-12);
+        // Post stages alone: the warmup climbs to the post rate, never to the peak.
+        c.steps = 0;
+        assert!((lr_at(&c, 0) - 1e-5).abs() < 1e-12);
+        assert!((lr_at(&c, 9) - 1e-4).abs() < 1e-12 && (lr_at(&c, 300) - 1e-4).abs() < 1e-12);
+    }
 
     #[test]
     fn every_parameter_gets_a_gradient() {

@@ -2,7 +2,7 @@
 //!
 //! The main run is `steps` long: mask diffusion, with edit corruption on half of each batch for
 //! the last `edit_fraction`. Post stages follow at the final learning rate, each a number of
-//! steps of one kind; the model-driven kinds (constrained order, on-policy) fill the even
+//! steps of one kind; the model-driven kinds (constrained order, on-policy, self-distillation) fill the even
 //! slots of a batch and the edit stage's corruption keeps the odd ones, so the edit skill is
 //! not forgotten. Each arm of the ablation differs only in its post stages.
 
@@ -21,6 +21,8 @@ pub enum StageKind {
     Order,
     /// Stage 4: on-policy states of the aggressive sampler (train::distill).
     OnPolicy,
+    /// Stage 4, towards the model's own slow decode (certainty forcing, train::distill).
+    SelfDistill,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
