@@ -9,11 +9,13 @@
 //!   tokens included — to the true block, so it becomes confident in fewer steps.
 //!
 //! - **Self-distillation** (certainty forcing, after dParallel, arXiv 2509.26488): the model
-//!   decodes the block one token a pass, most confident first — the slow decode that a fast
-//!   sampler must reproduce — and learns to predict *that output* from the states along the
-//!   way. On-policy training towards the true block cannot make a small model confident (it
-//!   does not know the true block); towards its own settled answer it can, so a threshold
-//!   sampler commits many tokens a pass and still writes what the slow decode writes.
+//!   being distilled, frozen as a teacher, decodes the block one token a pass, most confident
+//!   first — the slow decode that a fast sampler must reproduce — and the student learns to
+//!   predict *that output* from the states along the way. On-policy training towards the true
+//!   block cannot make a small model confident (it does not know the true block); towards its
+//!   own settled answer it can, so a threshold sampler commits many tokens a pass and still
+//!   writes what the slow decode writes. The teacher stays frozen because a student that
+//!   writes its own targets drifts towards whatever it is surest of (pads, here).
 //!
 //! All share the batched block statistics below; so does the block-fill measurement of
 //! forward passes per block that the ablation reports.

@@ -229,8 +229,10 @@ pub fn batch_for_step(cfg: &TrainConfig, step: usize, stream: &[u32], sp: Specia
 }
 
 /// A step's batch; in the constrained-order and on-policy stages the even slots come from
-/// the current weights' own decoding.
-fn batch_at(cfg: &TrainConfig, step: usize, stream: &[u32], sp: Specials, model: impl FnOnce() -> Result<Transformer>, device: &Device) -> Result<Vec<Example>> {
+/// the current weights' own decoding, in self-distillation from the teacher's (`init`, frozen:
+/// with the student's own decode as target, the first run collapsed within 100 steps into
+/// confidently writing pads — each step's easiest sure answer fed the next step's targets).
+fn batch_at(cfg: &TrainConfig, step: usize, stream: &[u32], sp: Specials, model: impl FnOnce() -> Result<Transformer>, teacher: Option<&Transformer>, device: &Device) -> Result<Vec<Example>> {
     let mut batch = batch_for_step(cfg, step, stream, sp);
     let kind = cfg.stage_at(step);
     if !matches!(kind, StageKind::Order | StageKind::OnPolicy | StageKind::SelfDistill) {
@@ -241,11 +243,10 @@ fn batch_at(cfg: &TrainConfig, step: usize, stream: &[u32], sp: Specials, model:
     // A self-distilled trajectory fills `self_states` slots: its decode costs a pass a token.
     let n_tasks = if kind == StageKind::SelfDistill { slots.len().div_ceil(cfg.distill.self_states.max(1)) } else { slots.len() };
     let tasks: Vec<distill::BlockTask> = (0..n_tasks).map(|_| distill::block_task(&mut rng, stream, cfg.window, cfg.distill.block, cfg.max_slack, sp)).collect();
-    let model = model()?;
     let examples = match kind {
-        StageKind::Order => distill::order_examples(&model, &tasks, &cfg.distill, stream, &mut rng, sp, device)?,
-        StageKind::SelfDistill => distill::self_distill_examples(&model, &tasks, slots.len(), &mut rng, sp, device)?,
-        _ => distill::on_policy_examples(&model, &tasks, &cfg.distill, &mut rng, sp, device)?,
+        StageKind::Order => distill::order_examples(&model()?, &tasks, &cfg.distill, stream, &mut rng, sp, device)?,
+        StageKind::SelfDistill => distill::self_distill_examples(teacher.context("self-distillation needs a teacher: set `init`")?, &tasks, slots.len(), &mut rng, sp, device)?,
+        _ => distill::on_policy_examples(&model()?, &tasks, &cfg.distill, &mut rng, sp, device)?,
     };
     for (slot, example) in slots.into_iter().zip(examples) {
         batch[slot] = example;
@@ -313,8 +314,15 @@ pub fn train(cfg: &TrainConfig, on_progress: &mut dyn FnMut(&TrainProgress)) -> 
     let mut loss_avg = None::<f64>;
     let total = cfg.total_steps();
     let infer_model = || Transformer::new(&config, Mode::Infer, VarBuilder::from_varmap(&varmap, DType::F32, &device)).map_err(anyhow::Error::from);
+    let teacher = match &cfg.init {
+        Some(init) if cfg.post.iter().any(|p| p.kind == StageKind::SelfDistill) => {
+            let weights = candle_core::safetensors::load(init.join(WEIGHTS_FILE), &device)?;
+            Some(Transformer::new(&config, Mode::Infer, VarBuilder::from_tensors(weights, DType::F32, &device))?)
+        }
+        _ => None,
+    };
     while state.step < total {
-        let batch = batch_at(cfg, state.step, &train, sp, infer_model, &device)?;
+        let batch = batch_at(cfg, state.step, &train, sp, infer_model, teacher.as_ref(), &device)?;
         let loss_t = loss(&model, &batch, &device)?;
         let grads = loss_t.backward()?;
         let norm = opt.grad_norm(&grads)?;
