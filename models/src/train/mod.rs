@@ -242,7 +242,11 @@ fn batch_at(cfg: &TrainConfig, step: usize, stream: &[u32], sp: Specials, model:
     let slots: Vec<usize> = (0..batch.len()).step_by(2).collect();
     // A self-distilled trajectory fills `self_states` slots: its decode costs a pass a token.
     let n_tasks = if kind == StageKind::SelfDistill { slots.len().div_ceil(cfg.distill.self_states.max(1)) } else { slots.len() };
-    let tasks: Vec<distill::BlockTask> = (0..n_tasks).map(|_| distill::block_task(&mut rng, stream, cfg.window, cfg.distill.block, cfg.max_slack, sp)).collect();
+    // Self-distillation fills blocks of code as the engine does, in context without a pad
+    // run: with the training windows' slack, the teacher wrote pads where a run might be, and
+    // within 100 steps the student wrote 19% of a block, the rest pads.
+    let slack = if kind == StageKind::SelfDistill { 0 } else { cfg.max_slack };
+    let tasks: Vec<distill::BlockTask> = (0..n_tasks).map(|_| distill::block_task(&mut rng, stream, cfg.window, cfg.distill.block, slack, sp)).collect();
     let examples = match kind {
         StageKind::Order => distill::order_examples(&model()?, &tasks, &cfg.distill, stream, &mut rng, sp, device)?,
         StageKind::SelfDistill => distill::self_distill_examples(teacher.context("self-distillation needs a teacher: set `init`")?, &tasks, slots.len(), &mut rng, sp, device)?,
