@@ -1,7 +1,7 @@
 //! `anneal train` killed at arbitrary moments resumes from its last checkpoint with nothing
 //! lost: a run killed (SIGKILL) twice and restarted ends with weights bit-identical to an
 //! uninterrupted run of the same config — through every stage of the recipe, the model-driven
-//! constrained-order and on-policy stages included.
+//! constrained-order and on-policy stages included. Also: a fine-tune config self-distils from its `init`.
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -24,7 +24,12 @@ fn write_corpus(dir: &Path) {
 }
 
 fn write_config(root: &Path, corpus: &Path, out: &Path) -> PathBuf {
-    let config = serde_json::json!({
+    write_config_with(root, corpus, out, serde_json::json!({}))
+}
+
+/// The test config with `changes`' keys replaced.
+fn write_config_with(root: &Path, corpus: &Path, out: &Path, changes: serde_json::Value) -> PathBuf {
+    let mut config = serde_json::json!({
         "corpus": corpus, "out": out,
         "vocab_size": 300, "tokenizer_sample_bytes": 100000,
         "hidden_size": 32, "intermediate_size": 64, "num_hidden_layers": 1,
@@ -36,6 +41,9 @@ fn write_config(root: &Path, corpus: &Path, out: &Path) -> PathBuf {
         "post": [{ "kind": "order", "steps": 8 }, { "kind": "on_policy", "steps": 8 }],
         "distill": { "block": 8, "pool": 3, "order_steps": 2, "order_noise": 1.0, "on_policy_steps": 2 }
     });
+    for (key, value) in changes.as_object().unwrap() {
+        config[key] = value.clone();
+    }
     let path = root.join(format!("{}.json", out.file_name().unwrap().to_string_lossy()));
     std::fs::write(&path, config.to_string()).unwrap();
     path
@@ -92,4 +100,32 @@ fn a_killed_run_resumes_to_the_same_weights() {
     let last: serde_json::Value = serde_json::from_str(last.lines().last().unwrap()).unwrap();
     assert_eq!(last["step"], 46);
     assert!(last["fill_passes_per_block"].as_f64().unwrap() >= 1.0, "the final evaluation measures block fill: {last}");
+}
+
+/// A fine-tune config (post stages alone) self-distils a finished model: the teacher is its
+/// `init`, and without one the run says so instead of starting.
+#[test]
+fn self_distillation_fine_tunes_from_its_init_and_refuses_without_one() {
+    let dir = tempfile::tempdir().unwrap();
+    let corpus = dir.path().join("corpus");
+    write_corpus(&corpus);
+    let base = dir.path().join("base");
+    let short = serde_json::json!({ "steps": 10, "post": [], "edit_fraction": 0.0 });
+    let out = train(&write_config_with(dir.path(), &corpus, &base, short)).wait_with_output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+
+    let post = serde_json::json!([{ "kind": "self_distill", "steps": 4 }]);
+    let tuned = dir.path().join("tuned");
+    let fine_tune = serde_json::json!({ "steps": 0, "warmup_steps": 2, "post": post, "init": base.join("step-0000010") });
+    let out = train(&write_config_with(dir.path(), &corpus, &tuned, fine_tune)).wait_with_output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let before = std::fs::read(base.join("step-0000010/model.safetensors")).unwrap();
+    assert_ne!(std::fs::read(tuned.join("step-0000004/model.safetensors")).unwrap(), before, "the student learnt");
+    let metrics = std::fs::read_to_string(tuned.join("metrics.jsonl")).unwrap();
+    assert!(metrics.lines().last().unwrap().contains("\"stage\":\"self_distill\""), "{metrics}");
+
+    let orphan = dir.path().join("orphan");
+    let out = train(&write_config_with(dir.path(), &corpus, &orphan, serde_json::json!({ "steps": 0, "post": post }))).wait_with_output().unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("self-distillation needs a teacher"), "{}", String::from_utf8_lossy(&out.stderr));
 }
