@@ -246,24 +246,12 @@ pub fn on_policy_examples(model: &Transformer, tasks: &[BlockTask], cfg: &Distil
 /// masked positions weighted 1/t. The context outside the block stays true and unweighted.
 pub fn self_distill_examples(model: &Transformer, tasks: &[BlockTask], slots: usize, rng: &mut StdRng, sp: Specials, device: &Device) -> candle_core::Result<Vec<Example>> {
     let block_len = tasks[0].block.len();
-    let mut rows: Vec<Vec<u32>> = tasks.iter().map(|t| t.masked(sp)).collect();
-    let blocks: Vec<Range<usize>> = tasks.iter().map(|t| t.block.clone()).collect();
-    let targets: Vec<&[u32]> = tasks.iter().map(|t| t.target.as_slice()).collect();
-    let mut reveal_step = vec![vec![usize::MAX; block_len]; rows.len()];
-    for step in 0..block_len {
-        let stats = block_stats(model, &rows, &blocks, &targets, sp, device)?;
-        for r in 0..rows.len() {
-            let revealed: Vec<bool> = reveal_step[r].iter().map(|&s| s != usize::MAX).collect();
-            for i in pick(&stats.confidence[r], &revealed, 1) {
-                reveal_step[r][i] = step;
-                rows[r][blocks[r].start + i] = stats.top[r][i];
-            }
-        }
-    }
+    // A threshold above 1 is never met: one token a pass, most confident first.
+    let Filled { rows, reveal_pass, .. } = fill_blocks(model, tasks, f32::INFINITY, block_len, sp, device)?;
     let mut out = Vec::with_capacity(slots);
     for (r, task) in tasks.iter().enumerate().cycle().take(slots) {
         let from = rng.random_range(0..block_len);
-        let masked: Vec<usize> = (0..block_len).filter(|&i| reveal_step[r][i] >= from).collect();
+        let masked: Vec<usize> = (0..block_len).filter(|&i| reveal_pass[r][i] >= from).collect();
         let t = masked.len() as f32 / block_len as f32;
         let mut target = task.target.clone();
         target[task.block.clone()].copy_from_slice(&rows[r][task.block.clone()]);
@@ -278,14 +266,20 @@ pub fn self_distill_examples(model: &Transformer, tasks: &[BlockTask], slots: us
     Ok(out)
 }
 
-/// Block fill, the ablation's measure of steps: each task's block starts fully masked and is
-/// decoded with the mask-mode rule (commit every position at least `threshold` confident, at
-/// least one per step). Returns mean forward passes per block and the share of block tokens
-/// decoded right.
-pub fn block_fill(model: &Transformer, tasks: &[BlockTask], threshold: f32, max_steps: usize, sp: Specials, device: &Device) -> candle_core::Result<(f64, f64)> {
+/// Blocks decoded from fully masked: each task's row at the end, the pass (from 0) at which
+/// each block position was committed, and the passes each block took.
+struct Filled {
+    rows: Vec<Vec<u32>>,
+    reveal_pass: Vec<Vec<usize>>,
+    passes: Vec<usize>,
+}
+
+/// Decodes each task's block with the mask-mode rule: commit every position at least
+/// `threshold` confident, at least one per pass, all that are left at pass `max_steps`.
+fn fill_blocks(model: &Transformer, tasks: &[BlockTask], threshold: f32, max_steps: usize, sp: Specials, device: &Device) -> candle_core::Result<Filled> {
     let block_len = tasks[0].block.len();
     let mut rows: Vec<Vec<u32>> = tasks.iter().map(|t| t.masked(sp)).collect();
-    let mut revealed = vec![vec![false; block_len]; rows.len()];
+    let mut reveal_pass = vec![vec![usize::MAX; block_len]; rows.len()];
     let mut passes = vec![0usize; rows.len()];
     let mut active: Vec<usize> = (0..rows.len()).collect();
     while !active.is_empty() {
@@ -294,21 +288,30 @@ pub fn block_fill(model: &Transformer, tasks: &[BlockTask], threshold: f32, max_
         let targets: Vec<&[u32]> = active.iter().map(|&r| tasks[r].target.as_slice()).collect();
         let stats = block_stats(model, &batch, &blocks, &targets, sp, device)?;
         for (a, &r) in active.iter().enumerate() {
-            passes[r] += 1;
+            let revealed: Vec<bool> = reveal_pass[r].iter().map(|&p| p != usize::MAX).collect();
             let conf = &stats.confidence[a];
-            let open = (0..block_len).filter(|&i| !revealed[r][i]).count();
-            let sure = (0..block_len).filter(|&i| !revealed[r][i] && conf[i] >= threshold).count();
-            let k = if passes[r] >= max_steps { open } else { sure.max(1) };
-            for i in pick(conf, &revealed[r], k) {
-                revealed[r][i] = true;
+            let open = revealed.iter().filter(|&&v| !v).count();
+            let sure = (0..block_len).filter(|&i| !revealed[i] && conf[i] >= threshold).count();
+            let k = if passes[r] + 1 >= max_steps { open } else { sure.max(1) };
+            for i in pick(conf, &revealed, k) {
+                reveal_pass[r][i] = passes[r];
                 rows[r][tasks[r].block.start + i] = stats.top[a][i];
             }
+            passes[r] += 1;
         }
-        active.retain(|&r| revealed[r].iter().any(|v| !v));
+        active.retain(|&r| reveal_pass[r].contains(&usize::MAX));
     }
+    Ok(Filled { rows, reveal_pass, passes })
+}
+
+/// Block fill, the ablation's measure of steps: each task's block starts fully masked and is
+/// decoded with the mask-mode rule (see [`fill_blocks`]). Returns mean forward passes per
+/// block and the share of block tokens decoded right.
+pub fn block_fill(model: &Transformer, tasks: &[BlockTask], threshold: f32, max_steps: usize, sp: Specials, device: &Device) -> candle_core::Result<(f64, f64)> {
+    let Filled { rows, passes, .. } = fill_blocks(model, tasks, threshold, max_steps, sp, device)?;
     let right: usize = tasks.iter().zip(&rows).map(|(t, row)| t.block.clone().filter(|&i| row[i] == t.target[i]).count()).sum();
     let mean_passes = passes.iter().sum::<usize>() as f64 / tasks.len() as f64;
-    Ok((mean_passes, right as f64 / (tasks.len() * block_len) as f64))
+    Ok((mean_passes, right as f64 / (tasks.len() * tasks[0].block.len()) as f64))
 }
 
 #[cfg(test)]
