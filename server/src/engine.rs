@@ -14,9 +14,11 @@ use anneal_models::sampler::{decode_masked, MaskConfig, MaskRequest, Outcome, Sa
 use anneal_models::Model;
 
 mod fill;
+mod frame;
 mod instruct;
 mod many;
 pub use fill::{fill, FillRequest};
+pub use frame::frame;
 pub use many::{batched, rewrite_many};
 
 /// How a block is decoded.
@@ -62,7 +64,7 @@ pub struct EditSettings {
 impl EditSettings {
     /// Values serde accepts but the engine cannot use; `None` when all are in range.
     pub fn out_of_range(&self) -> Option<String> {
-        let checks: [(bool, &str); 7] = [
+        let checks: [(bool, &str); 8] = [
             ((1..=64).contains(&self.batch), "batch must be 1..=64"),
             ((1..=4096).contains(&self.block_tokens), "blockTokens must be 1..=4096"),
             (self.context_tokens <= 8192, "contextTokens must be at most 8192"),
@@ -70,6 +72,7 @@ impl EditSettings {
             ((16..=32768).contains(&self.max_canvas_tokens), "maxCanvasTokens must be 16..=32768"),
             ((0.0..=1.0).contains(&self.mask.threshold) && self.mask.max_steps >= 1, "mask.threshold must be 0..=1 and mask.maxSteps at least 1"),
             (self.edit.max_steps >= 1, "edit.maxSteps must be at least 1"),
+            (self.edit.locate_odds >= 1.0 && self.edit.locate_odds.is_finite(), "edit.locateOdds must be at least 1"),
         ];
         checks.iter().find(|(ok, _)| !ok).map(|(_, why)| why.to_string())
     }
@@ -340,20 +343,21 @@ fn rewrite_once(
 
     // Each block's current text; blocks decoded later see the new text of earlier ones.
     let mut blocks: Vec<String> = plan.blocks.iter().map(|b| text[b.range.clone()].to_string()).collect();
-    let (mut steps, mut generated) = (0, 0);
+    let (mut steps, mut passes, mut generated) = (0, 0, 0);
     for (done, &index) in plan.order.iter().enumerate() {
         let before = format!("{}{}", &text[context_start..plan.span.start], blocks[..index].concat());
         let after = format!("{}{}", blocks[index + 1..].concat(), &text[plan.span.end..context_end]);
-        let original = tokenizer.encode(&blocks[index])?;
+        let framed = frame(&before, &blocks[index], &after);
+        let original = tokenizer.encode(&framed.block)?;
         let mut slack = ((original.len() as f32 * settings.slack).ceil() as usize).max(2);
         let (prefix, suffix) = match (instruction_for(model, request), &model.chat_template) {
             (Some(instruction), Some(template)) => {
                 // An instruction may ask for more code (docstrings, annotations): room to grow.
                 slack = slack.max(original.len() / 2 + 8);
-                let parts = (before.as_str(), blocks[index].as_str(), after.as_str());
+                let parts = (framed.before, framed.block.as_str(), framed.after.as_str());
                 instruct::context(model, template, instruction, request.language, parts, settings.context_tokens)?
             }
-            _ => (tail_tokens(model, &before, settings.context_tokens)?, head_tokens(model, &after, settings.context_tokens)?),
+            _ => (tail_tokens(model, framed.before, settings.context_tokens)?, head_tokens(model, &framed.after, settings.context_tokens)?),
         };
         let canvas = prefix.len() + original.len() + slack + suffix.len();
         if canvas > settings.max_canvas_tokens {
@@ -361,7 +365,7 @@ fn rewrite_once(
         }
         let mut report = |r: &StepReport| {
             let preview = settings.preview.then(|| {
-                let canvas = canvas_text(model, r.canvas).unwrap_or_default();
+                let canvas = framed.unframe(&canvas_text(model, r.canvas).unwrap_or_default());
                 let text = format!("{}{canvas}{}", blocks[..index].concat(), blocks[index + 1..].concat());
                 Preview { span: plan.span.clone(), text }
             });
@@ -370,14 +374,11 @@ fn rewrite_once(
         let outcome = decode_block(model, settings, &prefix, &original, slack, &suffix, &mut report)?;
         let canvas_len = original.len() + slack;
         steps += outcome.steps;
+        passes += outcome.forward_passes;
         generated += canvas_len;
-        let mut decoded = tokenizer.decode(&outcome.tokens)?;
-        // Blocks are whole lines: keep the line break that ends one, or the next block would
-        // be glued onto this one's last line.
-        if blocks[index].ends_with('\n') && !decoded.ends_with('\n') {
-            decoded.push('\n');
-        }
-        blocks[index] = decoded;
+        // Blocks are whole lines: unframing keeps the line break that ends one, or the next
+        // block would be glued onto this one's last line.
+        blocks[index] = framed.unframe(&tokenizer.decode(&outcome.tokens)?);
     }
     let replacement = blocks.concat();
     let Verdict { errors_before, errors_after } =
@@ -389,7 +390,7 @@ fn rewrite_once(
         syntax_errors_after: errors_after,
         blocks: plan.blocks.len(),
         steps,
-        forward_passes: steps,
+        forward_passes: passes,
         generated_tokens: generated,
     })
 }

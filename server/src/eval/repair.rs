@@ -103,21 +103,23 @@ pub fn run(args: RepairArgs) -> Result<()> {
         misses += 1;
         anyhow::ensure!(misses < 100_000, "no usable snippets in {} (1–3 non-blank lines from files of 8 lines or more)", args.corpus.display());
         let Some(s) = pick_snippet(&mut rng, &files) else { continue };
-        let original = tk.encode(&s.text[s.span.clone()])?;
+        // Cut as the engine cuts a block from its context.
+        let framed = engine::frame(&s.text[..s.span.start], &s.text[s.span.clone()], &s.text[s.span.end..]);
+        let original = tk.encode(&framed.block)?;
         let k = ((original.len() as f64 * rng.random_range(0.0..args.alpha)).floor() as usize).max(1);
         let corrupted = corrupt(&mut rng, &original, k, &original);
+        let corrupted_text = framed.unframe(&tk.decode(&corrupted)?);
         // A corruption that decodes to the same text (a token swapped for an equal spelling,
         // or a change only to trailing whitespace, which exact match ignores) would count as a
         // free repair.
-        if tk.decode(&corrupted)?.trim_end() == s.text[s.span.clone()].trim_end() {
+        if corrupted_text.trim_end() == s.text[s.span.clone()].trim_end() {
             continue;
         }
-        let prefix = engine::tail_tokens(&model, &s.text[..s.span.start], settings.context_tokens)?;
-        let suffix = engine::head_tokens(&model, &s.text[s.span.end..], settings.context_tokens)?;
+        let prefix = engine::tail_tokens(&model, framed.before, settings.context_tokens)?;
+        let suffix = engine::head_tokens(&model, &framed.after, settings.context_tokens)?;
         let slack = ((corrupted.len() as f32 * settings.slack).ceil() as usize).max(2);
         let outcome = engine::decode_block(&model, &settings, &prefix, &corrupted, slack, &suffix, &mut |_| ControlFlow::Continue(()))?;
-        let repaired = tk.decode(&outcome.tokens)?;
-        let corrupted_text = tk.decode(&corrupted)?;
+        let repaired = framed.unframe(&tk.decode(&outcome.tokens)?);
         let target = &s.text[s.span.clone()];
         let is_exact = repaired.trim_end() == target.trim_end();
         let errors = |span_text: &str| {
