@@ -7,25 +7,17 @@
 //! cargo run --example repair_probe -- CHECKPOINT_DIR|default corpus/valid.jsonl [N]
 
 use anneal_models::train::data::corrupt_aligned;
-use anneal_models::{Denoiser, Model};
-use candle_core::Device;
+use anneal_models::Denoiser;
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 
+mod probe;
+
 fn main() -> anyhow::Result<()> {
     let args: Vec<String> = std::env::args().collect();
-    let model = match args[1].as_str() {
-        "default" => Model::load_default(&Device::Cpu)?,
-        dir => Model::load(std::path::Path::new(dir), &Device::Cpu)?,
-    };
+    let (model, stream) = probe::model_and_stream(&args[1], &args[2])?;
     let n: usize = args.get(3).map_or(Ok(300), |s| s.parse())?;
     let sp = model.specials();
-    let mut stream = vec![];
-    for line in std::fs::read_to_string(&args[2])?.lines() {
-        let v: serde_json::Value = serde_json::from_str(line)?;
-        stream.extend(model.tokenizer.encode(v["text"].as_str().unwrap_or_default())?);
-        stream.push(sp.eos);
-    }
     let mut rng = StdRng::seed_from_u64(7);
     let (ctx, span_len) = (96, 32);
     // [kind][0: p(seen), 1: p(right), 2: right is argmax, 3: count]

@@ -22,11 +22,21 @@ pub struct EditConfig {
     pub max_steps: usize,
     /// As [`crate::sampler::MaskConfig::cache`].
     pub cache: KvReuse,
+    /// Repair by leave-one-out rounds ([`locate`]) in place of joint decoding: each round
+    /// scores every token of the span with itself masked, and makes the one change the model
+    /// wants most, if it wants it `locate_odds` times more than the token it sees (and with
+    /// `replace_threshold` confidence).
+    pub locate: bool,
+    pub locate_odds: f32,
+    /// Whether `locate` rounds also ask each gap for a missing token. Off by default: the
+    /// default model, which saw pads mid-code only where a token was inserted, stutters
+    /// (`mut mut mut`) when a mask sits beside a token.
+    pub locate_insertions: bool,
 }
 
 impl Default for EditConfig {
     fn default() -> Self {
-        Self { mask_threshold: 0.9, replace_threshold: 0.6, keep_threshold: 0.1, max_steps: 16, cache: KvReuse::None }
+        Self { mask_threshold: 0.9, replace_threshold: 0.6, keep_threshold: 0.1, max_steps: 16, cache: KvReuse::None, locate: true, locate_odds: 3000.0, locate_insertions: false }
     }
 }
 
@@ -45,6 +55,9 @@ pub fn decode_edit(
     config: &EditConfig,
     observe: &mut dyn FnMut(&StepReport) -> ControlFlow<()>,
 ) -> Result<Outcome, SampleError> {
+    if config.locate {
+        return locate(model, request, config, observe);
+    }
     let sp = model.specials();
     let start = request.prefix.len();
     let mut canvas: Vec<u32> = request.span.to_vec();
@@ -97,6 +110,99 @@ pub fn decode_edit(
     Ok(Outcome { tokens, steps, forward_passes: steps })
 }
 
+/// Leave-one-out repair. In view, a token vouches for itself: a model that learnt to copy
+/// visible tokens believes most of them, wrong ones included. So each round asks the model,
+/// in one batch of canvases, what belongs at each token of the span with that token masked
+/// (another token, or nothing: pad or end-of-text), and with `locate_insertions` what belongs
+/// in each gap between two tokens with a mask put there (a missing token, or nothing). It makes the single change the
+/// model prefers most over what is there — at least `locate_odds` times, and with
+/// `replace_threshold` confidence — and stops when it wants none. One change a round, because
+/// changes judged apart can contradict each other (two neighbours each "fixed" towards the
+/// other's old value). `forward_passes` counts canvases encoded.
+fn locate(model: &dyn Denoiser, request: &EditRequest, config: &EditConfig, observe: &mut dyn FnMut(&StepReport) -> ControlFlow<()>) -> Result<Outcome, SampleError> {
+    let sp = model.specials();
+    let start = request.prefix.len();
+    let nothing = |row: &[f32]| row[sp.pad as usize] + row[sp.eos as usize];
+    let mut tokens = request.span.to_vec();
+    let (mut steps, mut passes) = (0, 0);
+    while steps < config.max_steps.max(1) {
+        // Each token masked in turn, then a mask in each gap (one pad less of slack, so that
+        // both sets keep the canvas's length where there is slack).
+        let mut canvases = Vec::with_capacity(2 * tokens.len() + 1);
+        for j in 0..tokens.len() {
+            let mut span = tokens.clone();
+            span[j] = sp.mask;
+            canvases.push(canvas_of(request, &span, request.slack, sp.pad));
+        }
+        for g in (0..=tokens.len()).filter(|_| config.locate_insertions) {
+            let mut span = tokens.clone();
+            span.insert(g, sp.mask);
+            canvases.push(canvas_of(request, &span, request.slack.saturating_sub(1), sp.pad));
+        }
+        let at: Vec<usize> = (0..tokens.len()).chain(0..canvases.len() - tokens.len()).map(|j| start + j).collect();
+        let (replaced, gaps) = canvases.split_at(tokens.len());
+        let mut probs = Vec::with_capacity(canvases.len());
+        for (set, at) in [(replaced, &at[..tokens.len()]), (gaps, &at[tokens.len()..])] {
+            if !set.is_empty() {
+                let logits = model.logits_at(set, at)?.to_dtype(candle_core::DType::F32)?;
+                probs.extend(candle_nn::ops::softmax_last_dim(&logits)?.to_vec2::<f32>()?);
+            }
+        }
+        steps += 1;
+        passes += canvases.len();
+        let (replaced, gaps) = probs.split_at(tokens.len());
+        let mut wanted: Option<(f32, Change)> = None;
+        let mut propose = |odds: f32, change: Change| {
+            if odds >= config.locate_odds && wanted.as_ref().is_none_or(|w| odds > w.0) {
+                wanted = Some((odds, change));
+            }
+        };
+        for (j, row) in replaced.iter().enumerate() {
+            let (best, p) = argmax_except(row, &[sp.mask]);
+            if best != tokens[j] && p >= config.replace_threshold {
+                let change = if best == sp.pad || best == sp.eos { Change::Delete(j) } else { Change::Replace(j, best) };
+                propose(p / row[tokens[j] as usize].max(f32::MIN_POSITIVE), change);
+            }
+        }
+        for (g, row) in gaps.iter().enumerate() {
+            let (best, p) = argmax_except(row, &[sp.mask, sp.pad, sp.eos]);
+            if p >= config.replace_threshold {
+                propose(p / nothing(row).max(f32::MIN_POSITIVE), Change::Insert(g, best));
+            }
+        }
+        match wanted {
+            Some((_, Change::Replace(j, t))) => tokens[j] = t,
+            Some((_, Change::Delete(j))) => drop(tokens.remove(j)),
+            Some((_, Change::Insert(g, t))) => tokens.insert(g, t),
+            None => {}
+        }
+        let view: Vec<Option<u32>> = tokens.iter().map(|&t| Some(t)).collect();
+        if observe(&StepReport { step: steps, committed: wanted.is_some() as usize, remaining: 0, canvas: &view }).is_break() {
+            return Err(SampleError::Cancelled);
+        }
+        if wanted.is_none() {
+            break; // fixed point
+        }
+    }
+    Ok(Outcome { tokens, steps, forward_passes: passes })
+}
+
+/// A change leave-one-out scoring proposes, at a token or at a gap before token `g`.
+enum Change {
+    Replace(usize, u32),
+    Delete(usize),
+    Insert(usize, u32),
+}
+
+fn canvas_of(request: &EditRequest, span: &[u32], slack: usize, pad: u32) -> Vec<u32> {
+    request.prefix.iter().chain(span).copied().chain(std::iter::repeat_n(pad, slack)).chain(request.suffix.iter().copied()).collect()
+}
+
+/// The most probable token of `row` other than `except`, and its probability.
+fn argmax_except(row: &[f32], except: &[u32]) -> (u32, f32) {
+    row.iter().enumerate().filter(|(t, _)| !except.contains(&(*t as u32))).fold((0, f32::NEG_INFINITY), |best, (t, &p)| if p > best.1 { (t as u32, p) } else { best })
+}
+
 /// The model's probability of each position's current token.
 fn probability_of(logits: &candle_core::Tensor, tokens: &[u32]) -> candle_core::Result<Vec<f32>> {
     let probs = candle_nn::ops::softmax_last_dim(&logits.to_dtype(candle_core::DType::F32)?)?;
@@ -111,6 +217,10 @@ mod tests {
     use candle_core::{Device, Tensor};
 
     const SP: Specials = Specials { eos: 0, pad: 1, mask: 2 };
+
+    fn joint() -> EditConfig {
+        EditConfig { locate: false, ..EditConfig::default() }
+    }
 
     /// Believes in `answer` at every canvas position with probability 0.95.
     struct Corrector {
@@ -136,7 +246,7 @@ mod tests {
         // The span [5, 9, 7] should be [5, 6, 7]; the slack decodes to pad (deletion).
         let model = Corrector { answer: vec![4, 5, 6, 7, SP.pad, 8], vocab: 12 };
         let req = EditRequest { prefix: &[4], span: &[5, 9, 7], slack: 1, suffix: &[8] };
-        let out = decode_edit(&model, &req, &EditConfig::default(), &mut |_| ControlFlow::Continue(())).unwrap();
+        let out = decode_edit(&model, &req, &joint(), &mut |_| ControlFlow::Continue(())).unwrap();
         assert_eq!(out.tokens, vec![5, 6, 7]);
         assert_eq!(out.steps, 2, "one step corrects, the next confirms the fixed point");
     }
@@ -145,15 +255,92 @@ mod tests {
     fn slack_lets_the_span_grow() {
         let model = Corrector { answer: vec![5, 6, 7, 8], vocab: 12 };
         let req = EditRequest { prefix: &[], span: &[5, 6], slack: 2, suffix: &[] };
-        let out = decode_edit(&model, &req, &EditConfig::default(), &mut |_| ControlFlow::Continue(())).unwrap();
+        let out = decode_edit(&model, &req, &joint(), &mut |_| ControlFlow::Continue(())).unwrap();
         assert_eq!(out.tokens, vec![5, 6, 7, 8]);
+    }
+
+    /// Knows the right canvas and reads a masked position from its two neighbours: the token
+    /// that belongs between them, pad where they are already adjacent, and no opinion
+    /// (uniform) otherwise. Visible tokens are believed as they are.
+    struct Neighbours {
+        right: Vec<u32>,
+        vocab: usize,
+    }
+
+    impl Denoiser for Neighbours {
+        fn specials(&self) -> Specials {
+            SP
+        }
+        fn logits(&self, ids: &[u32]) -> candle_core::Result<Tensor> {
+            let v = self.vocab;
+            let mut rows = vec![0f32; ids.len() * v];
+            let r = &self.right;
+            for i in 0..ids.len() {
+                let (left, next) = (i.checked_sub(1).map(|k| ids[k]), ids.get(i + 1).copied());
+                let belief = if ids[i] != SP.mask {
+                    Some(ids[i])
+                } else if let Some(k) = (1..r.len().saturating_sub(1)).find(|&k| Some(r[k - 1]) == left && Some(r[k + 1]) == next) {
+                    Some(r[k])
+                } else if r.windows(2).any(|w| Some(w[0]) == left && Some(w[1]) == next) {
+                    Some(SP.pad)
+                } else {
+                    None
+                };
+                if let Some(t) = belief {
+                    rows[i * v..(i + 1) * v].fill((0.05f32 / v as f32).ln());
+                    rows[i * v + t as usize] = 0.95f32.ln();
+                }
+            }
+            Tensor::from_vec(rows, (ids.len(), v), &Device::Cpu)
+        }
+    }
+
+    fn locate_repair(span: &[u32], config: &EditConfig) -> (Outcome, Vec<usize>) {
+        let model = Neighbours { right: vec![4, 5, 6, 7, SP.pad, 8], vocab: 12 };
+        let req = EditRequest { prefix: &[4], span, slack: 1, suffix: &[8] };
+        let mut committed = vec![];
+        let out = decode_edit(&model, &req, config, &mut |r| {
+            committed.push(r.committed);
+            ControlFlow::Continue(())
+        })
+        .unwrap();
+        (out, committed)
+    }
+
+    fn locating() -> EditConfig {
+        // The oracle's odds are 228 (0.95 against 0.05 / 12): below the default's.
+        EditConfig { locate: true, locate_insertions: true, locate_odds: 100.0, ..EditConfig::default() }
+    }
+
+    #[test]
+    fn locate_replaces_a_wrong_token_then_stops() {
+        let (out, committed) = locate_repair(&[5, 9, 7], &locating());
+        assert_eq!(out.tokens, vec![5, 6, 7]);
+        assert_eq!(committed, vec![1, 0], "one change, then a round that wants none");
+        assert_eq!(out.forward_passes, 2 * 7, "each round encodes a canvas per token and per gap");
+    }
+
+    #[test]
+    fn locate_deletes_a_stray_token_and_inserts_a_missing_one() {
+        assert_eq!(locate_repair(&[5, 9, 6, 7], &locating()).0.tokens, vec![5, 6, 7]);
+        assert_eq!(locate_repair(&[5, 7], &locating()).0.tokens, vec![5, 6, 7]);
+        let without = EditConfig { locate_insertions: false, ..locating() };
+        assert_eq!(locate_repair(&[5, 7], &without).0.tokens, vec![5, 7], "no gap asked, nothing inserted");
+    }
+
+    #[test]
+    fn locate_keeps_tokens_the_model_prefers_less_than_the_odds_ask() {
+        // p(choice) = 0.95 against p(seen) = 0.05 / 12: odds of 228, short of 1,000.
+        let (out, committed) = locate_repair(&[5, 9, 7], &EditConfig { locate_odds: 1000.0, ..locating() });
+        assert_eq!(out.tokens, vec![5, 9, 7]);
+        assert_eq!(committed, vec![0]);
     }
 
     #[test]
     fn believed_tokens_are_kept() {
         let model = Corrector { answer: vec![5, 6, 7], vocab: 12 };
         let req = EditRequest { prefix: &[], span: &[5, 6, 7], slack: 0, suffix: &[] };
-        let out = decode_edit(&model, &req, &EditConfig::default(), &mut |_| ControlFlow::Continue(())).unwrap();
+        let out = decode_edit(&model, &req, &joint(), &mut |_| ControlFlow::Continue(())).unwrap();
         assert_eq!(out.tokens, vec![5, 6, 7]);
         assert_eq!(out.steps, 1);
     }

@@ -67,6 +67,20 @@ pub trait Denoiser: Sync {
         let _ = refresh;
         self.logits(ids)?.narrow(0, start, end - start)
     }
+
+    /// For each canvas of `canvases` (all of one length), the logits at its own position
+    /// `at[r]`, as `[canvases, vocab]`: leave-one-out scoring asks many canvases that differ in
+    /// one place one question each, which a batch answers in one pass. By default: one pass a
+    /// canvas.
+    fn logits_at(&self, canvases: &[Vec<u32>], at: &[usize]) -> candle_core::Result<Tensor> {
+        logits_at_each(self, canvases, at)
+    }
+}
+
+/// [`Denoiser::logits_at`], one pass a canvas.
+fn logits_at_each<D: Denoiser + ?Sized>(model: &D, canvases: &[Vec<u32>], at: &[usize]) -> candle_core::Result<Tensor> {
+    let rows = canvases.iter().zip(at).map(|(ids, &i)| model.logits(ids)?.narrow(0, i, 1)).collect::<candle_core::Result<Vec<_>>>()?;
+    Tensor::cat(&rows, 0)
 }
 
 /// A loaded checkpoint: config, tokenizer and weights on a device.
@@ -313,6 +327,26 @@ impl Denoiser for Model {
         raw.narrow(0, start - from, n)
     }
 
+    fn logits_at(&self, canvases: &[Vec<u32>], at: &[usize]) -> candle_core::Result<Tensor> {
+        // With the shift, position i reads the output at i - 1; position 0 has no row before.
+        if self.batch.is_some() || canvases.is_empty() || (self.shift && at.contains(&0)) {
+            return logits_at_each(self, canvases, at);
+        }
+        let len = canvases[0].len();
+        if canvases.iter().any(|c| c.len() != len) || at.len() != canvases.len() || at.iter().any(|&i| i >= len) {
+            candle_core::bail!("logits_at: {} canvases of unequal length or positions out of range", canvases.len());
+        }
+        let starts: Vec<usize> = at.iter().map(|&i| if self.shift { i - 1 } else { i }).collect();
+        // Chunks bound the activations a large model holds at once.
+        let mut out = Vec::new();
+        for (chunk, starts) in canvases.chunks(LOGITS_AT_CHUNK).zip(starts.chunks(LOGITS_AT_CHUNK)) {
+            let flat: Vec<u32> = chunk.iter().flatten().copied().collect();
+            let ids = Tensor::from_vec(flat, (chunk.len(), len), &self.device)?;
+            out.push(self.transformer.forward_blocks(&ids, starts, 1)?.squeeze(1)?);
+        }
+        Tensor::cat(&out, 0)
+    }
+
     fn logits_after_prefix(&self, ids: &[u32], start: usize) -> candle_core::Result<Tensor> {
         // Batched views share their passes with other sequences; there the whole canvas runs.
         if self.batch.is_some() || start == 0 {
@@ -364,6 +398,9 @@ impl Model {
         Tensor::cat(&[first, raw.narrow(0, 0, len - 1)?], 0)
     }
 }
+
+/// Canvases [`Denoiser::logits_at`] encodes in one batch.
+const LOGITS_AT_CHUNK: usize = 32;
 
 /// The shipped default checkpoint, embedded at compile time from `models/default/`.
 pub mod default_model {
