@@ -168,6 +168,26 @@ mod tests {
     }
 
     #[test]
+    fn logits_at_gives_each_canvas_the_row_a_pass_of_its_own_gives() {
+        let model = model();
+        let base = sequence(20, 3);
+        let at: Vec<usize> = vec![0, 4, 11, 19];
+        let canvases: Vec<Vec<u32>> = at.iter().map(|&i| {
+            let mut c = base.clone();
+            c[i] = model.specials().mask;
+            c
+        }).collect();
+        let batched = model.logits_at(&canvases, &at).unwrap();
+        assert_eq!(batched.dims(), &[4, model.config.vocab_size]);
+        for (r, (ids, &i)) in canvases.iter().zip(&at).enumerate() {
+            let alone = model.logits(ids).unwrap().narrow(0, i, 1).unwrap().squeeze(0).unwrap();
+            let diff = (batched.get(r).unwrap() - &alone).unwrap().abs().unwrap().max_all().unwrap().to_scalar::<f32>().unwrap();
+            assert!(diff <= 1e-4, "canvas {r}: max difference {diff}");
+        }
+        assert!(model.logits_at(&[base.clone(), base[..5].to_vec()], &[0, 0]).is_err(), "canvases of unequal length are refused");
+    }
+
+    #[test]
     fn views_decoding_in_lockstep_write_what_each_writes_alone_in_fewer_passes() {
         let model = model();
         let config = MaskConfig { threshold: 0.2, max_steps: 6, ..MaskConfig::default() };

@@ -337,9 +337,10 @@ impl Denoiser for Model {
             candle_core::bail!("logits_at: {} canvases of unequal length or positions out of range", canvases.len());
         }
         let starts: Vec<usize> = at.iter().map(|&i| if self.shift { i - 1 } else { i }).collect();
-        // Chunks bound the activations a large model holds at once.
+        // Chunks bound the activations (and attention scores) a large model holds at once.
+        let per_chunk = (LOGITS_AT_TOKENS / len).max(1);
         let mut out = Vec::new();
-        for (chunk, starts) in canvases.chunks(LOGITS_AT_CHUNK).zip(starts.chunks(LOGITS_AT_CHUNK)) {
+        for (chunk, starts) in canvases.chunks(per_chunk).zip(starts.chunks(per_chunk)) {
             let flat: Vec<u32> = chunk.iter().flatten().copied().collect();
             let ids = Tensor::from_vec(flat, (chunk.len(), len), &self.device)?;
             out.push(self.transformer.forward_blocks(&ids, starts, 1)?.squeeze(1)?);
@@ -399,8 +400,9 @@ impl Model {
     }
 }
 
-/// Canvases [`Denoiser::logits_at`] encodes in one batch.
-const LOGITS_AT_CHUNK: usize = 32;
+/// Tokens [`Denoiser::logits_at`] encodes in one batch: 35 canvases of the default repair's
+/// 230 tokens, 4 of the largest canvas the engine allows by default.
+const LOGITS_AT_TOKENS: usize = 8192;
 
 /// The shipped default checkpoint, embedded at compile time from `models/default/`.
 pub mod default_model {
