@@ -139,12 +139,13 @@ fn locate(model: &dyn Denoiser, request: &EditRequest, config: &EditConfig, obse
             span.insert(g, sp.mask);
             canvases.push(canvas_of(request, &span, request.slack.saturating_sub(1), sp.pad));
         }
-        let at: Vec<usize> = (0..tokens.len()).chain(0..canvases.len() - tokens.len()).map(|j| start + j).collect();
+        // Both sets ask positions start, start + 1, … in order: token j's, or gap g's.
+        let at: Vec<usize> = (start..=start + tokens.len()).collect();
         let (replaced, gaps) = canvases.split_at(tokens.len());
         let mut probs = Vec::with_capacity(canvases.len());
-        for (set, at) in [(replaced, &at[..tokens.len()]), (gaps, &at[tokens.len()..])] {
+        for set in [replaced, gaps] {
             if !set.is_empty() {
-                let logits = model.logits_at(set, at)?.to_dtype(candle_core::DType::F32)?;
+                let logits = model.logits_at(set, &at[..set.len()])?.to_dtype(candle_core::DType::F32)?;
                 probs.extend(candle_nn::ops::softmax_last_dim(&logits)?.to_vec2::<f32>()?);
             }
         }
