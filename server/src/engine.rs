@@ -64,7 +64,7 @@ pub struct EditSettings {
 impl EditSettings {
     /// Values serde accepts but the engine cannot use; `None` when all are in range.
     pub fn out_of_range(&self) -> Option<String> {
-        let checks: [(bool, &str); 8] = [
+        let checks: [(bool, &str); 9] = [
             ((1..=64).contains(&self.batch), "batch must be 1..=64"),
             ((1..=4096).contains(&self.block_tokens), "blockTokens must be 1..=4096"),
             (self.context_tokens <= 8192, "contextTokens must be at most 8192"),
@@ -73,6 +73,7 @@ impl EditSettings {
             ((0.0..=1.0).contains(&self.mask.threshold) && self.mask.max_steps >= 1, "mask.threshold must be 0..=1 and mask.maxSteps at least 1"),
             (self.edit.max_steps >= 1, "edit.maxSteps must be at least 1"),
             (self.edit.locate_odds >= 1.0 && self.edit.locate_odds.is_finite(), "edit.locateOdds must be at least 1"),
+            ((0.0..=1.0).contains(&self.edit.delete_threshold), "edit.deleteThreshold must be 0..=1"),
         ];
         checks.iter().find(|(ok, _)| !ok).map(|(_, why)| why.to_string())
     }
