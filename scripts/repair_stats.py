@@ -6,8 +6,14 @@ Exact repair of a k-token corruption is a high bar for a 4 M-parameter model; "c
 partial repairs, "further" the damage, so the two arms of an ablation can be told apart.
 
     python3 scripts/repair_stats.py runs/arm-*/repair-edit.jsonl
+    python3 scripts/repair_stats.py --paired A.jsonl B.jsonl   # the same snippets, two models
+
+`--paired` counts the snippets only one of two runs (same seed, so the same snippets) restores
+exactly, with the exact two-sided McNemar test on them: it asks whether one model repairs what
+the other cannot, which the two exact-match rates alone cannot tell at a few percent.
 """
 import json
+import math
 import sys
 
 
@@ -40,7 +46,23 @@ def summarise(path: str) -> dict:
     return {k: (v / n if k != "snippets" else v) for k, v in stats.items()}
 
 
+def paired(path_a: str, path_b: str) -> None:
+    load = lambda p: [(r["target"], r["corrupted"], r["exact"]) for r in map(json.loads, open(p, encoding="utf-8")) if r]
+    a, b = load(path_a), load(path_b)
+    if [x[:2] for x in a] != [x[:2] for x in b]:
+        sys.exit("--paired needs two runs over the same snippets (the same --seed and --limit)")
+    only_a = sum(x[2] and not y[2] for x, y in zip(a, b))
+    only_b = sum(y[2] and not x[2] for x, y in zip(a, b))
+    n = only_a + only_b
+    p = min(1.0, 2 * sum(math.comb(n, i) for i in range(min(only_a, only_b) + 1)) / 2**n) if n else 1.0
+    print(f"exact only in {path_a}: {only_a}; only in {path_b}: {only_b}; exact McNemar p = {p:.2g}")
+
+
 def main() -> None:
+    if sys.argv[1:2] == ["--paired"]:
+        if len(sys.argv) != 4:
+            sys.exit("usage: repair_stats.py --paired A.jsonl B.jsonl")
+        return paired(sys.argv[2], sys.argv[3])
     print("| run | snippets | exact | closer | further | changed | parse-valid | passes / snippet |")
     print("|---|---|---|---|---|---|---|---|")
     for path in sys.argv[1:]:

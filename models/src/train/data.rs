@@ -112,7 +112,7 @@ pub enum EditCorruption {
     /// to 8 masks are put in gaps where nothing is missing, with target pad, and fewer masks go
     /// on top (t < 0.25), since a round masks one position of visible code. Under `Aligned` the
     /// model met a mask where nothing belongs only where an inserted token happened to be
-    /// masked (under 1% of masks), so it named nothing first for 9% of stray tokens and with
+    /// masked (about 1% of the masks), so it named nothing first for 9% of stray tokens and with
     /// little confidence, and asked at a gap it filled the gap with a neighbour (`mut mut`).
     Locate,
 }
