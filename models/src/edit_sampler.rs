@@ -34,9 +34,10 @@ pub struct EditConfig {
     /// repairs half as many snippets again as 0.6 but makes three times as many worse, most
     /// of them by deleting tokens that belong (README, "Training for the locate rounds").
     pub delete_threshold: f32,
-    /// Whether `locate` rounds also ask each gap for a missing token. Off by default: the
-    /// default model, which saw pads mid-code only where a token was inserted, stutters
-    /// (`mut mut mut`) when a mask sits beside a token.
+    /// Whether `locate` rounds also ask each gap for a missing token. Off by default: it
+    /// doubles a round's passes, the default model proposes no insertion at the default bars,
+    /// and the model before it, which saw pads mid-code only where a token was inserted,
+    /// stuttered (`mut mut mut`) when a mask sat beside a token.
     pub locate_insertions: bool,
 }
 

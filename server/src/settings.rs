@@ -232,6 +232,9 @@ mod tests {
         assert_eq!(s.edit.context_tokens, 10, "a valid key beside bad ones still applies");
         let e = Settings::default().merged(json!({"edit": {"mask": {"threshold": 1.5}}})).1.unwrap();
         assert!(e.contains("`edit.mask.threshold`"), "{e}");
+        let (s, e) = Settings::default().merged(json!({"edit": {"edit": {"deleteThreshold": -0.1}}}));
+        assert!(e.unwrap().contains("edit.deleteThreshold must be 0..=1"));
+        assert_eq!(s.edit.edit.delete_threshold, EditSettings::default().edit.delete_threshold);
         let (s, e) = Settings::default().merged(json!({"fill": {"tokens": 0, "automatic": true}}));
         assert!(e.unwrap().contains("`fill.tokens`"));
         assert_eq!((s.fill.tokens, s.fill.automatic), (FillSettings::default().tokens, true));
