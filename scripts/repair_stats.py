@@ -30,8 +30,12 @@ def distance(a: str, b: str) -> int:
     return previous[-1]
 
 
+def rows_of(path: str) -> list:
+    return [json.loads(line) for line in open(path, encoding="utf-8") if line.strip()]
+
+
 def summarise(path: str) -> dict:
-    rows = [json.loads(line) for line in open(path, encoding="utf-8") if line.strip()]
+    rows = rows_of(path)
     n = len(rows)
     stats = {"snippets": n, "exact": 0, "changed": 0, "closer": 0, "further": 0, "parse_valid": 0, "passes": 0.0}
     for r in rows:
@@ -47,7 +51,7 @@ def summarise(path: str) -> dict:
 
 
 def paired(path_a: str, path_b: str) -> None:
-    load = lambda p: [(r["target"], r["corrupted"], r["exact"]) for r in map(json.loads, open(p, encoding="utf-8")) if r]
+    load = lambda p: [(r["target"], r["corrupted"], r["exact"]) for r in rows_of(p)]
     a, b = load(path_a), load(path_b)
     if [x[:2] for x in a] != [x[:2] for x in b]:
         sys.exit("--paired needs two runs over the same snippets (the same --seed and --limit)")

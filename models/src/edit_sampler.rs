@@ -129,7 +129,12 @@ pub fn decode_edit(
 fn locate(model: &dyn Denoiser, request: &EditRequest, config: &EditConfig, observe: &mut dyn FnMut(&StepReport) -> ControlFlow<()>) -> Result<Outcome, SampleError> {
     let sp = model.specials();
     let start = request.prefix.len();
-    let nothing = |row: &[f32]| row[sp.pad as usize] + row[sp.eos as usize];
+    // What a masked position wants: its best real token with that token's probability, and
+    // the probability that nothing (pad or end-of-text) belongs there.
+    let read = |row: &[f32]| {
+        let (best, p) = argmax_except(row, &[sp.mask, sp.pad, sp.eos]);
+        (best, p, row[sp.pad as usize] + row[sp.eos as usize])
+    };
     let mut tokens = request.span.to_vec();
     let (mut steps, mut passes) = (0, 0);
     while steps < config.max_steps.max(1) {
@@ -167,8 +172,7 @@ fn locate(model: &dyn Denoiser, request: &EditRequest, config: &EditConfig, obse
         };
         for (j, row) in replaced.iter().enumerate() {
             let seen = row[tokens[j] as usize].max(f32::MIN_POSITIVE);
-            let (best, p) = argmax_except(row, &[sp.mask, sp.pad, sp.eos]);
-            let none = nothing(row);
+            let (best, p, none) = read(row);
             if none > p {
                 if none >= config.delete_threshold {
                     propose(none / seen, Change::Delete(j));
@@ -178,9 +182,9 @@ fn locate(model: &dyn Denoiser, request: &EditRequest, config: &EditConfig, obse
             }
         }
         for (g, row) in gaps.iter().enumerate() {
-            let (best, p) = argmax_except(row, &[sp.mask, sp.pad, sp.eos]);
+            let (best, p, none) = read(row);
             if p >= config.replace_threshold {
-                propose(p / nothing(row).max(f32::MIN_POSITIVE), Change::Insert(g, best));
+                propose(p / none.max(f32::MIN_POSITIVE), Change::Insert(g, best));
             }
         }
         match wanted {
