@@ -37,6 +37,7 @@ mod grammar;
 mod indent;
 mod language;
 mod order;
+mod repair;
 mod span;
 mod syntax_tree;
 mod targets;
@@ -48,6 +49,7 @@ mod tests;
 use std::ops::Range;
 
 pub use language::Language;
+pub use repair::{Candidate, Change, NoSuggestions, SearchLimits, SearchOutcome, Suggest};
 pub use span::check_range;
 pub use syntax_tree::{Point, SyntaxTree, TextEdit};
 pub use verify::{syntax_errors, verify, SyntaxError, Verdict};

@@ -87,7 +87,7 @@ impl TextEdit {
         TextEdit::from_points(range, start, end, replacement)
     }
 
-    fn to_tree_sitter(self) -> InputEdit {
+    pub(crate) fn to_tree_sitter(self) -> InputEdit {
         InputEdit {
             start_byte: self.start,
             old_end_byte: self.old_end,

@@ -63,6 +63,13 @@ impl Tokenizer {
         Ok(enc.get_ids().to_vec())
     }
 
+    /// The ids of `text` and, for each, the byte range of `text` it came from (as the
+    /// pre-tokenizer reports it; a tokenizer that trims offsets leaves white space out).
+    pub fn encode_with_offsets(&self, text: &str) -> Result<(Vec<u32>, Vec<std::ops::Range<usize>>)> {
+        let enc = self.inner.encode(text, false).map_err(|e| anyhow!("tokenize: {e}"))?;
+        Ok((enc.get_ids().to_vec(), enc.get_offsets().iter().map(|&(a, b)| a..b).collect()))
+    }
+
     /// Decodes with the special tokens dropped, so pad and any stray mask vanish from the text.
     pub fn decode(&self, ids: &[u32]) -> Result<String> {
         let ids: Vec<u32> = ids.iter().copied().filter(|i| !self.special_ids.contains(i)).collect();

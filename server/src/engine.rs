@@ -17,6 +17,7 @@ mod fill;
 mod frame;
 mod instruct;
 mod many;
+pub mod repair;
 pub use fill::{fill, FillRequest};
 pub use frame::frame;
 pub use many::{batched, rewrite_many};

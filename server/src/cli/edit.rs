@@ -9,6 +9,7 @@ use clap::Args;
 use indicatif::{ProgressBar, ProgressStyle};
 use anneal_models::sampler::{Confidence, Schedule};
 
+use crate::engine::repair::{self, Ranker, RepairRequest};
 use crate::engine::{self, EditSettings, RewriteRequest, SamplingMode};
 use crate::model_host::ModelSource;
 use crate::position::Position;
@@ -17,10 +18,16 @@ use crate::position::Position;
 pub struct EditArgs {
     /// The file to edit.
     file: PathBuf,
-    /// The range to rewrite, `LINE:COL-LINE:COL`: 0-based lines, columns in UTF-8 bytes. It is
-    /// widened to whole syntax nodes; an empty range means the statement at that point.
+    /// The range to edit, `LINE:COL-LINE:COL`: 0-based lines, columns in UTF-8 bytes. It is
+    /// widened to whole syntax nodes; an empty range means the statement at that point. The
+    /// whole file when absent.
     #[arg(long, value_parser = super::parse_range)]
-    range: (Position, Position),
+    range: Option<(Position, Position)>,
+    /// Without an instruction, syntax errors in the range are repaired first: `search` (small
+    /// edits the parser accepts, ranked by the model), `locate` (edit mode's leave-one-out
+    /// rounds, a rewrite) or `off`.
+    #[arg(long, value_enum, default_value_t = RepairArg::Search)]
+    repair: RepairArg,
     /// What to do with the code (models without instruction tuning ignore it).
     #[arg(long)]
     instruction: Option<String>,
@@ -78,6 +85,13 @@ enum ScheduleArg {
     Blocks,
 }
 
+#[derive(Clone, Copy, PartialEq, clap::ValueEnum)]
+enum RepairArg {
+    Search,
+    Locate,
+    Off,
+}
+
 #[derive(Clone, Copy, clap::ValueEnum)]
 enum Mode {
     Auto,
@@ -90,7 +104,10 @@ pub fn run(args: EditArgs) -> Result<()> {
         bail!("--write and --accept-syntax-errors together would write broken code; choose one");
     }
     let text = super::read_text(&args.file)?;
-    let (a, b) = super::byte_range(&text, args.range);
+    let (a, b) = match args.range {
+        Some(range) => super::byte_range(&text, range),
+        None => (0, text.len()),
+    };
     let language = anneal_grammars::Language::from_path(&args.file);
 
     let started = std::time::Instant::now();
@@ -116,6 +133,15 @@ pub fn run(args: EditArgs) -> Result<()> {
         ScheduleArg::Linear => Schedule::Linear,
         ScheduleArg::Blocks => Schedule::Blocks,
     };
+    if let (Some(language), None, RepairArg::Search) = (language, &args.instruction, args.repair) {
+        let target = a.min(b)..a.max(b);
+        // An empty range means the line it is on, as for a rewrite.
+        let target = if target.is_empty() { line_of(&text, target.start) } else { target };
+        if anneal_grammars::syntax_errors(&text, target.clone(), language) > 0 {
+            return repair(&args, &model, &text, target, language);
+        }
+        eprintln!("no syntax errors in the range, nothing to repair: rewriting it with the model");
+    }
     let bar = ProgressBar::new_spinner().with_style(ProgressStyle::with_template("{spinner} {elapsed} {msg}").expect("valid template"));
     let request =
         RewriteRequest { text: &text, selection: a.min(b)..a.max(b), language, syntax: None, instruction: args.instruction.as_deref() };
@@ -140,8 +166,12 @@ pub fn run(args: EditArgs) -> Result<()> {
     );
     let mut new_text = text.clone();
     new_text.replace_range(proposal.span.clone(), &proposal.replacement);
+    print_and_write(&args, &text, &new_text)
+}
+
+fn print_and_write(args: &EditArgs, text: &str, new_text: &str) -> Result<()> {
     let name = args.file.display().to_string();
-    let diff = similar::TextDiff::from_lines(&text, &new_text);
+    let diff = similar::TextDiff::from_lines(text, new_text);
     let mut out = std::io::stdout().lock();
     write!(out, "{}", diff.unified_diff().context_radius(3).header(&name, &name))?;
     if args.write {
@@ -149,3 +179,39 @@ pub fn run(args: EditArgs) -> Result<()> {
     }
     Ok(())
 }
+
+/// The line holding byte `at`, with its line break.
+fn line_of(text: &str, at: usize) -> std::ops::Range<usize> {
+    let start = text[..at].rfind('\n').map_or(0, |i| i + 1);
+    let end = text[at..].find('\n').map_or(text.len(), |i| at + i + 1);
+    start..end
+}
+
+/// Repairs the syntax errors of `target` by search (`engine::repair`) and prints the diff.
+fn repair(args: &EditArgs, model: &anneal_models::Model, text: &str, target: std::ops::Range<usize>, language: anneal_grammars::Language) -> Result<()> {
+    let started = std::time::Instant::now();
+    let request = RepairRequest { text, target, language, syntax: None };
+    let ranker = Ranker::Model { prior: repair::EDIT_PRIOR };
+    let repaired = repair::repair(Some(model), &request, ranker, Some(REPAIR_DEADLINE), &mut |_| ControlFlow::Continue(()))?;
+    let ms = started.elapsed().as_millis();
+    let Some(change) = &repaired.change else {
+        let at = repaired.unrepaired.map(|r| super::line_number(text, r.start)).map_or(String::new(), |l| format!(" (line {l})"));
+        bail!(
+            "no repair of the {} syntax error(s) in the range{at} within {} token edits that the parser accepts; nothing was changed",
+            repaired.errors_before,
+            anneal_grammars::SearchLimits::default().max_edits
+        );
+    };
+    eprintln!(
+        "repaired: {} · syntax errors {} → {} · {} candidates parsed, {} forward passes, {ms} ms",
+        repaired.title().unwrap_or_default(),
+        repaired.errors_before,
+        repaired.errors_after,
+        repaired.parses,
+        repaired.forward_passes
+    );
+    print_and_write(args, text, &change.apply(text))
+}
+
+/// The most a repair from the command line searches before it answers with what it found.
+const REPAIR_DEADLINE: std::time::Duration = std::time::Duration::from_secs(5);

@@ -43,3 +43,8 @@ pub fn byte_range(text: &str, (a, b): (Position, Position)) -> (usize, usize) {
     let rope = Rope::from_str(text);
     (to_offset(&rope, a, Encoding::Utf8), to_offset(&rope, b, Encoding::Utf8))
 }
+
+/// The 1-based line of byte `at`, as an editor numbers it.
+pub fn line_number(text: &str, at: usize) -> usize {
+    text.as_bytes()[..at.min(text.len())].iter().filter(|&&b| b == b'\n').count() + 1
+}

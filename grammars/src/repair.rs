@@ -1,0 +1,788 @@
+//! Syntax repair by search: small token edits near a syntax error, proposed from the parse and
+//! the grammar, kept only when the parser accepts them.
+//!
+//! A small model is weak at naming the right token but can rank a short list of candidates that
+//! the parser has already accepted; this module makes that list, the caller ranks it. For the
+//! error a request points at it enumerates, near the error's tokens:
+//!
+//! - inserting one token in a gap between two tokens: the kind a MISSING node names, the
+//!   grammar's literal tokens that its parse table allows after the token before the gap
+//!   (tree-sitter's lookahead iterator; all its punctuation where the state is unknown), and
+//!   what the caller's [`Suggest`] proposes there (the model's top choices at a mask);
+//! - deleting one token;
+//! - replacing one token by the same sources, plus close spellings of the grammar's keywords
+//!   and of the identifiers already in the file (`retrun` → `return`);
+//! - line edits: a line indented or dedented one level (Python), a quote closed where an
+//!   unterminated string could end, a closing keyword (`end`, `fi`) on a line of its own.
+//!
+//! Each is applied and reparsed incrementally from the current tree. One that leaves no error
+//! near the region and fewer errors in the file is a candidate; when no single edit does, the
+//! edits that made most progress are expanded again, up to [`SearchLimits::max_edits`] deep.
+
+use std::collections::HashSet;
+use std::ops::Range;
+use std::sync::OnceLock;
+use std::time::Instant;
+
+use tree_sitter::{Node, Tree};
+
+use crate::syntax_tree::TextEdit;
+use crate::verify::{self, SyntaxError};
+use crate::{Language, SyntaxTree};
+
+/// Errors looked at in one file: more is not a file to repair token by token.
+const ERROR_LIMIT: usize = 200;
+
+/// Replace `range` of a text by `text`.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, serde::Serialize)]
+pub struct Change {
+    pub range: Range<usize>,
+    pub text: String,
+}
+
+impl Change {
+    pub fn apply(&self, text: &str) -> String {
+        let mut out = String::with_capacity(text.len() + self.text.len());
+        out.push_str(&text[..self.range.start]);
+        out.push_str(&self.text);
+        out.push_str(&text[self.range.end..]);
+        out
+    }
+}
+
+/// A repair the parser accepts.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+pub struct Candidate {
+    /// The repaired text's difference from the input, as one replacement of the input's bytes.
+    pub change: Change,
+    /// Token edits made (an insertion, deletion or replacement of one token, or a line's
+    /// re-indent, counts one).
+    pub edits: usize,
+    /// How telling the sources of its tokens were (0 for a token a MISSING node named, 1 for a
+    /// suggestion or close spelling, 2 for a token the parse table allows, 3 for any
+    /// punctuation), summed over its edits: a ranker that can afford only some candidates takes
+    /// the lowest.
+    pub sources: usize,
+    /// What it does, for a title: `insert ':'`, `delete ')'`, `replace 'retrun' with 'return'`.
+    pub description: String,
+    /// Syntax errors left in the whole file.
+    pub errors_after: usize,
+}
+
+/// How far a search may go.
+#[derive(Clone, Debug)]
+pub struct SearchLimits {
+    /// Token edits in one repair (1 to 3).
+    pub max_edits: usize,
+    /// States expanded at each depth after the first.
+    pub beam: usize,
+    /// Reparses in all; the search stops with what it has.
+    pub max_parses: usize,
+    /// Stop at this instant with what has been found.
+    pub deadline: Option<Instant>,
+    /// Tokens around the error that edits may touch.
+    pub window_tokens: usize,
+}
+
+impl Default for SearchLimits {
+    fn default() -> Self {
+        SearchLimits { max_edits: 3, beam: 4, max_parses: 3000, deadline: None, window_tokens: 40 }
+    }
+}
+
+/// What a search found for one error.
+#[derive(Clone, Debug, Default)]
+pub struct SearchOutcome {
+    /// The error searched; `None` when none touches the requested range.
+    pub error: Option<SyntaxError>,
+    /// Valid repairs with the fewest edits found, in document order of their changes.
+    pub candidates: Vec<Candidate>,
+    pub parses: usize,
+    /// Stopped by a limit (parses, deadline) or the caller's cancellation before the search was
+    /// done.
+    pub cut_short: bool,
+}
+
+/// Proposals from outside the grammar (a model's top choices). Each site is a byte range of
+/// `text`: empty for a gap where a token could be inserted, else a token that could be replaced.
+/// Returns, per site, the texts it proposes (whitespace around them is trimmed).
+pub trait Suggest {
+    fn suggest(&mut self, text: &str, sites: &[Range<usize>]) -> Vec<Vec<String>>;
+    /// Checked between reparses; true stops the search with what it has.
+    fn cancelled(&mut self) -> bool {
+        false
+    }
+}
+
+/// Proposes nothing: the grammar alone.
+pub struct NoSuggestions;
+
+impl Suggest for NoSuggestions {
+    fn suggest(&mut self, _: &str, sites: &[Range<usize>]) -> Vec<Vec<String>> {
+        vec![vec![]; sites.len()]
+    }
+}
+
+/// The literal tokens of a grammar (its anonymous, visible node kinds): punctuation and
+/// keywords. Read from the grammar's tables, so no list is kept by hand per language.
+struct Literals {
+    punctuation: Vec<&'static str>,
+    keywords: Vec<&'static str>,
+}
+
+fn literals(language: Language) -> &'static Literals {
+    static ALL: OnceLock<Vec<Literals>> = OnceLock::new();
+    let all = ALL.get_or_init(|| {
+        Language::ALL
+            .iter()
+            .map(|l| {
+                let ts = l.tree_sitter();
+                let mut seen = HashSet::new();
+                let (mut punctuation, mut keywords) = (vec![], vec![]);
+                for id in 0..ts.node_kind_count() as u16 {
+                    let Some(kind) = ts.node_kind_for_id(id) else { continue };
+                    if ts.node_kind_is_named(id) || !ts.node_kind_is_visible(id) || !is_literal(kind) || !seen.insert(kind) {
+                        continue;
+                    }
+                    if is_word(kind) {
+                        keywords.push(kind);
+                    } else {
+                        punctuation.push(kind);
+                    }
+                }
+                Literals { punctuation, keywords }
+            })
+            .collect()
+    });
+    &all[language as usize]
+}
+
+/// A token a user could type: printable ASCII, no white space, not longer than a keyword gets.
+fn is_literal(kind: &str) -> bool {
+    !kind.is_empty() && kind.len() <= 16 && kind.bytes().all(|b| b.is_ascii_graphic())
+}
+
+fn is_word(s: &str) -> bool {
+    !s.is_empty() && s.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_')
+}
+
+fn is_word_byte(b: u8) -> bool {
+    b.is_ascii_alphanumeric() || b == b'_'
+}
+
+/// One state of the search: a text, its parse and the edits that made it.
+#[derive(Clone)]
+struct State {
+    text: String,
+    tree: Tree,
+    errors: Vec<SyntaxError>,
+    edits: usize,
+    /// The sum of the edits' [`Source`]s: lower is likelier.
+    sources: usize,
+    steps: Vec<String>,
+    /// The region the edits may touch, in this text's bytes.
+    window: Range<usize>,
+}
+
+impl State {
+    /// Errors touching the window.
+    fn near(&self) -> usize {
+        self.errors.iter().filter(|e| overlaps(&e.range, &self.window)).count()
+    }
+
+    /// Bytes the errors near the window cover: a smaller error is progress.
+    fn near_bytes(&self) -> usize {
+        self.errors.iter().filter(|e| overlaps(&e.range, &self.window)).map(|e| e.range.len().max(1)).sum()
+    }
+
+    /// The first error left in the window: where the next edit goes.
+    fn first_near(&self) -> Option<&SyntaxError> {
+        self.errors.iter().find(|e| overlaps(&e.range, &self.window))
+    }
+
+    /// How far the parse gets before its first error in the window: further is progress (the
+    /// rest of the error is another mistake, or this one seen later).
+    fn reach(&self) -> usize {
+        self.first_near().map_or(usize::MAX, |e| e.range.start)
+    }
+
+    /// Ordering for the beam: fewer errors, a parse that gets further, smaller errors.
+    fn badness(&self) -> (usize, std::cmp::Reverse<usize>, usize, usize) {
+        (self.errors.len(), std::cmp::Reverse(self.reach()), self.near_bytes(), self.sources)
+    }
+}
+
+fn overlaps(a: &Range<usize>, b: &Range<usize>) -> bool {
+    a.start <= b.end && b.start <= a.end
+}
+
+/// A single edit to try: the change, what it is, and how many token edits it counts.
+struct Edit {
+    change: Change,
+    what: String,
+    source: Source,
+}
+
+/// Where an edit's token came from, most telling first: a caller that can score only some
+/// candidates scores these first.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+enum Source {
+    /// The kind a MISSING node names.
+    Missing = 0,
+    /// The caller's suggestion, or a close spelling of a word in the file.
+    Suggested = 1,
+    /// Allowed by the parse table there; deletions and line edits.
+    Grammar = 2,
+    /// Any punctuation of the grammar (where the parse state is unknown).
+    Any = 3,
+}
+
+impl SyntaxTree {
+    /// Repairs the first syntax error that touches `target` (byte offsets of `text`, the text
+    /// this tree describes); see the module's documentation. Without a language, or for a text
+    /// with no error there, the outcome holds no candidates.
+    pub fn repair_candidates(&self, text: &str, target: Range<usize>, limits: &SearchLimits, suggest: &mut dyn Suggest) -> SearchOutcome {
+        let (Some(language), Some(tree)) = (self.language(), self.tree_for(text)) else {
+            return SearchOutcome::default();
+        };
+        let tree = tree.into_owned();
+        let errors = verify::errors(&tree, ERROR_LIMIT);
+        let Some(error) = errors.iter().find(|e| overlaps(&e.range, &target)).cloned() else {
+            return SearchOutcome::default();
+        };
+        let mut search = Search { language, limits, suggest, parses: 0, cut_short: false };
+        let window = window(&tree, text, &error, limits.window_tokens);
+        let start = State { text: text.to_string(), tree, errors, edits: 0, sources: 0, steps: vec![], window };
+        let mut found = search.run(start);
+        // Several edits can land on the same text (`a  b` with a token inserted at either end
+        // of the gap): keep one.
+        let mut seen = HashSet::new();
+        found.retain(|c| seen.insert(c.change.clone()));
+        SearchOutcome { error: Some(error), candidates: found, parses: search.parses, cut_short: search.cut_short }
+    }
+}
+
+struct Search<'a> {
+    language: Language,
+    limits: &'a SearchLimits,
+    suggest: &'a mut dyn Suggest,
+    parses: usize,
+    cut_short: bool,
+}
+
+impl Search<'_> {
+    fn out_of_budget(&mut self) -> bool {
+        let over = self.parses >= self.limits.max_parses
+            || self.limits.deadline.is_some_and(|d| Instant::now() >= d)
+            || self.suggest.cancelled();
+        self.cut_short |= over;
+        over
+    }
+
+    /// Breadth first by edit count: the candidates of the smallest depth that has any.
+    fn run(&mut self, start: State) -> Vec<Candidate> {
+        let original = start.text.clone();
+        let mut frontier = vec![start];
+        for _depth in 0..self.limits.max_edits.clamp(1, 3) {
+            let mut solved = vec![];
+            let mut progress: Vec<State> = vec![];
+            for state in &frontier {
+                let edits = self.edits(state);
+                for edit in edits {
+                    if self.out_of_budget() {
+                        break;
+                    }
+                    let Some(next) = self.apply(state, &edit) else { continue };
+                    let fewer = next.errors.len() < state.errors.len();
+                    if next.near() == 0 && fewer {
+                        solved.push(next);
+                    } else if next.badness() < state.badness() {
+                        progress.push(next);
+                    }
+                }
+            }
+            if !solved.is_empty() || self.cut_short {
+                return solved.into_iter().map(|s| candidate(&original, s)).collect();
+            }
+            progress.sort_by_key(State::badness);
+            progress.truncate(self.limits.beam);
+            if progress.is_empty() {
+                break;
+            }
+            frontier = progress;
+        }
+        vec![]
+    }
+
+    /// Applies one edit and reparses incrementally; `None` when the parse ran out of time.
+    fn apply(&mut self, state: &State, edit: &Edit) -> Option<State> {
+        self.parses += 1;
+        let Change { range, text: inserted } = &edit.change;
+        let edit_ts = TextEdit::replace(&state.text, range.clone(), inserted);
+        let text = edit.change.apply(&state.text);
+        let mut old = state.tree.clone();
+        old.edit(&edit_ts.to_tree_sitter());
+        let mut parser = self.language.parser()?;
+        let tree = crate::language::parse_within_budget(&mut parser, &mut |at, _| &text.as_bytes()[at.min(text.len())..], Some(&old))?;
+        let errors = verify::errors(&tree, ERROR_LIMIT);
+        let delta = inserted.len() as isize - range.len() as isize;
+        let end = (state.window.end as isize + delta).max(state.window.start as isize) as usize;
+        let mut steps = state.steps.clone();
+        steps.push(edit.what.clone());
+        Some(State { window: state.window.start.min(range.start)..end.max(range.start + inserted.len()).min(text.len()), text, tree, errors, edits: state.edits + 1, sources: state.sources + edit.source as usize, steps })
+    }
+
+    /// The single edits to try from `state`, cheapest sources first.
+    fn edits(&mut self, state: &State) -> Vec<Edit> {
+        let text = state.text.as_str();
+        let lits = literals(self.language);
+        let ts = self.language.tree_sitter();
+        // Edits go around the first error left in the window (the window itself can be wide:
+        // one ERROR node may hold two mistakes).
+        let focus = match state.first_near() {
+            Some(error) => window(&state.tree, text, error, self.limits.window_tokens),
+            None => return vec![],
+        };
+        let leaves = leaves_in(&state.tree, &focus);
+        // Where the parse state is unknown (inside an ERROR), any punctuation could go: those
+        // the code around already uses, which is nearly always the one a typo lost.
+        let nearby = leaves_in(&state.tree, &(focus.start.saturating_sub(8 << 10)..focus.end + (8 << 10)));
+        let used: HashSet<&str> = nearby.iter().map(|l| &text[l.range.clone()]).collect();
+        let mut any: Vec<&'static str> = lits.punctuation.iter().copied().filter(|p| used.contains(p)).collect();
+        if any.is_empty() {
+            any = lits.punctuation.clone();
+        }
+        let missing: Vec<&str> = state.errors.iter().filter(|e| overlaps(&e.range, &focus)).filter_map(|e| e.missing.as_deref()).filter(|k| is_literal(k)).collect();
+
+        // Sites for outside suggestions: every gap and every token.
+        let mut sites: Vec<Range<usize>> = vec![];
+        for leaf in &leaves {
+            sites.push(leaf.range.start..leaf.range.start);
+            sites.push(leaf.range.clone());
+        }
+        if let Some(last) = leaves.last() {
+            sites.push(last.range.end..last.range.end);
+        }
+        let suggested = self.suggest.suggest(text, &sites);
+        let suggested_at = |site: &Range<usize>| -> Vec<String> {
+            sites.iter().position(|s| s == site).map(|i| suggested.get(i).cloned().unwrap_or_default()).unwrap_or_default()
+        };
+
+        let mut out = vec![];
+        let mut seen: HashSet<Change> = HashSet::new();
+        let mut push = |out: &mut Vec<Edit>, change: Change, what: String, source: Source| {
+            if change.range.end <= text.len() && text.is_char_boundary(change.range.start) && text.is_char_boundary(change.range.end) && seen.insert(change.clone()) && text[change.range.clone()] != change.text {
+                out.push(Edit { change, what, source });
+            }
+        };
+        let tagged = |tokens: &[&str], source: Source| tokens.iter().map(|t| (t.to_string(), source)).collect::<Vec<_>>();
+        // The tokens the parse table allows after `leaf` (None when it does not know).
+        let allowed_after = |leaf: Option<&Leaf>| -> Option<Vec<&'static str>> {
+            let state = leaf?.next_state;
+            if state == 0 {
+                return None;
+            }
+            let it = ts.lookahead_iterator(state)?;
+            let allowed: Vec<&'static str> = it
+                .filter(|&id| !ts.node_kind_is_named(id) && ts.node_kind_is_visible(id))
+                .filter_map(|id| ts.node_kind_for_id(id))
+                .filter(|k| is_literal(k))
+                .collect();
+            (!allowed.is_empty()).then_some(allowed)
+        };
+
+        // Insertions, gap by gap (before each token, and after the last).
+        for i in 0..=leaves.len() {
+            let before = i.checked_sub(1).map(|j| &leaves[j]);
+            let gap_start = before.map_or(leaves.first().map_or(focus.start, |l| l.range.start), |l| l.range.end);
+            let gap_end = leaves.get(i).map_or(gap_start, |l| l.range.start).max(gap_start);
+            let mut tokens = tagged(&missing, Source::Missing);
+            match allowed_after(before) {
+                Some(allowed) => tokens.extend(tagged(&allowed, Source::Grammar)),
+                None => tokens.extend(tagged(&any, Source::Any)),
+            }
+            let site = leaves.get(i).map_or(gap_start..gap_start, |l| l.range.start..l.range.start);
+            tokens.extend(suggested_at(&site).into_iter().map(|t| (t, Source::Suggested)));
+            for (token, source) in dedup(tokens) {
+                for at in attach_points(text, gap_start, gap_end, &token) {
+                    let inserted = spaced(text, at..at, &token);
+                    push(&mut out, Change { range: at..at, text: inserted }, format!("insert '{token}'"), source);
+                }
+            }
+        }
+        // Deletions.
+        for leaf in &leaves {
+            let r = leaf.range.clone();
+            let what = format!("delete '{}'", &text[r.clone()]);
+            push(&mut out, Change { range: r.clone(), text: String::new() }, what.clone(), Source::Grammar);
+            let b = text.as_bytes();
+            if r.start > 0 && b[r.start - 1] == b' ' && (r.end == b.len() || b[r.end] == b' ' || b[r.end] == b'\n') {
+                push(&mut out, Change { range: r.start - 1..r.end, text: String::new() }, what, Source::Grammar);
+            }
+        }
+        // Replacements.
+        let words = identifiers(text, &leaves);
+        for (i, leaf) in leaves.iter().enumerate() {
+            let old = &text[leaf.range.clone()];
+            let mut tokens = tagged(&missing, Source::Missing);
+            match allowed_after(i.checked_sub(1).map(|j| &leaves[j])) {
+                Some(allowed) => tokens.extend(tagged(&allowed, Source::Grammar)),
+                None if !is_word(old) => tokens.extend(tagged(&any, Source::Any)),
+                None => {}
+            }
+            if is_word(old) {
+                let close = |w: &str| w != old && close_spelling(old, w);
+                tokens.extend(lits.keywords.iter().filter(|k| close(k)).map(|k| (k.to_string(), Source::Suggested)));
+                tokens.extend(words.iter().filter(|w| close(w)).map(|w| (w.clone(), Source::Suggested)));
+            }
+            tokens.extend(suggested_at(&leaf.range).into_iter().map(|t| (t, Source::Suggested)));
+            for (token, source) in dedup(tokens) {
+                // A word typed for punctuation or the reverse is no typo: only where a MISSING
+                // node or the caller asks for it.
+                if token == old || (is_word(&token) != is_word(old) && source > Source::Suggested) {
+                    continue;
+                }
+                let replaced = spaced(text, leaf.range.clone(), &token);
+                push(&mut out, Change { range: leaf.range.clone(), text: replaced }, format!("replace '{old}' with '{token}'"), source);
+            }
+        }
+        // Line edits.
+        for line in lines_in(text, &focus) {
+            line_edits(text, line, self.language, &mut |change, what| push(&mut out, change, what, Source::Grammar));
+        }
+        closing_lines(text, &focus, &leaves, &missing, lits, &mut |change, what| push(&mut out, change, what, Source::Grammar));
+        // Likelier sources first, so that a search cut short has tried them.
+        out.sort_by_key(|e| e.source);
+        out
+    }
+}
+
+/// Each token once, with its likeliest source.
+fn dedup(tokens: Vec<(String, Source)>) -> Vec<(String, Source)> {
+    let mut best: Vec<(String, Source)> = vec![];
+    for (token, source) in tokens {
+        let token = token.trim().to_string();
+        if token.is_empty() || token.contains('\n') {
+            continue;
+        }
+        match best.iter_mut().find(|(t, _)| *t == token) {
+            Some(entry) => entry.1 = entry.1.min(source),
+            None => best.push((token, source)),
+        }
+    }
+    best
+}
+
+/// Where in a gap of white space a token can go: against the token before it, and, for a word
+/// or an opening bracket or quote, against the token after it unless a line break lies between
+/// (a closing `)` or a separator belongs to what precedes it).
+fn attach_points(text: &str, start: usize, end: usize, token: &str) -> Vec<usize> {
+    let opens = is_word(token) || token.ends_with(['(', '[', '{', '"', '\'']);
+    if start == end || !opens || text[start..end].contains('\n') {
+        vec![start]
+    } else {
+        vec![start, end]
+    }
+}
+
+/// `token` as it replaces `range` of `text`: a word is kept apart from the words around it by a
+/// space.
+fn spaced(text: &str, range: Range<usize>, token: &str) -> String {
+    let b = text.as_bytes();
+    let (first, last) = (token.as_bytes()[0], token.as_bytes()[token.len() - 1]);
+    let mut out = String::new();
+    if range.start > 0 && is_word_byte(b[range.start - 1]) && is_word_byte(first) {
+        out.push(' ');
+    }
+    out.push_str(token);
+    if range.end < b.len() && is_word_byte(b[range.end]) && is_word_byte(last) {
+        out.push(' ');
+    }
+    out
+}
+
+/// A misspelling of `right`: within one edit (two for words of five letters or more),
+/// counting a swap of neighbours as one.
+fn close_spelling(wrong: &str, right: &str) -> bool {
+    let allowed = if right.len() >= 5 { 2 } else { 1 };
+    right.len() >= 2 && wrong.len().abs_diff(right.len()) <= allowed && distance(wrong.as_bytes(), right.as_bytes()) <= allowed
+}
+
+/// Optimal string alignment distance (Levenshtein with adjacent transpositions).
+fn distance(a: &[u8], b: &[u8]) -> usize {
+    let (n, m) = (a.len(), b.len());
+    let mut d = vec![vec![0usize; m + 1]; n + 1];
+    for (i, row) in d.iter_mut().enumerate() {
+        row[0] = i;
+    }
+    for j in 0..=m {
+        d[0][j] = j;
+    }
+    for i in 1..=n {
+        for j in 1..=m {
+            let cost = usize::from(a[i - 1] != b[j - 1]);
+            d[i][j] = (d[i - 1][j] + 1).min(d[i][j - 1] + 1).min(d[i - 1][j - 1] + cost);
+            if i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1] {
+                d[i][j] = d[i][j].min(d[i - 2][j - 2] + 1);
+            }
+        }
+    }
+    d[n][m]
+}
+
+/// The words of the file near enough to matter: identifiers of the lines around the window
+/// would do, but a misspelt name is usually defined further up, so the whole file is read
+/// (up to 256 KiB before the window).
+fn identifiers(text: &str, leaves: &[Leaf]) -> Vec<String> {
+    let Some(first) = leaves.first() else { return vec![] };
+    let from = first.range.start.saturating_sub(256 << 10);
+    let mut from = from;
+    while !text.is_char_boundary(from) {
+        from += 1;
+    }
+    let mut seen = HashSet::new();
+    text[from..]
+        .split(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
+        .filter(|w| w.len() >= 3 && !w.as_bytes()[0].is_ascii_digit())
+        .filter(|w| seen.insert(*w))
+        .map(str::to_string)
+        .collect()
+}
+
+/// A token of the parse: where it is, and the parse state after it.
+struct Leaf {
+    range: Range<usize>,
+    next_state: u16,
+}
+
+/// The tokens (leaves that are not zero-width) around the window: those of its lines and the
+/// line before, at most `limit` in all, most of them from the start of the window (where an
+/// error is usually detected late, not early).
+fn leaves_in(tree: &Tree, window: &Range<usize>) -> Vec<Leaf> {
+    let mut out = vec![];
+    let mut stack = vec![tree.root_node()];
+    while let Some(node) = stack.pop() {
+        if node.end_byte() < window.start || node.start_byte() > window.end {
+            continue;
+        }
+        if node.child_count() == 0 {
+            if node.end_byte() > node.start_byte() && !node.is_missing() {
+                out.push(leaf(node));
+            }
+            continue;
+        }
+        let mut cursor = node.walk();
+        let children: Vec<Node> = node.children(&mut cursor).collect();
+        stack.extend(children.into_iter().rev());
+    }
+    out
+}
+
+fn leaf(node: Node) -> Leaf {
+    Leaf { range: node.byte_range(), next_state: if node.has_error() || node.parent().is_some_and(|p| p.is_error()) { 0 } else { node.next_parse_state() } }
+}
+
+/// The window of an error: its lines and the line before, cut to about `tokens` tokens (an
+/// ERROR node can cover the rest of the file): the first of them from the line before the
+/// error, and a few around its end.
+fn window(tree: &Tree, text: &str, error: &SyntaxError, tokens: usize) -> Range<usize> {
+    let b = text.as_bytes();
+    let line_start = |at: usize| b[..at.min(b.len())].iter().rposition(|&c| c == b'\n').map_or(0, |i| i + 1);
+    let line_end = |at: usize| b[at.min(b.len())..].iter().position(|&c| c == b'\n').map_or(b.len(), |i| at + i);
+    let start = line_start(line_start(error.range.start).saturating_sub(1));
+    let end = line_end(error.range.end);
+    let all = leaves_in(tree, &(start..end));
+    if all.len() <= tokens {
+        return start..end;
+    }
+    // Too many: the first `tokens` from the start; an ERROR that runs on is cut there.
+    let cut = all[tokens - 1].range.end;
+    start..line_end(cut).min(end)
+}
+
+/// The lines a window covers, as byte ranges without their line breaks.
+fn lines_in(text: &str, window: &Range<usize>) -> Vec<Range<usize>> {
+    let b = text.as_bytes();
+    let mut at = b[..window.start.min(b.len())].iter().rposition(|&c| c == b'\n').map_or(0, |i| i + 1);
+    let mut out = vec![];
+    while at <= window.end && at < b.len() {
+        let end = b[at..].iter().position(|&c| c == b'\n').map_or(b.len(), |i| at + i);
+        out.push(at..end);
+        at = end + 1;
+    }
+    out
+}
+
+/// The file's indentation step: the most common increase of leading spaces between
+/// consecutive lines, four when there is none, a tab for tab-indented files.
+fn indent_unit(text: &str) -> String {
+    let mut counts = [0usize; 9];
+    let mut previous = 0;
+    for line in text.lines().take(2000).filter(|l| !l.trim().is_empty()) {
+        if line.starts_with('\t') {
+            return "\t".into();
+        }
+        let indent = line.len() - line.trim_start_matches(' ').len();
+        if indent > previous && indent - previous <= 8 {
+            counts[indent - previous] += 1;
+        }
+        previous = indent;
+    }
+    let best = (1..=8).max_by_key(|&i| counts[i]).filter(|&i| counts[i] > 0).unwrap_or(4);
+    " ".repeat(best)
+}
+
+/// Edits of one line: one level more or less of indentation where indentation is syntax, and
+/// a quote closed where an unterminated string on it could end.
+fn line_edits(text: &str, line: Range<usize>, language: Language, push: &mut dyn FnMut(Change, String)) {
+    let content = &text[line.clone()];
+    if content.trim().is_empty() {
+        return;
+    }
+    if language == Language::Python {
+        let unit = indent_unit(text);
+        push(Change { range: line.start..line.start, text: unit.clone() }, "indent the line".into());
+        if content.starts_with(&unit) {
+            push(Change { range: line.start..line.start + unit.len(), text: String::new() }, "dedent the line".into());
+        }
+    }
+    for quote in ['"', '\'', '`'] {
+        let positions: Vec<usize> = content.char_indices().filter(|&(i, c)| c == quote && (i == 0 || content.as_bytes()[i - 1] != b'\\')).map(|(i, _)| i).collect();
+        if positions.len() % 2 == 0 {
+            continue;
+        }
+        let open = *positions.last().expect("odd count");
+        // Where the string could end: before a closing bracket or separator, or at the end of
+        // the line (before trailing white space).
+        let trimmed = content.trim_end().len();
+        let mut ends: Vec<usize> = content[open + 1..trimmed].char_indices().filter(|&(_, c)| ")]},;:".contains(c)).map(|(i, _)| open + 1 + i).collect();
+        ends.push(trimmed);
+        for end in ends {
+            push(Change { range: line.start + end..line.start + end, text: quote.to_string() }, format!("close the string with {quote}"));
+        }
+    }
+}
+
+/// A closing keyword or bracket on a line of its own (`end`, `fi`, `done`, `}`): after each
+/// line of the window, indented as that line's block opener would be. Tokens come from the
+/// MISSING nodes and the parse table's lookahead after the line's last token, closers only
+/// (keywords the grammar allows there that open nothing), so no list is kept per language.
+fn closing_lines(text: &str, window: &Range<usize>, leaves: &[Leaf], missing: &[&str], lits: &Literals, push: &mut dyn FnMut(Change, String)) {
+    let closers: Vec<&str> = ["end", "fi", "done", "esac", "}"].into_iter().filter(|k| lits.keywords.contains(k) || lits.punctuation.contains(k) || missing.contains(k)).collect();
+    if closers.is_empty() {
+        return;
+    }
+    let b = text.as_bytes();
+    let lines = lines_in(text, window);
+    let unit = indent_unit(text);
+    let mut indents: Vec<String> = vec![];
+    for line in &lines {
+        let content = &text[line.clone()];
+        let indent = &content[..content.len() - content.trim_start().len()];
+        if !indents.iter().any(|i| i == indent) && !content.trim().is_empty() {
+            indents.push(indent.to_string());
+        }
+    }
+    for line in &lines {
+        if line.end >= b.len() && !text.ends_with('\n') {
+            continue;
+        }
+        let at = line.end + 1;
+        // Only after a line whose last token ends it (not inside a multi-line token).
+        if !leaves.iter().any(|l| l.range.end <= line.end && l.range.end > line.start) {
+            continue;
+        }
+        for indent in indents.iter().flat_map(|i| [i.clone(), i.strip_suffix(unit.as_str()).unwrap_or("").to_string()]) {
+            for closer in &closers {
+                push(Change { range: at..at, text: format!("{indent}{closer}\n") }, format!("insert '{closer}' on a line of its own"));
+            }
+        }
+    }
+}
+
+/// A search result as a change of the original text: the smallest replacement that turns it
+/// into the state's text.
+fn candidate(original: &str, state: State) -> Candidate {
+    let (a, b) = (original.as_bytes(), state.text.as_bytes());
+    let mut prefix = a.iter().zip(b).take_while(|(x, y)| x == y).count();
+    let max_suffix = a.len().min(b.len()) - prefix;
+    let mut suffix = a.iter().rev().zip(b.iter().rev()).take(max_suffix).take_while(|(x, y)| x == y).count();
+    while !original.is_char_boundary(prefix) || !state.text.is_char_boundary(prefix) {
+        prefix -= 1;
+    }
+    while !original.is_char_boundary(a.len() - suffix) || !state.text.is_char_boundary(b.len() - suffix) {
+        suffix -= 1;
+    }
+    Candidate {
+        change: Change { range: prefix..a.len() - suffix, text: state.text[prefix..b.len() - suffix].to_string() },
+        edits: state.edits,
+        sources: state.sources,
+        description: state.steps.join(" and "),
+        errors_after: state.errors.len(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn repair(text: &str, language: Language) -> Vec<String> {
+        let tree = SyntaxTree::new(text, Some(language));
+        let outcome = tree.repair_candidates(text, 0..text.len(), &SearchLimits::default(), &mut NoSuggestions);
+        outcome.candidates.iter().map(|c| c.change.apply(text)).collect()
+    }
+
+    #[test]
+    fn literals_come_from_the_grammar() {
+        let python = literals(Language::Python);
+        for p in [":", ")", ",", "="] {
+            assert!(python.punctuation.contains(&p), "{p}");
+        }
+        for k in ["return", "def", "for", "in"] {
+            assert!(python.keywords.contains(&k), "{k}");
+        }
+        assert!(literals(Language::Ruby).keywords.contains(&"end"));
+        assert!(literals(Language::Bash).keywords.contains(&"fi"));
+    }
+
+    #[test]
+    fn spelling_distance() {
+        assert!(close_spelling("retrun", "return"));
+        assert!(close_spelling("pritn", "print"));
+        assert!(!close_spelling("x", "y"));
+        assert!(!close_spelling("values", "return"));
+        assert_eq!(distance(b"ab", b"ba"), 1);
+    }
+
+    #[test]
+    fn a_missing_colon_is_restored() {
+        let broken = "def f(values):\n    for v in values\n        print(v)\n";
+        let fixed = "def f(values):\n    for v in values:\n        print(v)\n";
+        let found = repair(broken, Language::Python);
+        assert!(found.iter().any(|f| f == fixed), "{found:#?}");
+    }
+
+    #[test]
+    fn every_candidate_parses_and_the_clean_text_offers_none() {
+        for (broken, language) in [
+            ("fn main() {\n    let x = add(1, 2;\n}\n", Language::Rust),
+            ("def f(x):\n    retrun x\n", Language::Python),
+            ("x = [1, 2\ny = 3\n", Language::Python),
+            ("function f(a) {\n  return a +;\n}\n", Language::JavaScript),
+            ("if true; then\n  echo hi\n", Language::Bash),
+        ] {
+            let found = repair(broken, language);
+            assert!(!found.is_empty(), "{language}: nothing for {broken:?}");
+            for fixed in &found {
+                assert_eq!(crate::syntax_errors(fixed, 0..fixed.len(), language), 0, "{fixed:?}");
+            }
+        }
+        assert!(repair("def f(x):\n    return x\n", Language::Python).is_empty());
+    }
+
+    #[test]
+    fn misspelt_keywords_are_respelt() {
+        let found = repair("def f(x):\n    retrun x\n", Language::Python);
+        assert!(found.iter().any(|f| f == "def f(x):\n    return x\n"), "{found:#?}");
+    }
+}

@@ -1,0 +1,459 @@
+//! Syntax repair: the parser proposes and checks, the model ranks.
+//!
+//! For each syntax error in the requested range, in document order, the grammars crate
+//! enumerates small token edits near it and keeps those the parser accepts
+//! ([`SyntaxTree::repair_candidates`]); the model adds its own top choices at a mask in each
+//! gap to what is tried ([`ModelSuggest`]), then scores every valid candidate by the
+//! pseudo-log-likelihood of the tokens around its change, each masked in turn, all in a few
+//! batched passes ([`pll`]). The best candidate is applied and the next error searched in the
+//! repaired text. Without a model (the parser-only arm of `anneal eval syntax-repair`), the
+//! candidate with the fewest edits wins, ties by position.
+
+use std::ops::{ControlFlow, Range};
+use std::time::{Duration, Instant};
+
+use anneal_grammars::{Candidate, Change, Language, NoSuggestions, SearchLimits, Suggest, SyntaxTree};
+use anneal_models::{Denoiser, Model};
+use candle_core::{DType, Tensor, D};
+
+use super::{EngineError, EngineProgress};
+
+/// How a repair is made (the `repair` setting).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum RepairMode {
+    /// Parser-checked candidates ranked by the model, where the range has syntax errors.
+    #[default]
+    Search,
+    /// Edit mode's leave-one-out rounds over the widened span (a rewrite).
+    Locate,
+    /// No repair by search; a range with errors is rewritten like any other.
+    Off,
+}
+
+/// Who picks among the valid candidates.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Ranker {
+    /// The fewest edits, then the earliest change: the grammar alone.
+    Parser,
+    /// The model's pseudo-log-likelihood of the changed window, minus `prior` nats per edit.
+    Model { prior: f32 },
+}
+
+/// Log-likelihood charged per token edit: an edit the model finds only slightly more likely
+/// than a smaller one should not win. Chosen on seed 1 of `anneal eval syntax-repair` (the
+/// reported figures are seed 0).
+pub const EDIT_PRIOR: f32 = 2.0;
+
+/// Errors repaired in one request at most: more is not a typo.
+const MAX_ERRORS: usize = 8;
+/// Tokens of context on each side of a scored window.
+const SCORE_CONTEXT: usize = 32;
+/// Candidates the model scores for one error at most (the likeliest by edit count and the
+/// sources of their tokens): the cost of ranking grows with each.
+const MAX_SCORED: usize = 24;
+/// Tokens on each side of a change that are scored with it, so that a deletion (which leaves no
+/// token of its own) is judged by how its neighbours read.
+const SCORE_NEIGHBOURS: usize = 1;
+/// The model's top choices proposed at each gap and token.
+const SUGGESTIONS: usize = 4;
+
+pub struct RepairRequest<'a> {
+    pub text: &'a str,
+    /// Errors touching this range are repaired.
+    pub target: Range<usize>,
+    pub language: Language,
+    /// The parse of `text`, when the caller keeps one.
+    pub syntax: Option<&'a SyntaxTree>,
+}
+
+/// One way to repair an error, with the model's score where it ranked.
+#[derive(Clone, Debug)]
+pub struct Scored {
+    pub candidate: Candidate,
+    pub score: f32,
+}
+
+/// What a repair did.
+#[derive(Clone, Debug, Default)]
+pub struct Repaired {
+    /// The whole change (one replacement of the input's bytes); `None` when nothing was found.
+    pub change: Option<Change>,
+    /// What was done, one entry per error repaired.
+    pub steps: Vec<String>,
+    /// For the first error: the ranked candidates, best first.
+    pub alternatives: Vec<Scored>,
+    /// Errors in the target before and after.
+    pub errors_before: usize,
+    pub errors_after: usize,
+    /// Reparses and forward passes spent.
+    pub parses: usize,
+    pub forward_passes: usize,
+    /// An error the search could not repair within its limits, in bytes of the input.
+    pub unrepaired: Option<Range<usize>>,
+}
+
+impl Repaired {
+    /// A title for an editor: `insert ':'`, or the steps joined.
+    pub fn title(&self) -> Option<String> {
+        (!self.steps.is_empty()).then(|| self.steps.join("; "))
+    }
+}
+
+/// Repairs the syntax errors of `request.target`, first to last.
+pub fn repair(
+    model: Option<&Model>,
+    request: &RepairRequest,
+    ranker: Ranker,
+    deadline: Option<Duration>,
+    observe: &mut dyn FnMut(&EngineProgress) -> ControlFlow<()>,
+) -> Result<Repaired, EngineError> {
+    anneal_grammars::check_range(request.text, &request.target)?;
+    let started = Instant::now();
+    let mut text = request.text.to_string();
+    let mut tree = match request.syntax {
+        Some(tree) => tree.clone(),
+        None => SyntaxTree::new(&text, Some(request.language)),
+    };
+    let mut target = request.target.clone();
+    let mut out = Repaired { errors_before: tree.syntax_errors(&text, target.clone()), ..Default::default() };
+    let mut passes = 0;
+    for round in 0..MAX_ERRORS {
+        if tree.syntax_errors(&text, target.clone()) == 0 {
+            break;
+        }
+        let limits = SearchLimits { deadline: deadline.map(|d| started + d), ..SearchLimits::default() };
+        let (outcome, cancelled) = {
+            let mut progress = Progress { observe: &mut *observe, round, last: None, cancelled: false };
+            let outcome = match (model, ranker) {
+                (Some(model), Ranker::Model { .. }) => {
+                    let mut suggest = ModelSuggest { model, progress: &mut progress, passes: 0, asked: false };
+                    let o = tree.repair_candidates(&text, target.clone(), &limits, &mut suggest);
+                    passes += suggest.passes;
+                    o
+                }
+                _ => tree.repair_candidates(&text, target.clone(), &limits, &mut ProgressOnly(&mut progress)),
+            };
+            (outcome, progress.cancelled)
+        };
+        out.parses += outcome.parses;
+        if cancelled {
+            return Err(EngineError::Cancelled);
+        }
+        let Some(error) = outcome.error else { break };
+        let mut ranked = rank(model, ranker, &text, outcome.candidates, &mut passes, observe, round)?;
+        if ranked.is_empty() {
+            out.unrepaired = Some(error.range);
+            break;
+        }
+        let best = ranked.remove(0);
+        if round == 0 {
+            out.alternatives = std::iter::once(best.clone()).chain(ranked).collect();
+        }
+        let Change { range, text: inserted } = &best.candidate.change;
+        let edit = anneal_grammars::TextEdit::replace(&text, range.clone(), inserted);
+        text = best.candidate.change.apply(&text);
+        tree.edit(&edit);
+        tree.reparse(&text);
+        let delta = inserted.len() as isize - range.len() as isize;
+        target = target.start.min(range.start)..((target.end as isize + delta).max(0) as usize).max(range.start + inserted.len()).min(text.len());
+        out.steps.push(best.candidate.description.clone());
+    }
+    out.forward_passes = passes;
+    out.errors_after = tree.syntax_errors(&text, target);
+    if text != request.text {
+        out.change = Some(diff(request.text, &text));
+    }
+    Ok(out)
+}
+
+/// The one replacement that turns `old` into `new`.
+fn diff(old: &str, new: &str) -> Change {
+    let (a, b) = (old.as_bytes(), new.as_bytes());
+    let mut prefix = a.iter().zip(b).take_while(|(x, y)| x == y).count();
+    let most = a.len().min(b.len()) - prefix;
+    let mut suffix = a.iter().rev().zip(b.iter().rev()).take(most).take_while(|(x, y)| x == y).count();
+    while !old.is_char_boundary(prefix) || !new.is_char_boundary(prefix) {
+        prefix -= 1;
+    }
+    while !old.is_char_boundary(a.len() - suffix) || !new.is_char_boundary(b.len() - suffix) {
+        suffix -= 1;
+    }
+    Change { range: prefix..a.len() - suffix, text: new[prefix..b.len() - suffix].to_string() }
+}
+
+/// Orders the valid candidates, best first.
+fn rank(
+    model: Option<&Model>,
+    ranker: Ranker,
+    text: &str,
+    candidates: Vec<Candidate>,
+    passes: &mut usize,
+    observe: &mut dyn FnMut(&EngineProgress) -> ControlFlow<()>,
+    round: usize,
+) -> Result<Vec<Scored>, EngineError> {
+    let fewest = |c: &Candidate| (c.edits, c.change.range.start, c.change.text.len());
+    let mut scored: Vec<Scored> = match (model, ranker) {
+        (Some(model), Ranker::Model { prior }) if candidates.len() > 1 => {
+            // The model scores the likeliest [`MAX_SCORED`]; the rest rank below them.
+            let mut candidates = candidates;
+            candidates.sort_by_key(|c| (c.edits, c.sources));
+            let unscored = candidates.split_off(candidates.len().min(MAX_SCORED));
+            let scores = pll(model, text, &candidates, passes)?;
+            if observe(&progress(round, 1, 1)).is_break() {
+                return Err(EngineError::Cancelled);
+            }
+            let floor = scores.iter().copied().fold(f32::INFINITY, f32::min);
+            let scored = candidates.into_iter().zip(scores).map(|(candidate, s)| Scored { score: s - prior * candidate.edits as f32, candidate });
+            scored.chain(unscored.into_iter().map(|candidate| Scored { score: floor - 1.0 - prior * candidate.edits as f32, candidate })).collect()
+        }
+        _ => candidates.into_iter().map(|candidate| Scored { score: -(candidate.edits as f32), candidate }).collect(),
+    };
+    scored.sort_by(|a, b| b.score.total_cmp(&a.score).then_with(|| fewest(&a.candidate).cmp(&fewest(&b.candidate))));
+    Ok(scored)
+}
+
+fn progress(round: usize, step: usize, remaining: usize) -> EngineProgress {
+    EngineProgress { attempt: 0, block: round, blocks: round + 1, step, remaining, preview: None }
+}
+
+/// Reports progress and checks for cancellation while the parser searches, at most every
+/// 50 ms (each report is a message to the editor).
+struct Progress<'a> {
+    observe: &'a mut dyn FnMut(&EngineProgress) -> ControlFlow<()>,
+    round: usize,
+    last: Option<Instant>,
+    cancelled: bool,
+}
+
+impl Progress<'_> {
+    fn check(&mut self) -> bool {
+        if !self.cancelled && self.last.is_none_or(|t| t.elapsed() >= Duration::from_millis(50)) {
+            self.last = Some(Instant::now());
+            self.cancelled = (self.observe)(&progress(self.round, 0, 1)).is_break();
+        }
+        self.cancelled
+    }
+}
+
+struct ProgressOnly<'a, 'b>(&'a mut Progress<'b>);
+
+impl Suggest for ProgressOnly<'_, '_> {
+    fn suggest(&mut self, text: &str, sites: &[Range<usize>]) -> Vec<Vec<String>> {
+        NoSuggestions.suggest(text, sites)
+    }
+    fn cancelled(&mut self) -> bool {
+        self.0.check()
+    }
+}
+
+/// The model's top choices at a mask put in each gap, or over each token.
+struct ModelSuggest<'a, 'b> {
+    model: &'a Model,
+    progress: &'a mut Progress<'b>,
+    passes: usize,
+    /// Asked once, for the error as found: deeper states differ by an edit or two, and what the
+    /// model would put in their gaps is nearly the same.
+    asked: bool,
+}
+
+impl Suggest for ModelSuggest<'_, '_> {
+    fn suggest(&mut self, text: &str, sites: &[Range<usize>]) -> Vec<Vec<String>> {
+        if self.asked || sites.is_empty() {
+            return vec![vec![]; sites.len()];
+        }
+        self.asked = true;
+        match self.top_choices(text, sites) {
+            Ok(found) => found,
+            Err(e) => {
+                tracing::warn!("model suggestions failed: {e}");
+                vec![vec![]; sites.len()]
+            }
+        }
+    }
+    fn cancelled(&mut self) -> bool {
+        self.progress.check()
+    }
+}
+
+impl ModelSuggest<'_, '_> {
+    fn top_choices(&mut self, text: &str, sites: &[Range<usize>]) -> anyhow::Result<Vec<Vec<String>>> {
+        let model = self.model;
+        let mask = model.config.mask_token_id;
+        let mut canvases = vec![];
+        let mut at = vec![];
+        for site in sites {
+            let left = super::tail_tokens(model, &text[..site.start], SCORE_CONTEXT)?;
+            let right = super::head_tokens(model, &text[site.end..], SCORE_CONTEXT)?;
+            at.push(left.len());
+            canvases.push([left, vec![mask], right].concat());
+        }
+        let (canvases, at) = equal_lengths(canvases, at);
+        let logits = model.logits_at(&canvases, &at)?;
+        self.passes += canvases.len().div_ceil(64).max(1);
+        let specials = model.specials();
+        let mut out = vec![];
+        for row in 0..sites.len() {
+            let row = logits.get(row)?.to_dtype(DType::F32)?.to_vec1::<f32>()?;
+            let mut ids: Vec<u32> = (0..row.len() as u32).filter(|&i| i != specials.mask && i != specials.pad && i != specials.eos).collect();
+            ids.sort_by(|&a, &b| row[b as usize].total_cmp(&row[a as usize]));
+            let texts = ids.iter().take(SUGGESTIONS).filter_map(|&i| model.tokenizer.decode(&[i]).ok()).map(|t| t.trim().to_string()).filter(|t| !t.is_empty()).collect();
+            out.push(texts);
+        }
+        Ok(out)
+    }
+}
+
+/// Canvases cut to one length (the shortest), so that one batch holds them all: the right
+/// context is shortened first, then the left, keeping each asked position inside.
+fn equal_lengths(canvases: Vec<Vec<u32>>, at: Vec<usize>) -> (Vec<Vec<u32>>, Vec<usize>) {
+    let len = canvases.iter().map(Vec::len).min().unwrap_or(0);
+    canvases
+        .into_iter()
+        .zip(at)
+        .map(|(mut c, i)| {
+            let keep_right = (c.len() - i - 1).min(len.saturating_sub(i + 1));
+            c.truncate(i + 1 + keep_right);
+            let drop_left = c.len() - len;
+            (c[drop_left..].to_vec(), i - drop_left)
+        })
+        .unzip()
+}
+
+/// Each candidate's pseudo-log-likelihood: the repaired text around its change is tokenized
+/// once; every token overlapping the change, and [`SCORE_NEIGHBOURS`] on each side, is masked in
+/// turn and scored by the model's log-probability of it; the sum is the score. All masked
+/// canvases of all candidates go through [`Denoiser::logits_at`] in one batch (chunked by
+/// size), so ranking ten candidates costs a few passes, not a hundred.
+pub fn pll(model: &Model, text: &str, candidates: &[Candidate], passes: &mut usize) -> anyhow::Result<Vec<f32>> {
+    let mask = model.config.mask_token_id;
+    let mut canvases = vec![];
+    let mut at = vec![];
+    let mut truth = vec![];
+    let mut owner = vec![];
+    for (index, candidate) in candidates.iter().enumerate() {
+        let repaired = candidate.change.apply(text);
+        let change = &candidate.change;
+        let reach = (SCORE_CONTEXT + 8) * 16;
+        let from = floor_boundary(text, change.range.start.saturating_sub(reach));
+        let to = ceil_boundary(text, (change.range.end + reach).min(text.len()));
+        let new_to = to + change.text.len() - change.range.len();
+        let before = model.tokenizer.encode(&text[from..to])?;
+        let ids = model.tokenizer.encode(&repaired[from..new_to])?;
+        // The tokens the change made, and their neighbours: a multi-edit candidate is scored
+        // where it edits, not over the unchanged code between its edits.
+        let mut scored = std::collections::BTreeSet::new();
+        for op in similar::capture_diff_slices(similar::Algorithm::Myers, &before, &ids) {
+            if op.tag() == similar::DiffTag::Equal {
+                continue;
+            }
+            let new = op.new_range();
+            for p in new.start.saturating_sub(SCORE_NEIGHBOURS)..(new.end + SCORE_NEIGHBOURS).min(ids.len()) {
+                scored.insert(p);
+            }
+        }
+        for position in scored {
+            let window = position.saturating_sub(SCORE_CONTEXT)..(position + 1 + SCORE_CONTEXT).min(ids.len());
+            let mut canvas = ids[window.clone()].to_vec();
+            let i = position - window.start;
+            canvas[i] = mask;
+            canvases.push(canvas);
+            at.push(i);
+            truth.push(ids[position]);
+            owner.push(index);
+        }
+    }
+    let mut scores = vec![0f32; candidates.len()];
+    if canvases.is_empty() {
+        return Ok(scores);
+    }
+    // Windows near the start or end of the file are shorter: batch by length.
+    let mut order: Vec<usize> = (0..canvases.len()).collect();
+    order.sort_by_key(|&i| canvases[i].len());
+    for group in order.chunk_by(|&a, &b| canvases[a].len() == canvases[b].len()) {
+        let batch: Vec<Vec<u32>> = group.iter().map(|&i| canvases[i].clone()).collect();
+        let positions: Vec<usize> = group.iter().map(|&i| at[i]).collect();
+        let logits = model.logits_at(&batch, &positions)?.to_dtype(DType::F32)?;
+        *passes += 1;
+        let log_probs = candle_nn_log_softmax(&logits)?;
+        let ids = Tensor::new(group.iter().map(|&i| truth[i]).collect::<Vec<u32>>(), log_probs.device())?.unsqueeze(1)?;
+        let picked = log_probs.gather(&ids, 1)?.squeeze(1)?.to_vec1::<f32>()?;
+        for (&i, lp) in group.iter().zip(picked) {
+            scores[owner[i]] += lp;
+        }
+    }
+    Ok(scores)
+}
+
+fn floor_boundary(text: &str, mut at: usize) -> usize {
+    while !text.is_char_boundary(at) {
+        at -= 1;
+    }
+    at
+}
+
+fn ceil_boundary(text: &str, mut at: usize) -> usize {
+    while !text.is_char_boundary(at) {
+        at += 1;
+    }
+    at
+}
+
+/// log-softmax over the last dimension.
+fn candle_nn_log_softmax(logits: &Tensor) -> candle_core::Result<Tensor> {
+    let max = logits.max_keepdim(D::Minus1)?;
+    let shifted = logits.broadcast_sub(&max)?;
+    let sum = shifted.exp()?.sum_keepdim(D::Minus1)?.log()?;
+    shifted.broadcast_sub(&sum)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn run(text: &str, language: Language, ranker: Ranker) -> Repaired {
+        let model = Model::load_default(&candle_core::Device::Cpu).unwrap();
+        let request = RepairRequest { text, target: 0..text.len(), language, syntax: None };
+        repair(Some(&model), &request, ranker, None, &mut |_| ControlFlow::Continue(())).unwrap()
+    }
+
+    #[test]
+    fn the_readme_example_is_repaired_and_parses() {
+        let text = "def total(values):\n    result = 0\n    for v in values\n        result += v\n    print(result\n    return result\n";
+        let repaired = run(text, Language::Python, Ranker::Model { prior: EDIT_PRIOR });
+        let change = repaired.change.clone().expect("a repair");
+        let fixed = change.apply(text);
+        assert_eq!(anneal_grammars::syntax_errors(&fixed, 0..fixed.len(), Language::Python), 0, "{fixed}");
+        assert_eq!(repaired.errors_after, 0);
+        assert!(repaired.errors_before >= 2, "{repaired:?}");
+        assert_eq!(repaired.steps.len(), 2, "{:?}", repaired.steps);
+        assert!(fixed.contains("for v in values:\n"), "{fixed}");
+        assert!(fixed.contains("print(result)\n"), "{fixed}");
+        assert!(repaired.forward_passes > 0);
+    }
+
+    #[test]
+    fn a_clean_text_is_left_alone() {
+        let text = "def f(x):\n    return x\n";
+        let repaired = run(text, Language::Python, Ranker::Parser);
+        assert!(repaired.change.is_none() && repaired.steps.is_empty() && repaired.errors_before == 0);
+    }
+
+    #[test]
+    fn cancellation_stops_the_repair() {
+        let model = Model::load_default(&candle_core::Device::Cpu).unwrap();
+        let text = "def f(x)\n    return x\n";
+        let request = RepairRequest { text, target: 0..text.len(), language: Language::Python, syntax: None };
+        let result = repair(Some(&model), &request, Ranker::Model { prior: EDIT_PRIOR }, None, &mut |_| ControlFlow::Break(()));
+        assert!(matches!(result, Err(EngineError::Cancelled)), "{result:?}");
+    }
+
+    #[test]
+    fn equal_lengths_keep_the_asked_position() {
+        let (c, at) = equal_lengths(vec![vec![1, 2, 9, 3, 4], vec![5, 9, 6], vec![7, 8, 8, 9]], vec![2, 1, 3]);
+        assert!(c.iter().all(|c| c.len() == 3));
+        for (c, i) in c.iter().zip(at) {
+            assert_eq!(c[i], 9);
+        }
+    }
+}
