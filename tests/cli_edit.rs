@@ -76,3 +76,27 @@ fn default_model_edits_stay_in_the_widened_span_and_parse() {
         assert_eq!(diff.is_empty(), written == original, "{example}: --write writes what the diff shows");
     }
 }
+
+/// The README's first command: a file with a missing `:` and a missing `)` is repaired by
+/// search (the parser checks, the model ranks) and the diff shows both.
+#[test]
+fn a_file_with_syntax_errors_is_repaired_without_a_range() {
+    let example = concat!(env!("CARGO_MANIFEST_DIR"), "/../examples/broken.py");
+    let out = Command::new(BIN).arg("edit").arg(example).output().unwrap();
+    let (stdout, stderr) = (String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    assert!(out.status.success(), "{stderr}");
+    assert!(stdout.contains("+    for value in values:\n") && stdout.contains("+    return total / len(values)\n"), "{stdout}");
+    assert!(stderr.contains("repaired: insert ':' and insert ')'") && stderr.contains("syntax errors 3 → 0"), "{stderr}");
+
+    // Text that is not code in the language its name says: bounded work, a clear message, no edit.
+    let dir = tempfile::tempdir().unwrap();
+    let garbage = dir.path().join("noise.py");
+    let noise: String = (0..4000u32).map(|i| char::from(b"{(<[$@#!?~^"[(i * 7 % 11) as usize])).collect();
+    std::fs::write(&garbage, &noise).unwrap();
+    let started = std::time::Instant::now();
+    let out = Command::new(BIN).arg("edit").arg(&garbage).arg("--write").output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success() && stderr.contains("no repair") && stderr.contains("nothing was changed"), "{stderr}");
+    assert!(started.elapsed() < std::time::Duration::from_secs(30), "{:?}", started.elapsed());
+    assert_eq!(std::fs::read_to_string(&garbage).unwrap(), noise, "the file is untouched");
+}

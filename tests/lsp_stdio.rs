@@ -266,12 +266,22 @@ fn syntax_errors_are_published_with_a_repair_quick_fix() {
     assert_eq!(actions[0]["title"], "Anneal: Repair syntax error");
     assert_eq!(actions[0]["kind"], "quickfix");
     assert_eq!(actions[0]["diagnostics"][0], diagnostics[0]);
+    assert!(diagnostics.iter().all(|d| d["message"].as_str().unwrap().starts_with("syntax error: unexpected `") || d["message"].as_str().unwrap().starts_with("syntax error: expected `")), "{published}");
     let resolved = client.request("codeAction/resolve", actions[0].clone());
+    // The repair is found by search (the parser checks each candidate), so even a model of
+    // random weights makes one that parses; its title says what it does.
+    let title = resolved["result"]["title"].as_str().unwrap();
+    assert!(title.starts_with("Anneal: ") && title != "Anneal: Repair syntax error", "{resolved}");
+    assert!(["insert", "delete", "replace"].iter().any(|w| title.contains(w)), "{resolved}");
     let change = &resolved["result"]["edit"]["documentChanges"][0];
     assert_eq!(change["textDocument"]["version"], 1, "{resolved}");
-    for e in change["edits"].as_array().unwrap() {
+    let edits = change["edits"].as_array().unwrap();
+    assert!(!edits.is_empty(), "a quick fix never resolves to nothing: {resolved}");
+    for e in edits {
         assert!((1..=3).contains(&e["range"]["start"]["line"].as_u64().unwrap()), "the repair stays near the error: {e}");
     }
+    let repaired = apply_text_edits(broken, edits);
+    assert_eq!(anneal_grammars::syntax_errors(&repaired, 0..repaired.len(), anneal_grammars::Language::Python), 0, "{repaired}");
 
     // Fixing the line by hand clears the diagnostics, for the new version.
     client.notify(

@@ -49,7 +49,7 @@ mod tests;
 use std::ops::Range;
 
 pub use language::Language;
-pub use repair::{Candidate, Change, NoSuggestions, SearchLimits, SearchOutcome, Suggest};
+pub use repair::{tokens, Candidate, Change, NoSuggestions, SearchLimits, SearchOutcome, Suggest, Token};
 pub use span::check_range;
 pub use syntax_tree::{Point, SyntaxTree, TextEdit};
 pub use verify::{syntax_errors, verify, SyntaxError, Verdict};

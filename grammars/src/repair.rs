@@ -786,3 +786,35 @@ mod tests {
         assert!(found.iter().any(|f| f == "def f(x):\n    return x\n"), "{found:#?}");
     }
 }
+
+/// A token of a parse, for tools that break code on purpose (`anneal eval syntax-repair`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Token {
+    pub range: Range<usize>,
+    /// The node kind (`identifier`, `:`, `string_end`).
+    pub kind: String,
+    /// A literal of the grammar (punctuation, keyword) rather than a named token.
+    pub literal: bool,
+    /// The kind of its parent (`string`, `block`).
+    pub parent: String,
+}
+
+/// The tokens of `text` (none without a tree), in document order.
+pub fn tokens(text: &str, language: Language) -> Vec<Token> {
+    let Some(tree) = language.parse(text) else { return vec![] };
+    let mut out = vec![];
+    let mut stack = vec![tree.root_node()];
+    while let Some(node) = stack.pop() {
+        if node.child_count() == 0 {
+            if node.end_byte() > node.start_byte() {
+                let parent = node.parent().map_or(String::new(), |p| p.kind().to_string());
+                out.push(Token { range: node.byte_range(), kind: node.kind().to_string(), literal: !node.is_named(), parent });
+            }
+            continue;
+        }
+        let mut cursor = node.walk();
+        let children: Vec<Node> = node.children(&mut cursor).collect();
+        stack.extend(children.into_iter().rev());
+    }
+    out
+}

@@ -49,6 +49,9 @@ pub struct SyntaxError {
     pub range: Range<usize>,
     /// The kind of the missing token (`;`, `)`, `identifier`); `None` for unplaceable text.
     pub missing: Option<String>,
+    /// The narrowest place to show it: the first token the grammar could not place, or where the
+    /// missing token belongs.
+    pub token: Range<usize>,
 }
 
 /// The errors of `tree` in document order, at most `limit`: each outermost ERROR node once
@@ -61,9 +64,15 @@ pub(crate) fn errors(tree: &Tree, limit: usize) -> Vec<SyntaxError> {
             continue;
         }
         if node.is_missing() {
-            out.push(SyntaxError { range: node.start_byte()..node.start_byte(), missing: Some(node.kind().to_string()) });
+            let at = node.start_byte()..node.start_byte();
+            out.push(SyntaxError { range: at.clone(), missing: Some(node.kind().to_string()), token: at });
         } else if node.is_error() {
-            out.push(SyntaxError { range: node.byte_range(), missing: None });
+            let mut first = node;
+            while let Some(child) = first.child(0) {
+                first = child;
+            }
+            let token = if first.end_byte() > first.start_byte() { first.byte_range() } else { node.byte_range() };
+            out.push(SyntaxError { range: node.byte_range(), missing: None, token });
         } else {
             let mut cursor = node.walk();
             let children: Vec<_> = node.children(&mut cursor).collect();
@@ -252,7 +261,7 @@ mod tests {
         let text = "fn a() {\n    let x = 1\n}\n";
         let tree = Language::Rust.parse(text).unwrap();
         let found = errors(&tree, 10);
-        assert_eq!(found, vec![SyntaxError { range: 22..22, missing: Some(";".into()) }], "{text:?}");
+        assert_eq!(found, vec![SyntaxError { range: 22..22, missing: Some(";".into()), token: 22..22 }], "{text:?}");
         let text = "x = 1\ny = = 2\nz = 3\n";
         let found = errors(&Language::Python.parse(text).unwrap(), 10);
         assert_eq!(found.len(), 1, "{found:?}");

@@ -60,6 +60,10 @@ pub struct EditSettings {
     /// Regions decoded together, one forward pass for all of them per step (*Apply to every
     /// function*); memory grows with it, up to this many canvases of `maxCanvasTokens`.
     pub batch: usize,
+    /// How *Repair syntax error* repairs: `search` (small edits the parser accepts, ranked by
+    /// the model), `locate` (a rewrite of the error's lines by edit mode's leave-one-out
+    /// rounds) or `off` (a rewrite like any other).
+    pub repair: repair::RepairMode,
 }
 
 impl EditSettings {
@@ -96,6 +100,7 @@ impl Default for EditSettings {
             max_canvas_tokens: 2048,
             preview: false,
             batch: 4,
+            repair: repair::RepairMode::Search,
         }
     }
 }

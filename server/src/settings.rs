@@ -232,6 +232,11 @@ mod tests {
         assert_eq!(s.edit.context_tokens, 10, "a valid key beside bad ones still applies");
         let e = Settings::default().merged(json!({"edit": {"mask": {"threshold": 1.5}}})).1.unwrap();
         assert!(e.contains("`edit.mask.threshold`"), "{e}");
+        let (s, e) = Settings::default().merged(json!({"edit": {"repair": "guess"}}));
+        let e = e.unwrap();
+        assert!(e.contains("search") && e.contains("locate") && e.contains("off"), "an unknown repair mode names the choices: {e}");
+        assert_eq!(s.edit.repair, crate::engine::repair::RepairMode::Search);
+        assert_eq!(Settings::default().merged(json!({"edit": {"repair": "locate"}})).0.edit.repair, crate::engine::repair::RepairMode::Locate);
         let (s, e) = Settings::default().merged(json!({"edit": {"edit": {"deleteThreshold": -0.1}}}));
         assert!(e.unwrap().contains("edit.deleteThreshold must be 0..=1"));
         assert_eq!(s.edit.edit.delete_threshold, EditSettings::default().edit.delete_threshold);

@@ -40,6 +40,10 @@ pub enum EvalCommand {
     MbppFill(BenchArgs),
     /// Repair of corrupted held-out snippets of the training corpus (no tests).
     Repair(repair::RepairArgs),
+    /// Syntax repair: files broken by one to three typos, repaired by the parser alone, by the
+    /// model ranking the parser's candidates, and by leave-one-out rounds.
+    #[command(name = "syntax-repair")]
+    SyntaxRepair(crate::eval::syntax_repair::SyntaxRepairArgs),
 }
 
 #[derive(Args)]
@@ -95,6 +99,7 @@ enum Mode {
 pub fn run(cmd: EvalCommand) -> Result<()> {
     let (bench, loaded, args) = match cmd {
         EvalCommand::Repair(args) => return repair::run(args),
+        EvalCommand::SyntaxRepair(args) => return crate::eval::syntax_repair::run(args),
         EvalCommand::CanItEdit(a) => ("canitedit", load(&a, canitedit::DEFAULT_DATA, canitedit::load)?, a),
         EvalCommand::EditEval(a) => ("editeval", load(&a, editeval::DEFAULT_DATA, editeval::load)?, a),
         EvalCommand::HumanEvalFill(a) => ("humaneval-fill", load(&a, humaneval_fill::DEFAULT_DATA, humaneval_fill::load)?, a),

@@ -19,6 +19,7 @@ pub mod repair;
 pub mod report;
 pub mod rows;
 pub mod runner;
+pub mod syntax_repair;
 
 use std::ops::Range;
 

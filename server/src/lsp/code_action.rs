@@ -37,14 +37,14 @@ pub fn code_action(session: &Session, params: CodeActionParams) -> Result<Option
     let resolve = session.support().code_action_resolve;
     let mut actions = vec![];
     if wanted(&CodeActionKind::REFACTOR_REWRITE) {
-        let data = RewriteData { uri: uri.clone(), version, range: params.range, instruction: None };
+        let data = RewriteData { uri: uri.clone(), version, range: params.range, instruction: None, repair: false };
         actions.push(action(REWRITE_TITLE, CodeActionKind::REFACTOR_REWRITE, data, resolve, None));
         // Presets only where an instruction reaches the model; elsewhere "Add docstrings"
         // would be a plain rewrite under a title that promises more.
         if matches!(session.model.state(), ModelState::Ready(m) if m.follows_instructions()) {
             for preset in session.settings().presets {
                 let title = format!("Anneal: {preset}");
-                let data = RewriteData { uri: uri.clone(), version, range: params.range, instruction: Some(preset) };
+                let data = RewriteData { uri: uri.clone(), version, range: params.range, instruction: Some(preset), repair: false };
                 actions.push(action(&title, CodeActionKind::REFACTOR_REWRITE, data, resolve, None));
             }
         }
@@ -55,7 +55,7 @@ pub fn code_action(session: &Session, params: CodeActionParams) -> Result<Option
         // (not when the range is a diagnostic's, which gets its own *Repair syntax error*).
         let is_diagnostic = params.context.diagnostics.iter().any(|d| d.range == params.range);
         if params.range.start != params.range.end && !is_diagnostic {
-            let data = RewriteData { uri: uri.clone(), version, range: params.range, instruction: None };
+            let data = RewriteData { uri: uri.clone(), version, range: params.range, instruction: None, repair: false };
             actions.push(action(REPAIR_SELECTION_TITLE, CodeActionKind::QUICKFIX, data, resolve, None));
         }
         let mut seen = vec![];
@@ -64,7 +64,7 @@ pub fn code_action(session: &Session, params: CodeActionParams) -> Result<Option
                 continue;
             }
             seen.push(d.range);
-            let data = RewriteData { uri: uri.clone(), version, range: d.range, instruction: None };
+            let data = RewriteData { uri: uri.clone(), version, range: d.range, instruction: None, repair: true };
             actions.push(action(REPAIR_TITLE, CodeActionKind::QUICKFIX, data, resolve, Some(d.clone())));
         }
     }

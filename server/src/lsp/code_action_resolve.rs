@@ -7,6 +7,8 @@ use tower_lsp_server::ls_types::*;
 
 use super::apply_all::{self, ApplyAllData};
 use super::rewrite_job::{self, RewriteData};
+use super::repair_job;
+use crate::engine::repair::RepairMode;
 use super::Session;
 
 pub async fn code_action_resolve(session: &Arc<Session>, mut action: CodeAction) -> Result<CodeAction> {
@@ -20,6 +22,9 @@ pub async fn code_action_resolve(session: &Arc<Session>, mut action: CodeAction)
     }
     let data: RewriteData =
         serde_json::from_value(data).map_err(|e| Error::invalid_params(format!("code action data: {e}")))?;
+    if data.repair && session.settings().edit.repair == RepairMode::Search {
+        return repair_job::run(session, data, action).await;
+    }
     action.edit = Some(rewrite_job::run(session, data).await?);
     Ok(action)
 }

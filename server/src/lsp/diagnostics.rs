@@ -29,20 +29,31 @@ pub fn compute(session: &Session, uri: &Uri) -> Option<(Vec<Diagnostic>, i32)> {
         .errors(&text, LIMIT)
         .into_iter()
         .map(|e| Diagnostic {
+            // The narrowest range the parse knows, as ruff and pyright report: the token the
+            // grammar could not place, or the point where a token is missing.
             range: Range {
-                start: to_lsp(to_position(&doc.rope, e.range.start, encoding)),
-                end: to_lsp(to_position(&doc.rope, e.range.end, encoding)),
+                start: to_lsp(to_position(&doc.rope, e.token.start, encoding)),
+                end: to_lsp(to_position(&doc.rope, e.token.end, encoding)),
             },
             severity: Some(DiagnosticSeverity::WARNING),
             source: Some(SOURCE.into()),
             message: match e.missing {
-                Some(kind) => format!("syntax error: missing `{kind}`"),
-                None => "syntax error".into(),
+                Some(kind) => format!("syntax error: expected `{kind}`"),
+                None => format!("syntax error: unexpected `{}`", shown(&text[e.token.clone()])),
             },
             ..Default::default()
         })
         .collect();
     Some((diagnostics, doc.version))
+}
+
+/// A token as a message shows it: one line, at most 40 characters.
+fn shown(token: &str) -> String {
+    let line = token.lines().next().unwrap_or("");
+    match line.char_indices().nth(40) {
+        Some((at, _)) => format!("{}…", &line[..at]),
+        None => line.to_string(),
+    }
 }
 
 pub async fn publish(session: &Session, uri: Uri) {

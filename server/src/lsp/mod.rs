@@ -21,6 +21,7 @@ mod initialize;
 mod inline_completion;
 mod job;
 mod preview;
+mod repair_job;
 mod rewrite_job;
 mod status;
 mod text_sync;

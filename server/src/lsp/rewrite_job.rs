@@ -23,6 +23,10 @@ pub struct RewriteData {
     pub range: Range,
     #[serde(default)]
     pub instruction: Option<String>,
+    /// The *Repair syntax error* quick fix of a diagnostic: repaired by search where the
+    /// `edit.repair` setting says so.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub repair: bool,
 }
 
 pub async fn run(session: &Arc<Session>, data: RewriteData) -> Result<WorkspaceEdit> {

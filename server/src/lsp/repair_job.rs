@@ -1,0 +1,63 @@
+//! The *Repair syntax error* quick fix as the server runs it, as a [`job`]: the parser proposes
+//! and checks small edits near the diagnostic's error, the model ranks them
+//! ([`engine::repair`]), and the answer is the best one as a `WorkspaceEdit` pinned to the
+//! snapshot's version, titled by what it does (`Anneal: insert ':'`).
+
+use std::sync::Arc;
+
+use tower_lsp_server::jsonrpc::Result;
+use tower_lsp_server::ls_types::*;
+
+use super::job::{self, JobKind, JobSpec};
+use super::rewrite_job::{document_edit, RewriteData};
+use super::text_sync::from_lsp;
+use super::Session;
+use crate::engine::repair::{self, Ranker, RepairRequest};
+use crate::engine::{EngineError, Proposal};
+
+/// The longest a repair searches before it answers with what it found.
+const DEADLINE: std::time::Duration = std::time::Duration::from_secs(2);
+
+/// The resolved action: its title says what the repair does, or that none was found (and then
+/// it carries no edit).
+pub async fn run(session: &Arc<Session>, data: RewriteData, mut action: CodeAction) -> Result<CodeAction> {
+    let doc = job::snapshot(session, &data.uri, data.version)?;
+    let Some(language) = doc.language else {
+        action.title = "Anneal: no grammar for this file; nothing to repair".into();
+        return Ok(action);
+    };
+    let encoding = session.encoding();
+    let target = doc.byte_range(from_lsp(data.range.start), from_lsp(data.range.end), encoding);
+    let spec = JobSpec { uri: &data.uri, kind: JobKind::Rewrite, watch: target.clone(), title: "repairing", instruction: None };
+    let (repaired, text) = job::run(session, &doc, spec, move |model, snapshot, _settings, observe| {
+        let text = snapshot.text();
+        let request = RepairRequest { text: &text, target, language, syntax: snapshot.syntax.as_ref() };
+        let ranker = Ranker::Model { prior: repair::EDIT_PRIOR };
+        let repaired = repair::repair(Some(model), &request, ranker, Some(DEADLINE), observe)?;
+        Ok::<_, EngineError>((repaired, text))
+    })
+    .await?;
+    match (&repaired.change, repaired.title()) {
+        (Some(change), Some(title)) => {
+            action.title = format!("Anneal: {title}");
+            let proposal = Proposal {
+                span: change.range.clone(),
+                replacement: change.text.clone(),
+                syntax_errors_before: repaired.errors_before,
+                syntax_errors_after: repaired.errors_after,
+                blocks: 0,
+                steps: 0,
+                forward_passes: repaired.forward_passes,
+                generated_tokens: 0,
+            };
+            let edit = document_edit(&data.uri, &doc, encoding, &text, &proposal);
+            action.edit = Some(WorkspaceEdit { document_changes: Some(DocumentChanges::Edits(vec![edit])), ..Default::default() });
+        }
+        _ => {
+            let limit = anneal_grammars::SearchLimits::default().max_edits;
+            action.title = format!("Anneal: no repair within {limit} token edits that the parser accepts");
+            action.edit = None;
+        }
+    }
+    Ok(action)
+}
