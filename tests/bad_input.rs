@@ -50,10 +50,7 @@ fn start(model: &Path) -> LspClient {
 }
 
 fn open(client: &mut LspClient, uri: &str, language_id: &str, text: &str) {
-    client.notify(
-        "textDocument/didOpen",
-        json!({"textDocument": {"uri": uri, "languageId": language_id, "version": 1, "text": text}}),
-    );
+    client.notify("textDocument/didOpen", json!({"textDocument": {"uri": uri, "languageId": language_id, "version": 1, "text": text}}));
 }
 
 fn range(l0: u32, c0: u32, l1: u32, c1: u32) -> Value {
@@ -62,10 +59,8 @@ fn range(l0: u32, c0: u32, l1: u32, c1: u32) -> Value {
 
 /// The rewrite action offered for `range` (panics when there is none).
 fn action(client: &mut LspClient, uri: &str, range: Value) -> Value {
-    let r = client.request(
-        "textDocument/codeAction",
-        json!({"textDocument": {"uri": uri}, "range": range, "context": {"diagnostics": []}}),
-    );
+    let r =
+        client.request("textDocument/codeAction", json!({"textDocument": {"uri": uri}, "range": range, "context": {"diagnostics": []}}));
     let actions = r["result"].as_array().unwrap_or_else(|| panic!("no actions: {r}"));
     actions.iter().find(|a| a["title"] == "Anneal: Rewrite selection").unwrap_or_else(|| panic!("no rewrite action: {r}")).clone()
 }
@@ -120,9 +115,8 @@ fn error_message(r: &Value) -> String {
 
 /// Waits for a `window/showMessage` whose text contains `needle`.
 fn shown_message(client: &mut LspClient, needle: &str) -> String {
-    let m = client.wait_for(LIMIT, |m| {
-        m["method"] == "window/showMessage" && m["params"]["message"].as_str().is_some_and(|s| s.contains(needle))
-    });
+    let m = client
+        .wait_for(LIMIT, |m| m["method"] == "window/showMessage" && m["params"]["message"].as_str().is_some_and(|s| s.contains(needle)));
     m["params"]["message"].as_str().unwrap().to_string()
 }
 
@@ -186,13 +180,17 @@ fn malformed_framing_and_json_are_answered_and_the_server_keeps_serving() {
     // Well-formed input in unusual shapes is accepted: a lowercase header name (headers are
     // case-insensitive, as in HTTP), a charset spelled `utf8`, two messages in one write, one
     // message dribbled a byte at a time.
-    let probe = |id: i64| serde_json::to_vec(&json!({"jsonrpc": "2.0", "id": id, "method": "textDocument/codeAction",
-        "params": {"textDocument": {"uri": "file:///unopened.py"}, "range": range(0, 0, 0, 0), "context": {"diagnostics": []}}})).unwrap();
+    let probe = |id: i64| {
+        serde_json::to_vec(&json!({"jsonrpc": "2.0", "id": id, "method": "textDocument/codeAction",
+        "params": {"textDocument": {"uri": "file:///unopened.py"}, "range": range(0, 0, 0, 0), "context": {"diagnostics": []}}}))
+        .unwrap()
+    };
     let mut lower = format!("content-length: {}\r\n\r\n", probe(1001).len()).into_bytes();
     lower.extend(probe(1001));
     client.send_raw(&lower);
     assert_eq!(client.wait_response(1001, LIMIT)["result"], Value::Null);
-    let mut typed = format!("Content-Length: {}\r\nContent-Type: application/vscode-jsonrpc; charset=utf8\r\n\r\n", probe(1002).len()).into_bytes();
+    let mut typed =
+        format!("Content-Length: {}\r\nContent-Type: application/vscode-jsonrpc; charset=utf8\r\n\r\n", probe(1002).len()).into_bytes();
     typed.extend(probe(1002));
     client.send_raw(&typed);
     assert_eq!(client.wait_response(1002, LIMIT)["result"], Value::Null);
@@ -232,9 +230,18 @@ fn unknown_methods_and_wrong_params_get_clear_errors() {
     for (name, params) in [
         ("params of the wrong type", json!("garbage")),
         ("params without a range", json!({"textDocument": {"uri": GOOD}, "context": {"diagnostics": []}})),
-        ("a negative line", json!({"textDocument": {"uri": GOOD}, "range": {"start": {"line": -1, "character": 0}, "end": {"line": 0, "character": 0}}, "context": {"diagnostics": []}})),
-        ("a character past u32", json!({"textDocument": {"uri": GOOD}, "range": range(0, 0, 0, 0).as_object().cloned().map(|mut r| { r["end"]["character"] = json!(1u64 << 40); r }), "context": {"diagnostics": []}})),
-        ("a uri that is not a URI", json!({"textDocument": {"uri": "not a uri"}, "range": range(0, 0, 0, 0), "context": {"diagnostics": []}})),
+        (
+            "a negative line",
+            json!({"textDocument": {"uri": GOOD}, "range": {"start": {"line": -1, "character": 0}, "end": {"line": 0, "character": 0}}, "context": {"diagnostics": []}}),
+        ),
+        (
+            "a character past u32",
+            json!({"textDocument": {"uri": GOOD}, "range": range(0, 0, 0, 0).as_object().cloned().map(|mut r| { r["end"]["character"] = json!(1u64 << 40); r }), "context": {"diagnostics": []}}),
+        ),
+        (
+            "a uri that is not a URI",
+            json!({"textDocument": {"uri": "not a uri"}, "range": range(0, 0, 0, 0), "context": {"diagnostics": []}}),
+        ),
     ] {
         let r = client.request("textDocument/codeAction", params);
         assert_eq!(error_code(&r), INVALID_PARAMS, "{name}: {r}");
@@ -256,7 +263,8 @@ fn unknown_methods_and_wrong_params_get_clear_errors() {
     assert!(error_code(&r) == INVALID_PARAMS && error_message(&r).contains("anneal.nope"), "{r}");
     let r = client.request("workspace/executeCommand", json!({"command": "anneal.rewrite"}));
     assert!(error_code(&r) == INVALID_PARAMS && error_message(&r).contains("argument"), "{r}");
-    let r = client.request("workspace/executeCommand", json!({"command": "anneal.rewrite", "arguments": [{"uri": GOOD, "version": "one"}]}));
+    let r =
+        client.request("workspace/executeCommand", json!({"command": "anneal.rewrite", "arguments": [{"uri": GOOD, "version": "one"}]}));
     assert_eq!(error_code(&r), INVALID_PARAMS, "{r}");
     assert_serving(&mut client, "bad commands");
 
@@ -337,7 +345,10 @@ fn requests_for_unopened_or_closed_documents_get_clear_errors() {
     let nowhere = "file:///tmp/anneal-bad-input/never-opened.py";
 
     // No actions are offered for a document the server does not have.
-    let r = client.request("textDocument/codeAction", json!({"textDocument": {"uri": nowhere}, "range": range(0, 0, 0, 0), "context": {"diagnostics": []}}));
+    let r = client.request(
+        "textDocument/codeAction",
+        json!({"textDocument": {"uri": nowhere}, "range": range(0, 0, 0, 0), "context": {"diagnostics": []}}),
+    );
     assert_eq!(r["result"], Value::Null, "{r}");
     // Resolving (or running the command) for one is an error that says so.
     let data = json!({"uri": nowhere, "version": 1, "range": range(0, 0, 0, 0)});
@@ -470,7 +481,10 @@ fn a_50_mb_document() {
     );
     assert!(rewritten < Duration::from_secs(15), "a small rewrite of a 50 MB file took {rewritten:?}");
     // Typing near the start still applies (a small incremental change to a huge rope).
-    client.notify("textDocument/didChange", json!({"textDocument": {"uri": uri, "version": 2}, "contentChanges": [{"range": range(0, 0, 0, 0), "text": "# x\n"}]}));
+    client.notify(
+        "textDocument/didChange",
+        json!({"textDocument": {"uri": uri, "version": 2}, "contentChanges": [{"range": range(0, 0, 0, 0), "text": "# x\n"}]}),
+    );
     let a = action(&mut client, uri, range(lines - 1, 6, lines - 1, 9));
     let edits = edits_of(&resolve(&mut client, a), uri, 2);
     assert_edits_within(&edits, (lines - 1) as u64..=lines as u64, "50 MB after a change");
@@ -509,7 +523,10 @@ fn a_line_of_100_000_characters() {
     let message = progress["params"]["value"]["message"].as_str().unwrap().to_string();
     let blocks: usize = message.split("block 2/").nth(1).unwrap().split(' ').next().unwrap().parse().unwrap();
     assert!(blocks > 100, "{message}");
-    let r = client.request("textDocument/codeAction", json!({"textDocument": {"uri": GOOD}, "range": range(0, 0, 0, 0), "context": {"diagnostics": []}}));
+    let r = client.request(
+        "textDocument/codeAction",
+        json!({"textDocument": {"uri": GOOD}, "range": range(0, 0, 0, 0), "context": {"diagnostics": []}}),
+    );
     assert!(r["result"].is_array(), "other requests are answered during a long rewrite: {r}");
     client.notify("$/cancelRequest", json!({"id": long_rewrite}));
     let r = client.wait_response(long_rewrite, LIMIT);
@@ -706,13 +723,7 @@ fn invalid_utf8_and_binary_files_are_refused_by_anneal_edit() {
     let model = lsp_client::tiny_checkpoint(BIN);
     let dir = tempfile::tempdir().unwrap();
     let edit = |file: &Path| {
-        std::process::Command::new(BIN)
-            .arg("edit")
-            .arg(file)
-            .args(["--range", "0:0-0:1", "--model"])
-            .arg(model.path())
-            .output()
-            .unwrap()
+        std::process::Command::new(BIN).arg("edit").arg(file).args(["--range", "0:0-0:1", "--model"]).arg(model.path()).output().unwrap()
     };
     for (name, bytes, needle) in [
         ("latin1.py", b"x = '\xe9t\xe9'\n".to_vec(), "not UTF-8"),

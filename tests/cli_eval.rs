@@ -65,7 +65,10 @@ fn every_benchmark_runs_on_the_default_model_and_resumes() {
         let out = dir.path().join(format!("{bench}.jsonl"));
         let run = eval(bench, &data, &out, &extra);
         let stdout = String::from_utf8_lossy(&run.stdout);
-        assert!(stdout.contains("| group | samples | pass@1 | parse-valid | exact match | tokens/s | forward passes / sample |"), "{bench}: {stdout}");
+        assert!(
+            stdout.contains("| group | samples | pass@1 | parse-valid | exact match | tokens/s | forward passes / sample |"),
+            "{bench}: {stdout}"
+        );
         assert!(stdout.contains("network"), "{bench}: {stdout}");
         let records = lines(&out);
         // Two problems: CanItEdit has two instructions each, HumanEvalFix one or two languages.
@@ -113,7 +116,8 @@ fn reference_solutions_pass_and_the_text_before_fails() {
 #[test]
 fn missing_files_malformed_rows_and_foreign_results_are_clear_errors() {
     let dir = tempfile::tempdir().unwrap();
-    let run = |data: &Path, out: &Path| Command::new(BIN).args(["eval", "canitedit", "--data"]).arg(data).arg("--out").arg(out).output().unwrap();
+    let run =
+        |data: &Path, out: &Path| Command::new(BIN).args(["eval", "canitedit", "--data"]).arg(data).arg("--out").arg(out).output().unwrap();
     let out = dir.path().join("r.jsonl");
     let missing = run(&dir.path().join("nope.jsonl"), &out);
     assert!(!missing.status.success());
@@ -122,7 +126,11 @@ fn missing_files_malformed_rows_and_foreign_results_are_clear_errors() {
     let first = std::fs::read_to_string(fixture("canitedit.jsonl")).unwrap().lines().next().unwrap().to_string();
     std::fs::write(&bad, format!("{first}\n{{\"full_name\": 3}}\n")).unwrap();
     let malformed = run(&bad, &out);
-    assert!(String::from_utf8_lossy(&malformed.stderr).contains("bad.jsonl:2: not a CanItEdit row"), "{}", String::from_utf8_lossy(&malformed.stderr));
+    assert!(
+        String::from_utf8_lossy(&malformed.stderr).contains("bad.jsonl:2: not a CanItEdit row"),
+        "{}",
+        String::from_utf8_lossy(&malformed.stderr)
+    );
     // A results file of another benchmark is not resumed into.
     eval("editeval", &fixture("editeval.jsonl"), &out, &["--candidates", "reference"]);
     let foreign = run(&fixture("canitedit.jsonl"), &out);
@@ -167,7 +175,12 @@ fn repair_reports_every_snippet_and_refuses_bad_settings() {
         assert_ne!(r["corrupted"], r["target"], "every snippet is corrupted: {r}");
         assert!(r["forward_passes"].as_u64().unwrap() >= 1);
     }
-    let bad = Command::new(BIN).args(["eval", "repair", "--corpus"]).arg(&corpus).args(["--settings", r#"{"edit":{"keepThreshold":"high"}}"#]).output().unwrap();
+    let bad = Command::new(BIN)
+        .args(["eval", "repair", "--corpus"])
+        .arg(&corpus)
+        .args(["--settings", r#"{"edit":{"keepThreshold":"high"}}"#])
+        .output()
+        .unwrap();
     assert!(!bad.status.success());
     let stderr = String::from_utf8_lossy(&bad.stderr);
     assert!(stderr.contains("--settings"), "{stderr}");

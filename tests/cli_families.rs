@@ -31,12 +31,29 @@ fn each_family_folder_edits_with_each_schedule() {
     std::fs::write(&file, "alpha beta gamma\ndelta epsilon zeta\neta theta\n").unwrap();
     for (family, schedule) in [("dream", "linear"), ("dream", "threshold"), ("llada", "blocks"), ("llada", "linear")] {
         let model = fixture(family);
-        let out = run(&["edit", file.to_str().unwrap(), "--range", "1:0-1:5", "--model", model.to_str().unwrap(), "--schedule", schedule, "--max-steps", "4", "--block-length", "4"]);
+        let out = run(&[
+            "edit",
+            file.to_str().unwrap(),
+            "--range",
+            "1:0-1:5",
+            "--model",
+            model.to_str().unwrap(),
+            "--schedule",
+            schedule,
+            "--max-steps",
+            "4",
+            "--block-length",
+            "4",
+        ]);
         let (stdout, stderr) = text(&out);
         assert!(out.status.success(), "{family} {schedule}: {stderr}");
         assert!(stdout.contains("@@") || stdout.trim().is_empty() || stdout.contains("no change"), "{family} {schedule}: {stdout}");
     }
-    assert_eq!(std::fs::read_to_string(&file).unwrap(), "alpha beta gamma\ndelta epsilon zeta\neta theta\n", "edit never writes without --write");
+    assert_eq!(
+        std::fs::read_to_string(&file).unwrap(),
+        "alpha beta gamma\ndelta epsilon zeta\neta theta\n",
+        "edit never writes without --write"
+    );
 }
 
 #[test]
@@ -54,7 +71,20 @@ fn model_info_names_the_family_and_an_instruct_folder_prompts_with_its_template(
 
     let file = instruct.path().join("notes.txt");
     std::fs::write(&file, "alpha beta\ngamma delta\n").unwrap();
-    let out = run(&["edit", file.to_str().unwrap(), "--range", "0:0-0:5", "--model", instruct.path().to_str().unwrap(), "--instruction", "shorter", "--schedule", "linear", "--max-steps", "4"]);
+    let out = run(&[
+        "edit",
+        file.to_str().unwrap(),
+        "--range",
+        "0:0-0:5",
+        "--model",
+        instruct.path().to_str().unwrap(),
+        "--instruction",
+        "shorter",
+        "--schedule",
+        "linear",
+        "--max-steps",
+        "4",
+    ]);
     let (_, stderr) = text(&out);
     assert!(out.status.success(), "{stderr}");
     assert!(stderr.contains("prompting with the checkpoint's chat template"), "{stderr}");

@@ -63,8 +63,14 @@ fn inline_completion_fills_the_hole_at_the_cursor_with_the_default_model() {
     // 16 tokens of a 4,096-token BPE: short. (Characters per token are at most ~20 in code.)
     assert!(text.chars().count() <= 16 * 20, "at most fill.tokens tokens: {text:?}");
     let progress: Vec<&Value> = client.seen.iter().filter(|m| m["method"] == "$/progress").collect();
-    assert!(progress.iter().any(|m| m["params"]["value"]["kind"] == "begin" && m["params"]["value"]["title"] == "Anneal: filling"), "{progress:?}");
-    assert!(progress.iter().any(|m| m["params"]["value"]["kind"] == "report" && m["params"]["value"]["percentage"].is_u64()), "{progress:?}");
+    assert!(
+        progress.iter().any(|m| m["params"]["value"]["kind"] == "begin" && m["params"]["value"]["title"] == "Anneal: filling"),
+        "{progress:?}"
+    );
+    assert!(
+        progress.iter().any(|m| m["params"]["value"]["kind"] == "report" && m["params"]["value"]["percentage"].is_u64()),
+        "{progress:?}"
+    );
 
     // The editor's automatic trigger fills only with `fill.automatic`.
     let auto = client.request("textDocument/inlineCompletion", inline_completion(uri, CURSOR, 2));
@@ -107,7 +113,8 @@ fn clients_without_inline_completions_get_the_fill_as_a_completion_item() {
 
 /// A fill slow enough to race: many tokens, a tiny random model that is never confident.
 fn slow_fill_session(model: &std::path::Path) -> (LspClient, &'static str, String) {
-    let options = json!({"model": model, "fill": {"tokens": 1024}, "edit": {"blockTokens": 256, "mask": {"threshold": 1.0, "maxSteps": 100000}}});
+    let options =
+        json!({"model": model, "fill": {"tokens": 1024}, "edit": {"blockTokens": 256, "mask": {"threshold": 1.0, "maxSteps": 100000}}});
     let (mut client, _) = start(options, true, "off");
     let uri = "file:///tmp/anneal-e2e/slow-fill.py";
     let text = HOLE.repeat(20);
@@ -167,13 +174,20 @@ fn status_says_what_model_runs_where_and_why_one_failed() {
     let status = wait_for_state(&mut client, "ready");
     assert_eq!((status["model"].as_str(), status["device"].as_str()), (Some("default"), Some("cpu")), "{status}");
     let info = &status["modelInfo"];
-    assert_eq!((info["source"].as_str(), info["family"].as_str(), info["dtype"].as_str()), (Some("default"), Some("anneal"), Some("f32")), "{status}");
+    assert_eq!(
+        (info["source"].as_str(), info["family"].as_str(), info["dtype"].as_str()),
+        (Some("default"), Some("anneal"), Some("f32")),
+        "{status}"
+    );
     assert!(info["parameters"].as_u64().unwrap() > 1_000_000, "{status}");
     assert_eq!(status["jobs"], 0);
     assert_eq!(info["followsInstructions"], false, "{status}");
 
     // So no preset instructions are offered: only actions the model can carry out.
-    client.notify("textDocument/didOpen", json!({"textDocument": {"uri": "file:///tmp/anneal-e2e/p.py", "languageId": "python", "version": 1, "text": HOLE}}));
+    client.notify(
+        "textDocument/didOpen",
+        json!({"textDocument": {"uri": "file:///tmp/anneal-e2e/p.py", "languageId": "python", "version": 1, "text": HOLE}}),
+    );
     let r = client.request("textDocument/codeAction", json!({"textDocument": {"uri": "file:///tmp/anneal-e2e/p.py"}, "range": {"start": {"line": 0, "character": 0}, "end": {"line": 1, "character": 0}}, "context": {"diagnostics": []}}));
     let titles: Vec<&str> = r["result"].as_array().unwrap().iter().map(|a| a["title"].as_str().unwrap()).collect();
     assert!(titles.contains(&"Anneal: Rewrite selection") && !titles.iter().any(|t| t.contains("docstrings")), "{titles:?}");
@@ -197,7 +211,11 @@ fn a_model_id_loads_from_the_hugging_face_cache() {
     let mut client = LspClient::start_with_env(BIN, &[("HF_HOME", hf_home.path().to_str().unwrap()), ("HF_HUB_CACHE", "")]);
     client.initialize(&["utf-16"], json!({"model": "acme/tiny-coder"}));
     let status = wait_for_state(&mut client, "ready");
-    assert_eq!((status["model"].as_str(), status["modelInfo"]["source"].as_str()), (Some("acme/tiny-coder"), Some("acme/tiny-coder")), "{status}");
+    assert_eq!(
+        (status["model"].as_str(), status["modelInfo"]["source"].as_str()),
+        (Some("acme/tiny-coder"), Some("acme/tiny-coder")),
+        "{status}"
+    );
     client.notify("workspace/didChangeConfiguration", json!({"settings": {"model": "acme/not-here"}}));
     let status = wait_for_state(&mut client, "failed");
     assert!(status["error"].as_str().unwrap().contains("acme/not-here is not in the Hugging Face cache"), "{status}");
@@ -228,14 +246,25 @@ fn an_instruct_checkpoint_gets_the_presets_and_their_instruction_reaches_its_pro
     let cwd = tempfile::tempdir().unwrap();
     let log_path = cwd.path().join("server.log");
     let mut client = LspClient::start_as_editor(BIN, cwd.path(), std::fs::File::create(&log_path).unwrap());
-    client.initialize(&["utf-16"], json!({"model": model.path(), "edit": {"acceptSyntaxErrors": true, "mask": {"schedule": "linear", "maxSteps": 4}}}));
+    client.initialize(
+        &["utf-16"],
+        json!({"model": model.path(), "edit": {"acceptSyntaxErrors": true, "mask": {"schedule": "linear", "maxSteps": 4}}}),
+    );
     let status = wait_for_state(&mut client, "ready");
-    assert_eq!((status["modelInfo"]["family"].as_str(), status["modelInfo"]["followsInstructions"].as_bool()), (Some("dream"), Some(true)), "{status}");
+    assert_eq!(
+        (status["modelInfo"]["family"].as_str(), status["modelInfo"]["followsInstructions"].as_bool()),
+        (Some("dream"), Some(true)),
+        "{status}"
+    );
 
     let uri = "file:///tmp/anneal-e2e/notes.txt";
-    client.notify("textDocument/didOpen", json!({"textDocument": {"uri": uri, "languageId": "plaintext", "version": 1, "text": "alpha beta\ngamma delta\n"}}));
+    client.notify(
+        "textDocument/didOpen",
+        json!({"textDocument": {"uri": uri, "languageId": "plaintext", "version": 1, "text": "alpha beta\ngamma delta\n"}}),
+    );
     let range = json!({"start": {"line": 0, "character": 0}, "end": {"line": 0, "character": 5}});
-    let r = client.request("textDocument/codeAction", json!({"textDocument": {"uri": uri}, "range": range, "context": {"diagnostics": []}}));
+    let r =
+        client.request("textDocument/codeAction", json!({"textDocument": {"uri": uri}, "range": range, "context": {"diagnostics": []}}));
     let actions = r["result"].as_array().unwrap().clone();
     let titles: Vec<&str> = actions.iter().map(|a| a["title"].as_str().unwrap()).collect();
     for preset in ["Anneal: Add type annotations", "Anneal: Add docstrings", "Anneal: Simplify"] {

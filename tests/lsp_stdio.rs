@@ -24,17 +24,12 @@ fn start(model: &std::path::Path, encodings: &[&str]) -> (LspClient, Value) {
 }
 
 fn open(client: &mut LspClient, uri: &str, text: &str) {
-    client.notify(
-        "textDocument/didOpen",
-        json!({"textDocument": {"uri": uri, "languageId": "python", "version": 1, "text": text}}),
-    );
+    client.notify("textDocument/didOpen", json!({"textDocument": {"uri": uri, "languageId": "python", "version": 1, "text": text}}));
 }
 
 fn code_action(client: &mut LspClient, uri: &str, range: Value) -> Value {
-    let r = client.request(
-        "textDocument/codeAction",
-        json!({"textDocument": {"uri": uri}, "range": range, "context": {"diagnostics": []}}),
-    );
+    let r =
+        client.request("textDocument/codeAction", json!({"textDocument": {"uri": uri}, "range": range, "context": {"diagnostics": []}}));
     let actions = r["result"].as_array().unwrap_or_else(|| panic!("no actions: {r}")).clone();
     let action = actions.iter().find(|a| a["title"] == "Anneal: Rewrite selection").expect("rewrite action offered");
     assert!(action.get("edit").is_none(), "the edit must be computed lazily, in resolve");
@@ -67,7 +62,10 @@ fn rewrite_resolves_to_a_version_pinned_edit_and_stale_requests_are_refused() {
     assert_eq!(old_lines[0], new_lines[0]);
     assert_eq!(&old_lines[old_lines.len() - 5..], &new_lines[new_lines.len() - 5..]);
     for e in edits {
-        assert!(e["range"]["start"]["line"].as_u64().unwrap() >= 1 && e["range"]["end"]["line"].as_u64().unwrap() <= 2, "edit outside the span: {e}");
+        assert!(
+            e["range"]["start"]["line"].as_u64().unwrap() >= 1 && e["range"]["end"]["line"].as_u64().unwrap() <= 2,
+            "edit outside the span: {e}"
+        );
     }
 
     // Progress was reported: a token created, then begin/report/end.
@@ -132,15 +130,20 @@ fn a_client_without_apply_edit_gets_the_edit_in_the_answer_and_languages_can_be_
     assert!(!client.seen.iter().any(|m| m["method"] == "workspace/applyEdit"), "not asked of a client that cannot");
 
     // A selection also gets *Repair selection* among the quick fixes.
-    let r = client.request("textDocument/codeAction", json!({"textDocument": {"uri": uri}, "range": arg["range"], "context": {"diagnostics": [], "only": ["quickfix"]}}));
+    let r = client.request(
+        "textDocument/codeAction",
+        json!({"textDocument": {"uri": uri}, "range": arg["range"], "context": {"diagnostics": [], "only": ["quickfix"]}}),
+    );
     assert_eq!(r["result"][0]["title"], "Anneal: Repair selection", "{r}");
 
     // A disabled language gets no actions and no diagnostics.
     let rust = "file:///tmp/anneal-e2e/off.rs";
     client.notify("textDocument/didOpen", json!({"textDocument": {"uri": rust, "languageId": "rust", "version": 1, "text": "fn f( {\n"}}));
-    let published = client.wait_for(Duration::from_secs(30), |m| m["method"] == "textDocument/publishDiagnostics" && m["params"]["uri"] == rust);
+    let published =
+        client.wait_for(Duration::from_secs(30), |m| m["method"] == "textDocument/publishDiagnostics" && m["params"]["uri"] == rust);
     assert_eq!(published["params"]["diagnostics"], json!([]), "{published}");
-    let r = client.request("textDocument/codeAction", json!({"textDocument": {"uri": rust}, "range": arg["range"], "context": {"diagnostics": []}}));
+    let r = client
+        .request("textDocument/codeAction", json!({"textDocument": {"uri": rust}, "range": arg["range"], "context": {"diagnostics": []}}));
     assert_eq!(r["result"], Value::Null, "{r}");
     assert!(client.shutdown().success());
 }
@@ -250,12 +253,16 @@ fn syntax_errors_are_published_with_a_repair_quick_fix() {
     let uri = "file:///tmp/anneal-e2e/broken.py";
     let broken = "def add(a, b):\n    total = a + + \n    return total\n";
     open(&mut client, uri, broken);
-    let published = client.wait_for(Duration::from_secs(30), |m| m["method"] == "textDocument/publishDiagnostics" && m["params"]["uri"] == uri);
+    let published =
+        client.wait_for(Duration::from_secs(30), |m| m["method"] == "textDocument/publishDiagnostics" && m["params"]["uri"] == uri);
     let diagnostics = published["params"]["diagnostics"].as_array().unwrap().clone();
     assert_eq!(published["params"]["version"], 1);
     assert!(!diagnostics.is_empty(), "{published}");
     // tree-sitter places the error where the parse broke down: on the statement or the next.
-    assert!(diagnostics.iter().all(|d| d["source"] == "anneal" && (1..=2).contains(&d["range"]["start"]["line"].as_u64().unwrap())), "{published}");
+    assert!(
+        diagnostics.iter().all(|d| d["source"] == "anneal" && (1..=2).contains(&d["range"]["start"]["line"].as_u64().unwrap())),
+        "{published}"
+    );
 
     let r = client.request(
         "textDocument/codeAction",
@@ -266,7 +273,11 @@ fn syntax_errors_are_published_with_a_repair_quick_fix() {
     assert_eq!(actions[0]["title"], "Anneal: Repair syntax error");
     assert_eq!(actions[0]["kind"], "quickfix");
     assert_eq!(actions[0]["diagnostics"][0], diagnostics[0]);
-    assert!(diagnostics.iter().all(|d| d["message"].as_str().unwrap().starts_with("syntax error: unexpected `") || d["message"].as_str().unwrap().starts_with("syntax error: expected `")), "{published}");
+    assert!(
+        diagnostics.iter().all(|d| d["message"].as_str().unwrap().starts_with("syntax error: unexpected `")
+            || d["message"].as_str().unwrap().starts_with("syntax error: expected `")),
+        "{published}"
+    );
     let resolved = client.request("codeAction/resolve", actions[0].clone());
     // The repair is found by search (the parser checks each candidate), so even a model of
     // random weights makes one that parses; its title says what it does.
@@ -288,7 +299,8 @@ fn syntax_errors_are_published_with_a_repair_quick_fix() {
         "textDocument/didChange",
         json!({"textDocument": {"uri": uri, "version": 2}, "contentChanges": [{"range": {"start": {"line": 1, "character": 16}, "end": {"line": 1, "character": 19}}, "text": "b"}]}),
     );
-    let cleared = client.wait_for(Duration::from_secs(30), |m| m["method"] == "textDocument/publishDiagnostics" && m["params"]["version"] == 2);
+    let cleared =
+        client.wait_for(Duration::from_secs(30), |m| m["method"] == "textDocument/publishDiagnostics" && m["params"]["version"] == 2);
     assert_eq!(cleared["params"]["diagnostics"], json!([]), "{cleared}");
     assert!(client.shutdown().success());
 }
@@ -301,7 +313,13 @@ fn document_edits(resolved: &Value) -> Vec<(String, i64, Vec<Value>)> {
     let changes = resolved["result"]["edit"]["documentChanges"].as_array().unwrap_or_else(|| panic!("{resolved}"));
     changes
         .iter()
-        .map(|c| (c["textDocument"]["uri"].as_str().unwrap().to_string(), c["textDocument"]["version"].as_i64().unwrap(), c["edits"].as_array().unwrap().clone()))
+        .map(|c| {
+            (
+                c["textDocument"]["uri"].as_str().unwrap().to_string(),
+                c["textDocument"]["version"].as_i64().unwrap(),
+                c["edits"].as_array().unwrap().clone(),
+            )
+        })
         .collect()
 }
 
@@ -322,7 +340,10 @@ fn apply_to_every_function_and_every_use_of_a_name_across_documents() {
     );
     // The cursor on `area` in `print(area(2))`.
     let cursor = json!({"line": 12, "character": 7});
-    let r = client.request("textDocument/codeAction", json!({"textDocument": {"uri": geometry}, "range": {"start": cursor, "end": cursor}, "context": {"diagnostics": []}}));
+    let r = client.request(
+        "textDocument/codeAction",
+        json!({"textDocument": {"uri": geometry}, "range": {"start": cursor, "end": cursor}, "context": {"diagnostics": []}}),
+    );
     let actions = r["result"].as_array().unwrap();
     let find = |title: &str| actions.iter().find(|a| a["title"] == title).unwrap_or_else(|| panic!("no {title:?} in {r}")).clone();
     let every_function = find("Anneal: Rewrite every function in this file");

@@ -27,7 +27,11 @@ fn files_under(dir: &Path) -> Vec<std::path::PathBuf> {
     let (mut files, mut stack) = (vec![], vec![dir.to_path_buf()]);
     while let Some(d) = stack.pop() {
         for path in std::fs::read_dir(&d).unwrap().flatten().map(|e| e.path()) {
-            if path.is_dir() { stack.push(path) } else { files.push(path) }
+            if path.is_dir() {
+                stack.push(path)
+            } else {
+                files.push(path)
+            }
         }
     }
     files
@@ -60,7 +64,8 @@ fn a_session_writes_no_files_and_logs_no_document_text() {
 
     // A rewrite through resolve, and one through executeCommand with an instruction; the
     // client is told to apply the second and says it did.
-    let r = client.request("textDocument/codeAction", json!({"textDocument": {"uri": uri}, "range": range, "context": {"diagnostics": []}}));
+    let r =
+        client.request("textDocument/codeAction", json!({"textDocument": {"uri": uri}, "range": range, "context": {"diagnostics": []}}));
     let resolved = client.request("codeAction/resolve", r["result"][0].clone());
     assert!(resolved["result"]["edit"].is_object(), "{resolved}");
     let arg = json!({"uri": uri, "version": 1, "range": range, "instruction": format!("keep {SECRET}")});
@@ -72,7 +77,10 @@ fn a_session_writes_no_files_and_logs_no_document_text() {
     let r = client.request("workspace/executeCommand", json!({"command": "anneal.rewrite", "arguments": [stale]}));
     assert!(r.get("error").is_some(), "{r}");
     // (A URI is a file's name, not its text: it may be logged.)
-    client.notify("textDocument/didChange", json!({"textDocument": {"uri": "file:///closed.py", "version": 2}, "contentChanges": [{"text": SECRET}]}));
+    client.notify(
+        "textDocument/didChange",
+        json!({"textDocument": {"uri": "file:///closed.py", "version": 2}, "contentChanges": [{"text": SECRET}]}),
+    );
     client.send_raw(format!("Content-Length: 30\r\n\r\n{{\"jsonrpc\": \"2.0\", {SECRET:.7}").as_bytes());
     client.send_raw(format!("Content-Length: {}\r\n\r\n{{\"id\": 1, \"{SECRET}\": 1}}", SECRET.len() + 15).as_bytes());
     client.pump(Duration::from_millis(300));

@@ -42,7 +42,8 @@ impl Doc {
 }
 
 fn documents() -> Vec<(Doc, &'static str)> {
-    let python: Vec<String> = (0..40).map(|i| if i % 4 == 0 { format!("def f{i}(x):") } else { format!("    x = x + {i}  # é😀") }).collect();
+    let python: Vec<String> =
+        (0..40).map(|i| if i % 4 == 0 { format!("def f{i}(x):") } else { format!("    x = x + {i}  # é😀") }).collect();
     let rust: Vec<String> = (0..40).map(|i| format!("fn g{i}(x: u32) -> u32 {{ x + {i} }}")).collect();
     let text: Vec<String> = (0..40).map(|i| format!("line {i} of plain text")).collect();
     vec![
@@ -151,7 +152,10 @@ fn a_thousand_rewrites_with_edits_and_cancellations() {
     let mut docs = vec![];
     let mut texts = HashMap::new();
     for (i, (doc, language)) in documents().into_iter().enumerate() {
-        client.notify("textDocument/didOpen", json!({"textDocument": {"uri": doc.uri, "languageId": language, "version": 1, "text": doc.text()}}));
+        client.notify(
+            "textDocument/didOpen",
+            json!({"textDocument": {"uri": doc.uri, "languageId": language, "version": 1, "text": doc.text()}}),
+        );
         texts.insert((i, 1), doc.text());
         docs.push(doc);
     }
@@ -168,7 +172,10 @@ fn a_thousand_rewrites_with_edits_and_cancellations() {
         let line = rng.random_range(0..docs[d].lines.len()) as u32;
         let width = docs[d].lines[line as usize].encode_utf16().count() as u32;
         let range = json!({"start": {"line": line, "character": 0}, "end": {"line": line, "character": width}});
-        let r = client.request("textDocument/codeAction", json!({"textDocument": {"uri": docs[d].uri}, "range": range, "context": {"diagnostics": []}}));
+        let r = client.request(
+            "textDocument/codeAction",
+            json!({"textDocument": {"uri": docs[d].uri}, "range": range, "context": {"diagnostics": []}}),
+        );
         let action = r["result"][0].clone();
         assert!(action.is_object(), "no rewrite action: {r}");
         let id = client.request_async("codeAction/resolve", action);
@@ -206,11 +213,21 @@ fn a_thousand_rewrites_with_edits_and_cancellations() {
         }
         if measure {
             let rss = quiet_rss(&mut client);
-            if n + 1 <= 100 + SAMPLE_SPAN { early.extend(rss) } else { late.extend(rss) }
+            if n + 1 <= 100 + SAMPLE_SPAN {
+                early.extend(rss)
+            } else {
+                late.extend(rss)
+            }
         }
         if (n + 1) % 250 == 0 {
             let rss = quiet_rss(&mut client).unwrap_or(0);
-            eprintln!("after {} requests: RSS {rss} KiB (anonymous {} KiB, files {} KiB), {} threads", n + 1, client.proc_status("RssAnon").unwrap_or(0), client.proc_status("RssFile").unwrap_or(0), client.proc_status("Threads").unwrap_or(0));
+            eprintln!(
+                "after {} requests: RSS {rss} KiB (anonymous {} KiB, files {} KiB), {} threads",
+                n + 1,
+                client.proc_status("RssAnon").unwrap_or(0),
+                client.proc_status("RssFile").unwrap_or(0),
+                client.proc_status("Threads").unwrap_or(0)
+            );
         }
         // The client keeps every notification; drop them so its own memory stays flat.
         client.seen.retain(|m| m.get("method").is_none());

@@ -54,10 +54,7 @@ fn train(config: &Path) -> std::process::Child {
 }
 
 fn latest_step(out: &Path) -> usize {
-    std::fs::read_to_string(out.join("latest"))
-        .ok()
-        .and_then(|n| n.trim().trim_start_matches("step-").parse().ok())
-        .unwrap_or(0)
+    std::fs::read_to_string(out.join("latest")).ok().and_then(|n| n.trim().trim_start_matches("step-").parse().ok()).unwrap_or(0)
 }
 
 fn final_weights(out: &Path) -> Vec<u8> {
@@ -94,7 +91,8 @@ fn a_killed_run_resumes_to_the_same_weights() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("resumed from"), "the restart resumed rather than starting over");
 
     assert_eq!(final_weights(&straight), final_weights(&killed), "a resumed run must end where an uninterrupted one does");
-    let saved: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(killed.join("step-0000046/config.json")).unwrap()).unwrap();
+    let saved: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(killed.join("step-0000046/config.json")).unwrap()).unwrap();
     assert_eq!(saved["anneal_edit_trained"], true);
     let last = std::fs::read_to_string(killed.join("metrics.jsonl")).unwrap();
     let last: serde_json::Value = serde_json::from_str(last.lines().last().unwrap()).unwrap();
@@ -125,7 +123,9 @@ fn self_distillation_fine_tunes_from_its_init_and_refuses_without_one() {
     assert!(metrics.lines().last().unwrap().contains("\"stage\":\"self_distill\""), "{metrics}");
 
     let orphan = dir.path().join("orphan");
-    let out = train(&write_config_with(dir.path(), &corpus, &orphan, serde_json::json!({ "steps": 0, "post": post }))).wait_with_output().unwrap();
+    let out = train(&write_config_with(dir.path(), &corpus, &orphan, serde_json::json!({ "steps": 0, "post": post })))
+        .wait_with_output()
+        .unwrap();
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("self-distillation needs a teacher"), "{}", String::from_utf8_lossy(&out.stderr));
 }

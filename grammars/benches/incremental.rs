@@ -16,10 +16,7 @@ fn words(s: &str) -> usize {
     s.split_whitespace().count()
 }
 
-const BUDGET: BlockBudget<'static> = BlockBudget {
-    max_len: 64,
-    measure: &words,
-};
+const BUDGET: BlockBudget<'static> = BlockBudget { max_len: 64, measure: &words };
 
 /// A file of `LINES` lines made of one function repeated under new names, each calling the
 /// one before it, as a long module does.
@@ -41,10 +38,7 @@ fn large_file(language: Language) -> String {
         _ => unreachable!("benchmarked languages"),
     };
     (0..LINES / lines)
-        .map(|i| {
-            unit.replace("step_N", &format!("step_{i}"))
-                .replace("step_P", &format!("step_{}", i.saturating_sub(1)))
-        })
+        .map(|i| unit.replace("step_N", &format!("step_{i}")).replace("step_P", &format!("step_{}", i.saturating_sub(1))))
         .collect()
 }
 
@@ -59,20 +53,14 @@ fn keystroke(text: &str) -> (Range<usize>, &'static str, Range<usize>) {
 fn bench(c: &mut Criterion) {
     for language in [Language::Rust, Language::Python] {
         let text = large_file(language);
-        assert!(
-            text.lines().count() >= LINES - 13,
-            "{language}: {} lines",
-            text.lines().count()
-        );
+        assert!(text.lines().count() >= LINES - 13, "{language}: {} lines", text.lines().count());
         let tree = SyntaxTree::new(&text, Some(language));
         let (range, typed, selection) = keystroke(&text);
         let mut edited = text.clone();
         edited.replace_range(range.clone(), typed);
         let edit = TextEdit::replace(&text, range.clone(), typed);
 
-        let mut group = c.benchmark_group(format!(
-            "plan after a keystroke, {LINES} lines of {language}"
-        ));
+        let mut group = c.benchmark_group(format!("plan after a keystroke, {LINES} lines of {language}"));
         group.bench_function("incremental reparse + plan", |b| {
             b.iter_batched(
                 || tree.clone(),

@@ -45,18 +45,9 @@ impl Splitter<'_> {
     fn collect(&mut self, root: Node, span: &Range<usize>) {
         enum Job<'t> {
             Find(Node<'t>, Option<u16>),
-            Split {
-                node: Node<'t>,
-                parent: Option<u16>,
-                label: &'static str,
-                depth: usize,
-            },
+            Split { node: Node<'t>, parent: Option<u16>, label: &'static str, depth: usize },
         }
-        fn push_children<'t>(
-            jobs: &mut Vec<Job<'t>>,
-            node: Node<'t>,
-            make: impl Fn(Node<'t>) -> Job<'t>,
-        ) {
+        fn push_children<'t>(jobs: &mut Vec<Job<'t>>, node: Node<'t>, make: impl Fn(Node<'t>) -> Job<'t>) {
             let mut cursor = node.walk();
             let children: Vec<Node<'t>> = node.children(&mut cursor).collect();
             jobs.extend(children.into_iter().rev().map(make));
@@ -74,50 +65,24 @@ impl Splitter<'_> {
                     // statements, which are what the span was widened to.
                     let body = self.grammar.container.contains(node.kind_id()) && parent.is_some();
                     if inside && !body {
-                        jobs.push(Job::Split {
-                            node,
-                            parent,
-                            label: node.kind(),
-                            depth: 0,
-                        });
+                        jobs.push(Job::Split { node, parent, label: node.kind(), depth: 0 });
                     } else {
                         push_children(&mut jobs, node, |c| Job::Find(c, Some(node.kind_id())));
                     }
                 }
-                Job::Split {
-                    node,
-                    parent,
-                    label,
-                    depth,
-                } => {
-                    let label = if is_block_level(self.grammar, node, parent) {
-                        node.kind()
-                    } else {
-                        label
-                    };
+                Job::Split { node, parent, label, depth } => {
+                    let label = if is_block_level(self.grammar, node, parent) { node.kind() } else { label };
                     let r = node.byte_range();
                     if r.is_empty() {
                         continue;
                     }
-                    let whole = node.child_count() == 0
-                        || depth >= MAX_SPLIT_DEPTH
-                        || self.grammar.is_atomic(node)
-                        || self.fits(r.clone());
+                    let whole = node.child_count() == 0 || depth >= MAX_SPLIT_DEPTH || self.grammar.is_atomic(node) || self.fits(r.clone());
                     if whole {
                         let bare = !node.is_named() && label == node.kind();
-                        self.atoms.push(Atom {
-                            range: r,
-                            label,
-                            bare,
-                        });
+                        self.atoms.push(Atom { range: r, label, bare });
                     } else {
                         let parent = Some(node.kind_id());
-                        push_children(&mut jobs, node, |c| Job::Split {
-                            node: c,
-                            parent,
-                            label,
-                            depth: depth + 1,
-                        });
+                        push_children(&mut jobs, node, |c| Job::Split { node: c, parent, label, depth: depth + 1 });
                     }
                 }
             }
@@ -135,43 +100,26 @@ fn same_line(text: &str, prev: &Range<usize>, next: &Range<usize>) -> bool {
 /// block; right before `next` when both share a line.
 fn boundary(text: &str, prev: &Range<usize>, next: &Range<usize>) -> usize {
     let from = prev.end - 1;
-    match text.as_bytes()[from..next.start]
-        .iter()
-        .position(|&b| b == b'\n')
-    {
+    match text.as_bytes()[from..next.start].iter().position(|&b| b == b'\n') {
         Some(p) => from + p + 1,
         None => next.start,
     }
 }
 
 /// Cuts `span` into contiguous blocks covering it exactly.
-pub(crate) fn blocks(
-    text: &str,
-    span: &Range<usize>,
-    syntax: Option<(&Grammar, &Tree)>,
-    budget: &BlockBudget,
-) -> Vec<Block> {
+pub(crate) fn blocks(text: &str, span: &Range<usize>, syntax: Option<(&Grammar, &Tree)>, budget: &BlockBudget) -> Vec<Block> {
     if span.is_empty() {
         return Vec::new();
     }
     let atoms = match syntax {
         Some((grammar, tree)) => {
-            let mut splitter = Splitter {
-                text,
-                grammar,
-                budget,
-                atoms: Vec::new(),
-            };
+            let mut splitter = Splitter { text, grammar, budget, atoms: Vec::new() };
             splitter.collect(tree.root_node(), span);
             splitter.atoms
         }
         None => Vec::new(),
     };
-    let atoms = if atoms.is_empty() {
-        indent_atoms(text, span, budget)
-    } else {
-        atoms
-    };
+    let atoms = if atoms.is_empty() { indent_atoms(text, span, budget) } else { atoms };
     let pieces = line_pieces(text, budget, atoms);
     merge(text, span, budget, &pieces)
 }
@@ -184,14 +132,7 @@ fn indent_atoms(text: &str, span: &Range<usize>, budget: &BlockBudget) -> Vec<At
     if ranges.is_empty() {
         ranges.push(span.clone());
     }
-    ranges
-        .into_iter()
-        .map(|range| Atom {
-            range,
-            label: "lines",
-            bare: false,
-        })
-        .collect()
+    ranges.into_iter().map(|range| Atom { range, label: "lines", bare: false }).collect()
 }
 
 /// Groups atoms that share a line, so that a boundary inside a line is a last resort: a line is
@@ -202,9 +143,7 @@ fn line_pieces(text: &str, budget: &BlockBudget, atoms: Vec<Atom>) -> Vec<Vec<At
     let mut lines: Vec<Vec<Atom>> = Vec::new();
     for atom in atoms {
         match lines.last_mut() {
-            Some(line) if same_line(text, &line.last().expect("non-empty").range, &atom.range) => {
-                line.push(atom)
-            }
+            Some(line) if same_line(text, &line.last().expect("non-empty").range, &atom.range) => line.push(atom),
             _ => lines.push(vec![atom]),
         }
     }
@@ -222,12 +161,7 @@ fn line_pieces(text: &str, budget: &BlockBudget, atoms: Vec<Atom>) -> Vec<Vec<At
 
 /// Greedily packs pieces into blocks while the block's text fits the budget; a piece that
 /// does not fit alone becomes a block of its own.
-fn merge(
-    text: &str,
-    span: &Range<usize>,
-    budget: &BlockBudget,
-    pieces: &[Vec<Atom>],
-) -> Vec<Block> {
+fn merge(text: &str, span: &Range<usize>, budget: &BlockBudget, pieces: &[Vec<Atom>]) -> Vec<Block> {
     let range_of = |p: &Vec<Atom>| p[0].range.start..p[p.len() - 1].range.end;
     // Boundary before piece i; the first block starts at the span, the last ends with it.
     let mut cuts: Vec<usize> = vec![span.start];
@@ -252,10 +186,7 @@ fn merge(
                     kinds.push(atom.label);
                 }
             }
-            blocks.push(Block {
-                range: cuts[first]..cuts[i],
-                kind: kinds.join(","),
-            });
+            blocks.push(Block { range: cuts[first]..cuts[i], kind: kinds.join(",") });
             first = i;
         }
     }

@@ -24,13 +24,7 @@ impl KindSet {
     fn new(language: &tree_sitter::Language, names: &[&str]) -> KindSet {
         let ids = 0..language.node_kind_count() as u16;
         KindSet(
-            ids.map(|id| {
-                language.node_kind_is_named(id)
-                    && language
-                        .node_kind_for_id(id)
-                        .is_some_and(|n| names.contains(&n))
-            })
-            .collect(),
+            ids.map(|id| language.node_kind_is_named(id) && language.node_kind_for_id(id).is_some_and(|n| names.contains(&n))).collect(),
         )
     }
 
@@ -83,11 +77,7 @@ struct Split {
 /// The kinds of a pattern shaped `(a) @set` or `[(a) (b) …] @set`, or `None` for any other
 /// shape. Comments are stripped; a pattern's text is its own, from tree-sitter's offsets.
 fn pattern_kinds(pattern: &str) -> Option<Vec<String>> {
-    let code: String = pattern
-        .lines()
-        .map(|l| l.split(';').next().unwrap_or(""))
-        .collect::<Vec<_>>()
-        .join(" ");
+    let code: String = pattern.lines().map(|l| l.split(';').next().unwrap_or("")).collect::<Vec<_>>().join(" ");
     let body = code.trim().rsplit_once('@')?.0.trim();
     let body = match body.strip_prefix('[') {
         Some(rest) => rest.strip_suffix(']')?,
@@ -109,22 +99,10 @@ fn pattern_kinds(pattern: &str) -> Option<Vec<String>> {
     (!kinds.is_empty()).then_some(kinds)
 }
 
-fn split(
-    language: &tree_sitter::Language,
-    source: &str,
-    sets: &[&str],
-    structural: &[&str],
-) -> Result<Split, String> {
+fn split(language: &tree_sitter::Language, source: &str, sets: &[&str], structural: &[&str]) -> Result<Split, String> {
     let mut query = Query::new(language, source).map_err(|e| e.to_string())?;
-    let names: Vec<String> = query
-        .capture_names()
-        .iter()
-        .map(|n| n.to_string())
-        .collect();
-    if let Some(unknown) = names
-        .iter()
-        .find(|n| !sets.contains(&n.as_str()) && !structural.contains(&n.as_str()))
-    {
+    let names: Vec<String> = query.capture_names().iter().map(|n| n.to_string()).collect();
+    if let Some(unknown) = names.iter().find(|n| !sets.contains(&n.as_str()) && !structural.contains(&n.as_str())) {
         return Err(format!("unknown capture @{unknown}"));
     }
     let mut read: HashMap<String, Vec<String>> = HashMap::new();
@@ -140,10 +118,8 @@ fn split(
         if !sets.contains(&set) {
             continue;
         }
-        let text =
-            &source[query.start_byte_for_pattern(pattern)..query.end_byte_for_pattern(pattern)];
-        let kinds = pattern_kinds(text)
-            .ok_or_else(|| format!("@{set} takes `(kind)` or `[(kind) …]`, not {text:?}"))?;
+        let text = &source[query.start_byte_for_pattern(pattern)..query.end_byte_for_pattern(pattern)];
+        let kinds = pattern_kinds(text).ok_or_else(|| format!("@{set} takes `(kind)` or `[(kind) …]`, not {text:?}"))?;
         read.entry(set.to_owned()).or_default().extend(kinds);
         query.disable_pattern(pattern);
     }
@@ -154,15 +130,10 @@ impl Grammar {
     fn load(language: Language) -> Result<Grammar, String> {
         let spec = language.spec();
         let ts = language.tree_sitter();
-        let blocks = split(&ts, spec.blocks_query, &BLOCK_SETS, &BLOCK_CAPTURES)
-            .map_err(|e| format!("{language} blocks.scm: {e}"))?;
-        let order = split(&ts, spec.order_query, &ORDER_SETS, &ORDER_CAPTURES)
-            .map_err(|e| format!("{language} order.scm: {e}"))?;
+        let blocks = split(&ts, spec.blocks_query, &BLOCK_SETS, &BLOCK_CAPTURES).map_err(|e| format!("{language} blocks.scm: {e}"))?;
+        let order = split(&ts, spec.order_query, &ORDER_SETS, &ORDER_CAPTURES).map_err(|e| format!("{language} order.scm: {e}"))?;
         let set = |split: &Split, name: &str| {
-            let names: Vec<&str> = split
-                .sets
-                .get(name)
-                .map_or(Vec::new(), |v| v.iter().map(String::as_str).collect());
+            let names: Vec<&str> = split.sets.get(name).map_or(Vec::new(), |v| v.iter().map(String::as_str).collect());
             KindSet::new(&ts, &names)
         };
         Ok(Grammar {
@@ -183,8 +154,7 @@ impl Grammar {
     /// test loads them all, so a failure here means a grammar upgrade broke them; planning is
     /// then done by lines rather than failing the edit.
     pub fn get(language: Language) -> Option<&'static Grammar> {
-        static LOADED: [OnceLock<Option<Grammar>>; SPECS.len()] =
-            [const { OnceLock::new() }; SPECS.len()];
+        static LOADED: [OnceLock<Option<Grammar>>; SPECS.len()] = [const { OnceLock::new() }; SPECS.len()];
         LOADED[language as usize]
             .get_or_init(|| {
                 let grammar = Grammar::load(language);
@@ -233,10 +203,7 @@ mod tests {
     fn reads_kind_patterns() {
         let kinds = |p: &str| pattern_kinds(p);
         assert_eq!(kinds("(a) @block"), Some(vec!["a".to_owned()]));
-        assert_eq!(
-            kinds("[\n  (a) ; why\n  (b_c)\n] @block"),
-            Some(vec!["a".to_owned(), "b_c".to_owned()])
-        );
+        assert_eq!(kinds("[\n  (a) ; why\n  (b_c)\n] @block"), Some(vec!["a".to_owned(), "b_c".to_owned()]));
         assert_eq!(kinds("(a b: (c)) @block"), None);
         assert_eq!(kinds("(a (b)) @block"), None);
         assert_eq!(kinds("\"fn\" @block"), None);
@@ -246,11 +213,7 @@ mod tests {
     #[test]
     fn rejects_unknown_captures_and_structural_sets() {
         let rust = Language::Rust.tree_sitter();
-        let err = |source: &str| {
-            split(&rust, source, &BLOCK_SETS, &BLOCK_CAPTURES)
-                .err()
-                .unwrap_or_default()
-        };
+        let err = |source: &str| split(&rust, source, &BLOCK_SETS, &BLOCK_CAPTURES).err().unwrap_or_default();
         assert!(err("(identifier) @blok").contains("unknown capture @blok"));
         assert!(err("(call_expression function: (identifier)) @block").contains("@block takes"));
         assert!(err("(identifier) @block").is_empty());

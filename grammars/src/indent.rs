@@ -31,18 +31,11 @@ fn lines(text: &str, span: &Range<usize>) -> Vec<Line> {
             at += line.len();
             let mut indent = 0;
             for b in line.bytes().take_while(|b| *b == b' ' || *b == b'\t') {
-                indent = if b == b'\t' {
-                    (indent / TAB + 1) * TAB
-                } else {
-                    indent + 1
-                };
+                indent = if b == b'\t' { (indent / TAB + 1) * TAB } else { indent + 1 };
             }
             let body = line.trim_start_matches([' ', '\t']);
             let code_start = start + line.len() - body.len();
-            Line {
-                code: code_start..code_start + body.trim_end().len(),
-                indent,
-            }
+            Line { code: code_start..code_start + body.trim_end().len(), indent }
         })
         .collect()
 }
@@ -51,20 +44,13 @@ fn lines(text: &str, span: &Range<usize>) -> Vec<Line> {
 /// the shell's closing words.
 fn closes(text: &str, line: &Line) -> bool {
     let code = &text[line.code.clone()];
-    let word = code
-        .split(|c: char| !c.is_ascii_alphanumeric() && c != '_')
-        .next()
-        .unwrap_or("");
+    let word = code.split(|c: char| !c.is_ascii_alphanumeric() && c != '_').next().unwrap_or("");
     code.starts_with(['}', ')', ']']) || matches!(word, "end" | "fi" | "done" | "esac")
 }
 
 /// Code ranges of `span` (of `text`), each a line or a line with what is under it, in order.
 /// `fits` says whether a range is small enough to stay whole.
-pub(crate) fn pieces(
-    text: &str,
-    span: &Range<usize>,
-    fits: &dyn Fn(Range<usize>) -> bool,
-) -> Vec<Range<usize>> {
+pub(crate) fn pieces(text: &str, span: &Range<usize>, fits: &dyn Fn(Range<usize>) -> bool) -> Vec<Range<usize>> {
     let lines = lines(text, span);
     let mut out = Vec::new();
     collect(text, &lines, 0..lines.len(), fits, 0, &mut out);
@@ -95,11 +81,7 @@ fn collect(
         while lines[body_end - 1].is_blank() {
             body_end -= 1;
         }
-        let closer = (body_end == end
-            && end < range.end
-            && lines[end].indent == indent
-            && closes(text, &lines[end]))
-        .then_some(end);
+        let closer = (body_end == end && end < range.end && lines[end].indent == indent && closes(text, &lines[end])).then_some(end);
         let last = closer.unwrap_or(body_end - 1);
         let whole = lines[i].code.start..lines[last].code.end;
         if last == i || depth >= MAX_DEPTH || fits(whole.clone()) {
@@ -121,10 +103,7 @@ mod tests {
 
     fn texts(text: &str, max_words: usize) -> Vec<&str> {
         let fits = |r: Range<usize>| text[r].split_whitespace().count() <= max_words;
-        pieces(text, &(0..text.len()), &fits)
-            .into_iter()
-            .map(|r| &text[r])
-            .collect()
+        pieces(text, &(0..text.len()), &fits).into_iter().map(|r| &text[r]).collect()
     }
 
     const TEXT: &str = "\
@@ -143,28 +122,12 @@ tail
 
     #[test]
     fn a_line_keeps_what_is_under_it_while_it_fits() {
-        assert_eq!(
-            texts(TEXT, 100),
-            [
-                "proc a {\n    one\n    two\n}",
-                "proc b {\n\tif x {\n\t\tthree\n\t}\n}",
-                "tail"
-            ]
-        );
+        assert_eq!(texts(TEXT, 100), ["proc a {\n    one\n    two\n}", "proc b {\n\tif x {\n\t\tthree\n\t}\n}", "tail"]);
     }
 
     #[test]
     fn what_does_not_fit_is_cut_at_its_lines() {
-        assert_eq!(
-            texts(TEXT, 6),
-            [
-                "proc a {\n    one\n    two\n}",
-                "proc b {",
-                "if x {\n\t\tthree\n\t}",
-                "}",
-                "tail"
-            ]
-        );
+        assert_eq!(texts(TEXT, 6), ["proc a {\n    one\n    two\n}", "proc b {", "if x {\n\t\tthree\n\t}", "}", "tail"]);
         assert_eq!(texts(TEXT, 0).len(), 10);
     }
 

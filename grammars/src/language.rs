@@ -64,15 +64,7 @@ const fn spec(
     tree_sitter: fn() -> tree_sitter::Language,
     (blocks_query, order_query): (&'static str, &'static str),
 ) -> LanguageSpec {
-    LanguageSpec {
-        language,
-        ids,
-        extensions,
-        file_names,
-        tree_sitter,
-        blocks_query,
-        order_query,
-    }
+    LanguageSpec { language, ids, extensions, file_names, tree_sitter, blocks_query, order_query }
 }
 
 /// Indexed by `Language as usize` (a test checks it). Adding a language: a variant, a grammar
@@ -126,10 +118,7 @@ impl Language {
 
     /// From an LSP `languageId`.
     pub fn from_language_id(id: &str) -> Option<Language> {
-        SPECS
-            .iter()
-            .find(|s| s.ids.contains(&id))
-            .map(|s| s.language)
+        SPECS.iter().find(|s| s.ids.contains(&id)).map(|s| s.language)
     }
 
     /// From a file's extension or name, for the command line and for clients that send no
@@ -140,10 +129,7 @@ impl Language {
             return Some(spec.language);
         }
         let ext = path.extension()?.to_str()?;
-        SPECS
-            .iter()
-            .find(|s| s.extensions.iter().any(|e| e.eq_ignore_ascii_case(ext)))
-            .map(|s| s.language)
+        SPECS.iter().find(|s| s.extensions.iter().any(|e| e.eq_ignore_ascii_case(ext))).map(|s| s.language)
     }
 
     /// The first LSP `languageId`, also used in logs and snapshots.
@@ -183,18 +169,32 @@ const PARSE_BUDGET: Duration = Duration::from_secs(2);
 /// `parser.parse` of the text `read` returns, reusing `old`, within [`PARSE_BUDGET`]. An
 /// incremental parse that runs out is retried from scratch; `None` when that runs out too, and
 /// callers treat it as a text without a tree (plain lines, no syntax verdict).
-pub(crate) fn parse_within_budget<T: AsRef<[u8]>>(parser: &mut Parser, read: &mut impl FnMut(usize, Point) -> T, old: Option<&Tree>) -> Option<Tree> {
+pub(crate) fn parse_within_budget<T: AsRef<[u8]>>(
+    parser: &mut Parser,
+    read: &mut impl FnMut(usize, Point) -> T,
+    old: Option<&Tree>,
+) -> Option<Tree> {
     parse_within(parser, read, old, PARSE_BUDGET)
 }
 
-fn parse_within<T: AsRef<[u8]>>(parser: &mut Parser, read: &mut impl FnMut(usize, Point) -> T, old: Option<&Tree>, budget: Duration) -> Option<Tree> {
+fn parse_within<T: AsRef<[u8]>>(
+    parser: &mut Parser,
+    read: &mut impl FnMut(usize, Point) -> T,
+    old: Option<&Tree>,
+    budget: Duration,
+) -> Option<Tree> {
     match attempt(parser, read, old, budget) {
         None if old.is_some() => attempt(parser, read, None, budget),
         tree => tree,
     }
 }
 
-fn attempt<T: AsRef<[u8]>>(parser: &mut Parser, read: &mut impl FnMut(usize, Point) -> T, old: Option<&Tree>, budget: Duration) -> Option<Tree> {
+fn attempt<T: AsRef<[u8]>>(
+    parser: &mut Parser,
+    read: &mut impl FnMut(usize, Point) -> T,
+    old: Option<&Tree>,
+    budget: Duration,
+) -> Option<Tree> {
     let started = Instant::now();
     let mut out_of_time = |_: &ParseState| started.elapsed() > budget;
     let tree = parser.parse_with_options(read, old, Some(ParseOptions::new().progress_callback(&mut out_of_time)));

@@ -116,12 +116,7 @@ pub enum PlanError {
 ///
 /// With no language, or when the grammar recognises nothing, the span is the selection's whole
 /// lines and blocks are runs of lines.
-pub fn plan(
-    text: &str,
-    selection: Range<usize>,
-    language: Option<Language>,
-    budget: &BlockBudget,
-) -> Result<Plan, PlanError> {
+pub fn plan(text: &str, selection: Range<usize>, language: Option<Language>, budget: &BlockBudget) -> Result<Plan, PlanError> {
     check_range(text, &selection)?;
     SyntaxTree::new(text, language).plan(text, selection, budget)
 }

@@ -60,20 +60,10 @@ fn local_scope(grammar: &Grammar, node: Node) -> Option<Range<usize>> {
     None
 }
 
-fn names(
-    text: &str,
-    grammar: &Grammar,
-    tree: &Tree,
-    span: &Range<usize>,
-    blocks: &[Block],
-) -> Vec<Names> {
+fn names(text: &str, grammar: &Grammar, tree: &Tree, span: &Range<usize>, blocks: &[Block]) -> Vec<Names> {
     let mut names: Vec<Names> = blocks.iter().map(|_| Names::default()).collect();
     let query = &grammar.order;
-    let block_of = |at: usize| {
-        blocks
-            .partition_point(|b| b.range.end <= at)
-            .min(blocks.len() - 1)
-    };
+    let block_of = |at: usize| blocks.partition_point(|b| b.range.end <= at).min(blocks.len() - 1);
     let capture_names = query.capture_names();
 
     let mut items: Vec<Node> = Vec::new();
@@ -98,26 +88,17 @@ fn names(
             }
         }
     }
-    let definitions = items
-        .iter()
-        .map(|n| (n, None))
-        .chain(patterns.iter().map(|n| (n, local_scope(grammar, *n))));
+    let definitions = items.iter().map(|n| (n, None)).chain(patterns.iter().map(|n| (n, local_scope(grammar, *n))));
     for (node, scope) in definitions {
         ignored.insert(node.id());
         let at = node.start_byte();
-        names[block_of(at)].defines.push(Definition {
-            name: text[node.byte_range()].to_owned(),
-            at,
-            scope,
-        });
+        names[block_of(at)].defines.push(Definition { name: text[node.byte_range()].to_owned(), at, scope });
     }
     references.sort_by_key(|n| n.start_byte());
     for reference in references {
         if !ignored.contains(&reference.id()) {
             let at = reference.start_byte();
-            names[block_of(at)]
-                .uses
-                .push((text[reference.byte_range()].to_owned(), at));
+            names[block_of(at)].uses.push((text[reference.byte_range()].to_owned(), at));
         }
     }
     names
@@ -137,12 +118,7 @@ fn edges(names: &[Names]) -> Vec<OrderEdge> {
             }
             let defines_here = own.count() > 0;
             let reaches = |i: usize| names[i].defines.iter().any(|d| d.reaches(name, *at));
-            let hoisted = |i: usize| {
-                names[i]
-                    .defines
-                    .iter()
-                    .any(|d| d.reaches(name, *at) && d.scope.is_none())
-            };
+            let hoisted = |i: usize| names[i].defines.iter().any(|d| d.reaches(name, *at) && d.scope.is_none());
             let before = (0..user).rev().find(|&i| reaches(i));
             let after = || (user + 1..names.len()).find(|&i| hoisted(i));
             let definer = before.or_else(|| if defines_here { None } else { after() });
@@ -161,11 +137,7 @@ fn edges(names: &[Names]) -> Vec<OrderEdge> {
             if names.len() > 3 {
                 listed.push(format!("{} more", names.len() - 3));
             }
-            OrderEdge {
-                before,
-                after,
-                reason: format!("defines {} used by block {after}", listed.join(", ")),
-            }
+            OrderEdge { before, after, reason: format!("defines {} used by block {after}", listed.join(", ")) }
         })
         .collect()
 }
@@ -180,8 +152,7 @@ fn topological(n: usize, edges: &[OrderEdge]) -> Vec<usize> {
         successors[edge.before].push(edge.after);
     }
     let mut done = vec![false; n];
-    let mut ready: BinaryHeap<Reverse<usize>> =
-        (0..n).filter(|&i| indegree[i] == 0).map(Reverse).collect();
+    let mut ready: BinaryHeap<Reverse<usize>> = (0..n).filter(|&i| indegree[i] == 0).map(Reverse).collect();
     let mut order = Vec::with_capacity(n);
     while order.len() < n {
         let next = match ready.pop() {
@@ -201,16 +172,9 @@ fn topological(n: usize, edges: &[OrderEdge]) -> Vec<usize> {
     order
 }
 
-pub(crate) fn order(
-    text: &str,
-    span: &Range<usize>,
-    blocks: &[Block],
-    syntax: Option<(&Grammar, &Tree)>,
-) -> (Vec<usize>, Vec<OrderEdge>) {
+pub(crate) fn order(text: &str, span: &Range<usize>, blocks: &[Block], syntax: Option<(&Grammar, &Tree)>) -> (Vec<usize>, Vec<OrderEdge>) {
     let edges = match syntax {
-        Some((grammar, tree)) if !blocks.is_empty() => {
-            edges(&names(text, grammar, tree, span, blocks))
-        }
+        Some((grammar, tree)) if !blocks.is_empty() => edges(&names(text, grammar, tree, span, blocks)),
         _ => Vec::new(),
     };
     (topological(blocks.len(), &edges), edges)
@@ -221,11 +185,7 @@ mod tests {
     use super::*;
 
     fn edge(before: usize, after: usize) -> OrderEdge {
-        OrderEdge {
-            before,
-            after,
-            reason: String::new(),
-        }
+        OrderEdge { before, after, reason: String::new() }
     }
 
     #[test]
@@ -234,9 +194,6 @@ mod tests {
         assert_eq!(topological(3, &[edge(2, 0)]), vec![1, 2, 0]);
         // Blocks outside the cycle go as soon as they are ready; the cycle opens at its leftmost.
         assert_eq!(topological(3, &[edge(2, 0), edge(0, 2)]), vec![1, 0, 2]);
-        assert_eq!(
-            topological(4, &[edge(3, 1), edge(1, 3), edge(2, 0)]),
-            vec![2, 0, 1, 3]
-        );
+        assert_eq!(topological(4, &[edge(3, 1), edge(1, 3), edge(2, 0)]), vec![2, 0, 1, 3]);
     }
 }

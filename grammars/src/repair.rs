@@ -272,9 +272,8 @@ struct Search<'a> {
 
 impl Search<'_> {
     fn out_of_budget(&mut self) -> bool {
-        let over = self.parses >= self.limits.max_parses
-            || self.limits.deadline.is_some_and(|d| Instant::now() >= d)
-            || self.suggest.cancelled();
+        let over =
+            self.parses >= self.limits.max_parses || self.limits.deadline.is_some_and(|d| Instant::now() >= d) || self.suggest.cancelled();
         self.cut_short |= over;
         over
     }
@@ -329,7 +328,15 @@ impl Search<'_> {
         let end = (state.window.end as isize + delta).max(state.window.start as isize) as usize;
         let mut steps = state.steps.clone();
         steps.push(edit.what.clone());
-        Some(State { window: state.window.start.min(range.start)..end.max(range.start + inserted.len()).min(text.len()), text, tree, errors, edits: state.edits + 1, sources: state.sources + edit.source as usize, steps })
+        Some(State {
+            window: state.window.start.min(range.start)..end.max(range.start + inserted.len()).min(text.len()),
+            text,
+            tree,
+            errors,
+            edits: state.edits + 1,
+            sources: state.sources + edit.source as usize,
+            steps,
+        })
     }
 
     /// The single edits to try from `state`, cheapest sources first.
@@ -352,7 +359,13 @@ impl Search<'_> {
         if any.is_empty() {
             any = lits.punctuation.clone();
         }
-        let missing: Vec<&str> = state.errors.iter().filter(|e| overlaps(&e.range, &focus)).filter_map(|e| e.missing.as_deref()).filter(|k| is_literal(k)).collect();
+        let missing: Vec<&str> = state
+            .errors
+            .iter()
+            .filter(|e| overlaps(&e.range, &focus))
+            .filter_map(|e| e.missing.as_deref())
+            .filter(|k| is_literal(k))
+            .collect();
 
         // Sites for outside suggestions: every gap and every token.
         let mut sites: Vec<Range<usize>> = vec![];
@@ -371,7 +384,12 @@ impl Search<'_> {
         let mut out = vec![];
         let mut seen: HashSet<Change> = HashSet::new();
         let mut push = |out: &mut Vec<Edit>, change: Change, what: String, source: Source| {
-            if change.range.end <= text.len() && text.is_char_boundary(change.range.start) && text.is_char_boundary(change.range.end) && seen.insert(change.clone()) && text[change.range.clone()] != change.text {
+            if change.range.end <= text.len()
+                && text.is_char_boundary(change.range.start)
+                && text.is_char_boundary(change.range.end)
+                && seen.insert(change.clone())
+                && text[change.range.clone()] != change.text
+            {
                 out.push(Edit { change, what, source });
             }
         };
@@ -579,7 +597,10 @@ fn leaves_in(tree: &Tree, window: &Range<usize>) -> Vec<Leaf> {
 }
 
 fn leaf(node: Node) -> Leaf {
-    Leaf { range: node.byte_range(), next_state: if node.has_error() || node.parent().is_some_and(|p| p.is_error()) { 0 } else { node.next_parse_state() } }
+    Leaf {
+        range: node.byte_range(),
+        next_state: if node.has_error() || node.parent().is_some_and(|p| p.is_error()) { 0 } else { node.next_parse_state() },
+    }
 }
 
 /// The window of an error: its lines and the line before, cut to about `tokens` tokens (an
@@ -647,7 +668,8 @@ fn line_edits(text: &str, line: Range<usize>, language: Language, push: &mut dyn
         }
     }
     for quote in ['"', '\'', '`'] {
-        let positions: Vec<usize> = content.char_indices().filter(|&(i, c)| c == quote && (i == 0 || content.as_bytes()[i - 1] != b'\\')).map(|(i, _)| i).collect();
+        let positions: Vec<usize> =
+            content.char_indices().filter(|&(i, c)| c == quote && (i == 0 || content.as_bytes()[i - 1] != b'\\')).map(|(i, _)| i).collect();
         if positions.len() % 2 == 0 {
             continue;
         }
@@ -655,7 +677,8 @@ fn line_edits(text: &str, line: Range<usize>, language: Language, push: &mut dyn
         // Where the string could end: before a closing bracket or separator, or at the end of
         // the line (before trailing white space).
         let trimmed = content.trim_end().len();
-        let mut ends: Vec<usize> = content[open + 1..trimmed].char_indices().filter(|&(_, c)| ")]},;:".contains(c)).map(|(i, _)| open + 1 + i).collect();
+        let mut ends: Vec<usize> =
+            content[open + 1..trimmed].char_indices().filter(|&(_, c)| ")]},;:".contains(c)).map(|(i, _)| open + 1 + i).collect();
         ends.push(trimmed);
         for end in ends {
             push(Change { range: line.start + end..line.start + end, text: quote.to_string() }, format!("close the string with {quote}"));
@@ -667,8 +690,18 @@ fn line_edits(text: &str, line: Range<usize>, language: Language, push: &mut dyn
 /// line of the window, indented as that line's block opener would be. Tokens come from the
 /// MISSING nodes and the parse table's lookahead after the line's last token, closers only
 /// (keywords the grammar allows there that open nothing), so no list is kept per language.
-fn closing_lines(text: &str, window: &Range<usize>, leaves: &[Leaf], missing: &[&str], lits: &Literals, push: &mut dyn FnMut(Change, String)) {
-    let closers: Vec<&str> = ["end", "fi", "done", "esac", "}"].into_iter().filter(|k| lits.keywords.contains(k) || lits.punctuation.contains(k) || missing.contains(k)).collect();
+fn closing_lines(
+    text: &str,
+    window: &Range<usize>,
+    leaves: &[Leaf],
+    missing: &[&str],
+    lits: &Literals,
+    push: &mut dyn FnMut(Change, String),
+) {
+    let closers: Vec<&str> = ["end", "fi", "done", "esac", "}"]
+        .into_iter()
+        .filter(|k| lits.keywords.contains(k) || lits.punctuation.contains(k) || missing.contains(k))
+        .collect();
     if closers.is_empty() {
         return;
     }

@@ -10,16 +10,10 @@ use crate::PlanError;
 /// Checks that `range` can slice `text`.
 pub fn check_range(text: &str, range: &Range<usize>) -> Result<(), PlanError> {
     if range.start > range.end {
-        return Err(PlanError::Reversed {
-            start: range.start,
-            end: range.end,
-        });
+        return Err(PlanError::Reversed { start: range.start, end: range.end });
     }
     if range.end > text.len() {
-        return Err(PlanError::OutOfBounds {
-            end: range.end,
-            len: text.len(),
-        });
+        return Err(PlanError::OutOfBounds { end: range.end, len: text.len() });
     }
     for offset in [range.start, range.end] {
         if !text.is_char_boundary(offset) {
@@ -31,28 +25,18 @@ pub fn check_range(text: &str, range: &Range<usize>) -> Result<(), PlanError> {
 
 /// Start of the line holding byte `i`.
 fn line_start(text: &str, i: usize) -> usize {
-    text.as_bytes()[..i]
-        .iter()
-        .rposition(|&b| b == b'\n')
-        .map_or(0, |p| p + 1)
+    text.as_bytes()[..i].iter().rposition(|&b| b == b'\n').map_or(0, |p| p + 1)
 }
 
 /// End of the line holding byte `i`, past its `\n` when it has one.
 fn line_end(text: &str, i: usize) -> usize {
-    text.as_bytes()[i.min(text.len())..]
-        .iter()
-        .position(|&b| b == b'\n')
-        .map_or(text.len(), |p| i + p + 1)
+    text.as_bytes()[i.min(text.len())..].iter().position(|&b| b == b'\n').map_or(text.len(), |p| i + p + 1)
 }
 
 /// Whole lines touched by `range`. A non-empty range that ends right after a `\n` does not touch
 /// the next line: selecting lines 3–5 in an editor puts the end at the start of line 6.
 fn lines_of(text: &str, range: &Range<usize>) -> Range<usize> {
-    let last = if range.is_empty() {
-        range.start
-    } else {
-        range.end - 1
-    };
+    let last = if range.is_empty() { range.start } else { range.end - 1 };
     line_start(text, range.start)..line_end(text, last)
 }
 
@@ -117,11 +101,9 @@ fn path_to<'t>(tree: &'t Tree, range: &Range<usize>) -> Vec<Node<'t>> {
     loop {
         let node = path[path.len() - 1];
         let mut cursor = node.walk();
-        let inner = node.children(&mut cursor).find(|c| {
-            c.start_byte() <= range.start
-                && range.end <= c.end_byte()
-                && c.start_byte() < c.end_byte()
-        });
+        let inner = node
+            .children(&mut cursor)
+            .find(|c| c.start_byte() <= range.start && range.end <= c.end_byte() && c.start_byte() < c.end_byte());
         match inner {
             Some(child) => path.push(child),
             None => return path,
@@ -132,12 +114,7 @@ fn path_to<'t>(tree: &'t Tree, range: &Range<usize>) -> Vec<Node<'t>> {
 /// The byte range of the smallest run of whole block-level nodes covering `probe`: walk up from
 /// the smallest node holding it until a node is block-level itself, or its children touched by
 /// the probe all are (two statements of one body, two items of a file).
-fn block_nodes(
-    grammar: &Grammar,
-    text: &str,
-    tree: &Tree,
-    probe: &Range<usize>,
-) -> Option<Range<usize>> {
+fn block_nodes(grammar: &Grammar, text: &str, tree: &Tree, probe: &Range<usize>) -> Option<Range<usize>> {
     let path = path_to(tree, probe);
     // Separators between statements or fields (`a; b` in Python, `x: u8, y: u8`) are no reason
     // to climb to the enclosing function or struct.
@@ -149,13 +126,8 @@ fn block_nodes(
             return Some(with_attachments(grammar, text, node, node));
         }
         let mut cursor = node.walk();
-        let kids: Vec<Node> = node
-            .children(&mut cursor)
-            .filter(|k| k.start_byte() < k.end_byte() && overlaps(*k, probe))
-            .collect();
-        let all_block_level = kids
-            .iter()
-            .all(|k| separator(k) || is_block_level(grammar, *k, Some(node.kind_id())));
+        let kids: Vec<Node> = node.children(&mut cursor).filter(|k| k.start_byte() < k.end_byte() && overlaps(*k, probe)).collect();
+        let all_block_level = kids.iter().all(|k| separator(k) || is_block_level(grammar, *k, Some(node.kind_id())));
         // At the root whatever is touched is taken whole, block-level or not.
         if !kids.is_empty() && (all_block_level || depth == 0) {
             let (first, last) = ends(&kids)?;
@@ -168,25 +140,17 @@ fn block_nodes(
 /// Widens a run of nodes to what belongs with it: the wrapper of a single node (a decorated
 /// definition for its function), then the attributes and doc comments above the first, up to
 /// a blank line.
-fn with_attachments<'t>(
-    grammar: &Grammar,
-    text: &str,
-    mut first: Node<'t>,
-    mut last: Node<'t>,
-) -> Range<usize> {
+fn with_attachments<'t>(grammar: &Grammar, text: &str, mut first: Node<'t>, mut last: Node<'t>) -> Range<usize> {
     if first.id() == last.id() {
-        while let Some(parent) = first
-            .parent()
-            .filter(|p| grammar.wrapper.contains(p.kind_id()))
-        {
+        while let Some(parent) = first.parent().filter(|p| grammar.wrapper.contains(p.kind_id())) {
             first = parent;
             last = parent;
         }
     }
     let item = first;
-    while let Some(previous) = first.prev_sibling().filter(|p| {
-        first.start_position().row <= p.end_position().row + 1 && grammar.attaches(*p, item, text)
-    }) {
+    while let Some(previous) =
+        first.prev_sibling().filter(|p| first.start_position().row <= p.end_position().row + 1 && grammar.attaches(*p, item, text))
+    {
         first = previous;
     }
     first.start_byte()..last.end_byte()
@@ -218,11 +182,7 @@ fn union(a: &Range<usize>, b: &Range<usize>) -> Range<usize> {
 
 /// Widens a validated `selection` to the span a rewrite replaces: whole lines, made of whole
 /// block-level nodes, never cutting a node (so never a token, string or comment).
-pub(crate) fn widen(
-    text: &str,
-    selection: &Range<usize>,
-    syntax: Option<(&Grammar, &Tree)>,
-) -> Range<usize> {
+pub(crate) fn widen(text: &str, selection: &Range<usize>, syntax: Option<(&Grammar, &Tree)>) -> Range<usize> {
     if text.is_empty() {
         return 0..0;
     }
@@ -249,10 +209,7 @@ pub(crate) fn widen(
         if code.is_empty() {
             return span;
         }
-        let cuts: Vec<Node> = [false, true]
-            .iter()
-            .filter_map(|&end| cut_node(tree, &code, end))
-            .collect();
+        let cuts: Vec<Node> = [false, true].iter().filter_map(|&end| cut_node(tree, &code, end)).collect();
         if cuts.is_empty() {
             return span;
         }

@@ -20,35 +20,20 @@ impl Point {
     /// index, such as a rope, can build points itself).
     pub fn of(text: &str, offset: usize) -> Point {
         let before = &text.as_bytes()[..offset];
-        let line_start = before
-            .iter()
-            .rposition(|&b| b == b'\n')
-            .map_or(0, |i| i + 1);
-        Point {
-            row: before.iter().filter(|&&b| b == b'\n').count(),
-            column: offset - line_start,
-        }
+        let line_start = before.iter().rposition(|&b| b == b'\n').map_or(0, |i| i + 1);
+        Point { row: before.iter().filter(|&&b| b == b'\n').count(), column: offset - line_start }
     }
 
     /// Where the end of `inserted` lands when it is inserted at `self`.
     fn after(self, inserted: &str) -> Point {
         match inserted.rfind('\n') {
-            Some(last) => Point {
-                row: self.row + inserted.bytes().filter(|&b| b == b'\n').count(),
-                column: inserted.len() - last - 1,
-            },
-            None => Point {
-                row: self.row,
-                column: self.column + inserted.len(),
-            },
+            Some(last) => Point { row: self.row + inserted.bytes().filter(|&b| b == b'\n').count(), column: inserted.len() - last - 1 },
+            None => Point { row: self.row, column: self.column + inserted.len() },
         }
     }
 
     fn to_tree_sitter(self) -> tree_sitter::Point {
-        tree_sitter::Point {
-            row: self.row,
-            column: self.column,
-        }
+        tree_sitter::Point { row: self.row, column: self.column }
     }
 }
 
@@ -65,12 +50,7 @@ pub struct TextEdit {
 
 impl TextEdit {
     /// The edit that replaces `range` by `replacement`, given the points of the range's ends.
-    pub fn from_points(
-        range: Range<usize>,
-        start_point: Point,
-        old_end_point: Point,
-        replacement: &str,
-    ) -> TextEdit {
+    pub fn from_points(range: Range<usize>, start_point: Point, old_end_point: Point, replacement: &str) -> TextEdit {
         TextEdit {
             start: range.start,
             old_end: range.end,
@@ -123,17 +103,8 @@ impl SyntaxTree {
 
     /// [`SyntaxTree::new`] for a text held in pieces (a rope): `read(offset)` returns the bytes
     /// from `offset` to the end of a piece, empty at the end of the text.
-    pub fn from_chunks<T: AsRef<[u8]>>(
-        language: Option<Language>,
-        len: usize,
-        read: impl FnMut(usize) -> T,
-    ) -> SyntaxTree {
-        let mut tree = SyntaxTree {
-            language,
-            tree: None,
-            len,
-            edited: false,
-        };
+    pub fn from_chunks<T: AsRef<[u8]>>(language: Option<Language>, len: usize, read: impl FnMut(usize) -> T) -> SyntaxTree {
+        let mut tree = SyntaxTree { language, tree: None, len, edited: false };
         tree.reparse_with(len, read);
         tree
     }
@@ -179,28 +150,16 @@ impl SyntaxTree {
     }
 
     /// Plans a rewrite of `selection` in `text`, the text this tree describes; see [`crate::plan`].
-    pub fn plan(
-        &self,
-        text: &str,
-        selection: Range<usize>,
-        budget: &BlockBudget,
-    ) -> Result<Plan, PlanError> {
+    pub fn plan(&self, text: &str, selection: Range<usize>, budget: &BlockBudget) -> Result<Plan, PlanError> {
         span::check_range(text, &selection)?;
         let tree = self.tree_for(text);
         let grammar = self.language.and_then(Language::grammar);
         // A root that is one ERROR node means the grammar recognised nothing: lines serve better.
-        let syntax = grammar
-            .zip(tree.as_deref())
-            .filter(|(_, tree)| !tree.root_node().is_error());
+        let syntax = grammar.zip(tree.as_deref()).filter(|(_, tree)| !tree.root_node().is_error());
         let span = span::widen(text, &selection, syntax);
         let blocks = blocks::blocks(text, &span, syntax, budget);
         let (order, edges) = order::order(text, &span, &blocks, syntax);
-        Ok(Plan {
-            span,
-            blocks,
-            order,
-            edges,
-        })
+        Ok(Plan { span, blocks, order, edges })
     }
 
     /// The syntax errors of `text` (the text this tree describes), at most `limit`, for an
@@ -235,17 +194,15 @@ impl SyntaxTree {
             let edit = TextEdit::replace(text, span.clone(), replacement);
             edited.edit(&edit.to_tree_sitter());
         }
-        let new = self
-            .language
-            .and_then(Language::parser)
-            .and_then(|mut parser| crate::language::parse_within_budget(&mut parser, &mut |at, _| &edited_text.as_bytes()[at.min(edited_text.len())..], edited.as_ref()));
-        let reparse = verify::Reparse {
-            old: tree.as_deref(),
-            edited: edited.as_ref(),
-            new: new.as_ref(),
-            span,
-            new_len: replacement.len(),
-        };
+        let new = self.language.and_then(Language::parser).and_then(|mut parser| {
+            crate::language::parse_within_budget(
+                &mut parser,
+                &mut |at, _| &edited_text.as_bytes()[at.min(edited_text.len())..],
+                edited.as_ref(),
+            )
+        });
+        let reparse =
+            verify::Reparse { old: tree.as_deref(), edited: edited.as_ref(), new: new.as_ref(), span, new_len: replacement.len() };
         Some(reparse.verdict(text, &edited_text))
     }
 }

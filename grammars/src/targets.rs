@@ -85,7 +85,10 @@ mod tests {
     #[test]
     fn every_outermost_function_and_method_with_its_decorators() {
         let py = "import os\n\n@cache\ndef a(x):\n    def inner():\n        pass\n    return x\n\nclass C:\n    def m(self):\n        return 1\n\ny = a(2)\n";
-        assert_eq!(functions(py, Language::Python), ["@cache\ndef a(x):\n    def inner():\n        pass\n    return x", "def m(self):\n        return 1"]);
+        assert_eq!(
+            functions(py, Language::Python),
+            ["@cache\ndef a(x):\n    def inner():\n        pass\n    return x", "def m(self):\n        return 1"]
+        );
         let rs = "struct S;\nimpl S {\n    fn m(&self) {}\n}\nfn f() { let g = || 1; }\n";
         assert_eq!(functions(rs, Language::Rust), ["fn m(&self) {}", "fn f() { let g = || 1; }"]);
         let ts = "class K { run(): void {} }\nfunction* gen() {}\nconst x = 1;\n";

@@ -7,10 +7,7 @@ fn words(s: &str) -> usize {
 }
 
 fn budget(max_len: usize) -> BlockBudget<'static> {
-    BlockBudget {
-        max_len,
-        measure: &words,
-    }
+    BlockBudget { max_len, measure: &words }
 }
 
 #[test]
@@ -19,26 +16,11 @@ fn budget(max_len: usize) -> BlockBudget<'static> {
 fn plan_errors() {
     let text = "fn é() {}\n";
     let b = budget(40);
-    assert_eq!(
-        plan(text, 5..2, None, &b),
-        Err(PlanError::Reversed { start: 5, end: 2 })
-    );
-    assert_eq!(
-        plan(text, 0..99, None, &b),
-        Err(PlanError::OutOfBounds { end: 99, len: 11 })
-    );
-    assert_eq!(
-        plan(text, 4..5, Some(Language::Rust), &b),
-        Err(PlanError::NotCharBoundary { offset: 4 })
-    );
-    assert_eq!(
-        plan(text, 99..99, None, &b),
-        Err(PlanError::OutOfBounds { end: 99, len: 11 })
-    );
-    assert_eq!(
-        PlanError::NotCharBoundary { offset: 4 }.to_string(),
-        "byte offset 4 is not on a UTF-8 character boundary"
-    );
+    assert_eq!(plan(text, 5..2, None, &b), Err(PlanError::Reversed { start: 5, end: 2 }));
+    assert_eq!(plan(text, 0..99, None, &b), Err(PlanError::OutOfBounds { end: 99, len: 11 }));
+    assert_eq!(plan(text, 4..5, Some(Language::Rust), &b), Err(PlanError::NotCharBoundary { offset: 4 }));
+    assert_eq!(plan(text, 99..99, None, &b), Err(PlanError::OutOfBounds { end: 99, len: 11 }));
+    assert_eq!(PlanError::NotCharBoundary { offset: 4 }.to_string(), "byte offset 4 is not on a UTF-8 character boundary");
     assert!(plan(text, 3..5, None, &b).is_ok());
     assert!(plan(text, 11..11, None, &b).is_ok());
 }
@@ -70,18 +52,11 @@ fn tiny_budgets_never_cut_a_token_string_or_comment() {
             let plan = plan(text, 0..text.len(), Some(language), &budget(max_len)).unwrap();
             // At least a block per line; a line holding something larger than the budget
             // stays whole (see blocks::line_pieces).
-            assert!(
-                plan.blocks.len() >= 3,
-                "{language} {max_len}: {:?}",
-                plan.blocks
-            );
+            assert!(plan.blocks.len() >= 3, "{language} {max_len}: {:?}", plan.blocks);
             for block in &plan.blocks[1..] {
                 let cut = block.range.start;
                 let inside = unbreakable.iter().find(|r| r.start < cut && cut < r.end);
-                assert!(
-                    inside.is_none(),
-                    "{language} {max_len}: cut at {cut} inside {inside:?}"
-                );
+                assert!(inside.is_none(), "{language} {max_len}: cut at {cut} inside {inside:?}");
             }
         }
     }
@@ -94,15 +69,7 @@ fn without_a_language_blocks_are_lines() {
     assert_eq!(plan.span, 0..8);
     let plan = super::plan(text, 0..text.len(), None, &budget(3)).unwrap();
     let blocks: Vec<&str> = plan.blocks.iter().map(|b| &text[b.range.clone()]).collect();
-    assert_eq!(
-        blocks,
-        [
-            "one two\n",
-            "three four five\n",
-            "\nsix\n",
-            "seven eight nine ten"
-        ]
-    );
+    assert_eq!(blocks, ["one two\n", "three four five\n", "\nsix\n", "seven eight nine ten"]);
     assert!(plan.blocks.iter().all(|b| b.kind == "lines"));
     assert_eq!(plan.order, [0, 1, 2, 3]);
 }
@@ -119,16 +86,10 @@ fn whole_file_selection_keeps_blank_edges() {
 fn deep_nesting_is_handled() {
     // A left-deep chain 10,000 nodes deep: recursion would overflow the stack and
     // walking parents would be quadratic.
-    let text = format!(
-        "fn f() -> u32 {{\n    let x = 1{};\n    x\n}}\n",
-        " + 1".repeat(10_000)
-    );
+    let text = format!("fn f() -> u32 {{\n    let x = 1{};\n    x\n}}\n", " + 1".repeat(10_000));
     let at = text.find("let").unwrap();
     let plan = plan(&text, at + 30..at + 30, Some(Language::Rust), &budget(40)).unwrap();
-    assert_eq!(
-        &text[plan.span.clone()],
-        &text[at - 4..text.find("\n    x").unwrap() + 1]
-    );
+    assert_eq!(&text[plan.span.clone()], &text[at - 4..text.find("\n    x").unwrap() + 1]);
     // The chain is cut no deeper than blocks::MAX_SPLIT_DEPTH, so its line stays whole.
     assert_eq!(plan.blocks.len(), 1);
     let whole = super::plan(&text, 0..text.len(), Some(Language::Rust), &budget(40)).unwrap();
@@ -142,14 +103,6 @@ fn deep_nesting_is_handled() {
 fn empty_text_plans_nothing() {
     for language in [None, Some(Language::Rust), Some(Language::Python)] {
         let plan = plan("", 0..0, language, &budget(40)).unwrap();
-        assert_eq!(
-            plan,
-            Plan {
-                span: 0..0,
-                blocks: vec![],
-                order: vec![],
-                edges: vec![]
-            }
-        );
+        assert_eq!(plan, Plan { span: 0..0, blocks: vec![], order: vec![], edges: vec![] });
     }
 }

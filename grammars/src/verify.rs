@@ -102,10 +102,7 @@ impl Reparse<'_> {
         let span = &self.span;
         let landed = span.start..span.start + self.new_len;
         let changed: Vec<Range<usize>> = match (self.edited, self.new) {
-            (Some(edited), Some(new)) => edited
-                .changed_ranges(new)
-                .map(|r| r.start_byte..r.end_byte)
-                .collect(),
+            (Some(edited), Some(new)) => edited.changed_ranges(new).map(|r| r.start_byte..r.end_byte).collect(),
             _ => Vec::new(),
         };
         let to_old = |at: usize, inside: usize| {
@@ -118,11 +115,7 @@ impl Reparse<'_> {
             }
         };
         let mut before = vec![span.clone()];
-        before.extend(
-            changed
-                .iter()
-                .map(|r| to_old(r.start, span.start)..to_old(r.end, span.end)),
-        );
+        before.extend(changed.iter().map(|r| to_old(r.start, span.start)..to_old(r.end, span.end)));
         let mut after = vec![landed.clone()];
         after.extend(changed);
         let errors_before = count(self.old, old_text, &before);
@@ -165,9 +158,7 @@ impl Verdict {
 /// # Panics
 /// When `span` cannot slice `text` (as slicing would); spans from [`crate::plan`] always can.
 pub fn verify(text: &str, span: Range<usize>, replacement: &str, language: Language) -> Verdict {
-    SyntaxTree::new(text, Some(language))
-        .verify(text, span, replacement)
-        .expect("a tree with a language verifies")
+    SyntaxTree::new(text, Some(language)).verify(text, span, replacement).expect("a tree with a language verifies")
 }
 
 #[cfg(test)]
@@ -183,19 +174,8 @@ mod tests {
 
     #[test]
     fn good_replacement_adds_no_errors() {
-        let verdict = verify(
-            RUST,
-            line_2(),
-            "    let x = add(3, 4) * 2;\n",
-            Language::Rust,
-        );
-        assert_eq!(
-            verdict,
-            Verdict {
-                errors_before: 0,
-                errors_after: 0
-            }
-        );
+        let verdict = verify(RUST, line_2(), "    let x = add(3, 4) * 2;\n", Language::Rust);
+        assert_eq!(verdict, Verdict { errors_before: 0, errors_after: 0 });
         assert!(!verdict.adds_errors());
     }
 
@@ -211,10 +191,7 @@ mod tests {
         let start = broken.find("    let").unwrap();
         let span = start..start + "    let x = add(1, 2;\n".len();
         let verdict = verify(&broken, span, "    let x = add(1, 2);\n", Language::Rust);
-        assert!(
-            verdict.errors_before > 0 && verdict.errors_after == 0,
-            "{verdict:?}"
-        );
+        assert!(verdict.errors_before > 0 && verdict.errors_after == 0, "{verdict:?}");
         assert!(!verdict.adds_errors());
     }
 
@@ -222,13 +199,7 @@ mod tests {
     fn python_replacement() {
         let text = "def f(x):\n    return g(x)\n";
         let line = text.find("    return").unwrap()..text.len();
-        assert!(!verify(
-            text,
-            line.clone(),
-            "    return g(x) + 1\n",
-            Language::Python
-        )
-        .adds_errors());
+        assert!(!verify(text, line.clone(), "    return g(x) + 1\n", Language::Python).adds_errors());
         assert!(verify(text, line, "    return g(x\n", Language::Python).adds_errors());
     }
 
@@ -239,10 +210,7 @@ mod tests {
         let b = a.end..text.len();
         assert!(syntax_errors(text, a, Language::Rust) >= 1);
         assert_eq!(syntax_errors(text, b, Language::Rust), 0);
-        assert_eq!(
-            syntax_errors(text, 0..text.len(), Language::Rust),
-            syntax_errors(text, 0..21, Language::Rust)
-        );
+        assert_eq!(syntax_errors(text, 0..text.len(), Language::Rust), syntax_errors(text, 0..21, Language::Rust));
     }
 
     fn missing_nodes(text: &str, language: Language) -> usize {
@@ -276,22 +244,12 @@ mod tests {
     fn counts_missing_nodes() {
         // tree-sitter recovers from a forgotten `;` or `)` with a zero-width MISSING node and
         // no ERROR node; those must count too.
-        for (text, language) in [
-            ("fn a() {\n    let x = 1\n}\n", Language::Rust),
-            ("def f(:\n    pass\n", Language::Python),
-        ] {
+        for (text, language) in [("fn a() {\n    let x = 1\n}\n", Language::Rust), ("def f(:\n    pass\n", Language::Python)] {
             let missing = missing_nodes(text, language);
             assert!(missing > 0, "{language}: no MISSING node in {text:?}");
-            assert_eq!(
-                syntax_errors(text, 0..text.len(), language),
-                missing,
-                "{text:?}"
-            );
+            assert_eq!(syntax_errors(text, 0..text.len(), language), missing, "{text:?}");
         }
-        assert_eq!(
-            syntax_errors("def f():\n    pass\n", 0..18, Language::Python),
-            0
-        );
+        assert_eq!(syntax_errors("def f():\n    pass\n", 0..18, Language::Python), 0);
     }
 
     #[test]

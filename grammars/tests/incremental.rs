@@ -15,9 +15,7 @@ fn edits(text: &str, count: usize) -> Vec<(Range<usize>, &'static str)> {
     let mut len = text.len();
     let mut out = Vec::new();
     for _ in 0..count {
-        state = state
-            .wrapping_mul(6364136223846793005)
-            .wrapping_add(1442695040888963407);
+        state = state.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
         let at = (state >> 33) as usize % (len + 1);
         let width = (state >> 20) as usize % 4;
         let insert = INSERTS[(state >> 8) as usize % INSERTS.len()];
@@ -57,10 +55,7 @@ fn edited_trees_plan_as_fresh_parses_do() {
         let (mut text, _) = load(name);
         let mut tree = SyntaxTree::new(&text, language);
         for (step, (range, insert)) in edits(&text.clone(), 40).into_iter().enumerate() {
-            let range = on_boundaries(
-                &text,
-                range.start.min(text.len())..range.end.min(text.len()),
-            );
+            let range = on_boundaries(&text, range.start.min(text.len())..range.end.min(text.len()));
             let edit = TextEdit::replace(&text, range.clone(), insert);
             text.replace_range(range.clone(), insert);
             tree.edit(&edit);
@@ -85,14 +80,9 @@ fn a_rope_reparses_as_a_string_does() {
     whole.reparse(&edited);
     // Chunks of 7 bytes (char boundaries do not matter to tree-sitter, which reads bytes).
     pieces.edit(&edit);
-    pieces.reparse_with(edited.len(), |at| {
-        &edited.as_bytes()[at..(at + 7).min(edited.len())]
-    });
+    pieces.reparse_with(edited.len(), |at| &edited.as_bytes()[at..(at + 7).min(edited.len())]);
     let selection = selection.start + 8..selection.end + 8;
-    assert_eq!(
-        whole.plan(&edited, selection.clone(), &BUDGET),
-        pieces.plan(&edited, selection, &BUDGET)
-    );
+    assert_eq!(whole.plan(&edited, selection.clone(), &BUDGET), pieces.plan(&edited, selection, &BUDGET));
 }
 
 #[test]
@@ -102,22 +92,12 @@ fn a_stale_tree_is_not_trusted() {
     let tree = SyntaxTree::new(old, Some(Language::Rust));
     // Not told of the edit: the text's length gives it away, and the plan is a fresh one.
     let selection = 0..new.len();
-    assert_eq!(
-        tree.plan(new, selection.clone(), &BUDGET),
-        plan(new, selection, Some(Language::Rust), &BUDGET)
-    );
+    assert_eq!(tree.plan(new, selection.clone(), &BUDGET), plan(new, selection, Some(Language::Rust), &BUDGET));
     // Edited but not reparsed: likewise.
     let mut edited = tree.clone();
-    edited.edit(&TextEdit::replace(
-        old,
-        old.len()..old.len(),
-        "fn b() { a() }\n",
-    ));
+    edited.edit(&TextEdit::replace(old, old.len()..old.len(), "fn b() { a() }\n"));
     assert_eq!(edited.syntax_errors(new, 0..new.len()), 0);
-    assert_eq!(
-        edited.plan(new, 10..12, &BUDGET).unwrap().span,
-        10..new.len()
-    );
+    assert_eq!(edited.plan(new, 10..12, &BUDGET).unwrap().span, 10..new.len());
 }
 
 #[test]

@@ -16,26 +16,13 @@ use common::{load, words, BUDGET};
 
 fn check_invariants(text: &str, selection: &Range<usize>, plan: &Plan) {
     let span = &plan.span;
-    assert!(
-        span.start <= selection.start && selection.end <= span.end,
-        "span {span:?} misses {selection:?}"
-    );
-    assert!(
-        span.start == 0 || text.as_bytes()[span.start - 1] == b'\n',
-        "span {span:?} starts mid-line"
-    );
-    assert!(
-        span.end == text.len() || text.as_bytes()[span.end - 1] == b'\n',
-        "span {span:?} ends mid-line"
-    );
+    assert!(span.start <= selection.start && selection.end <= span.end, "span {span:?} misses {selection:?}");
+    assert!(span.start == 0 || text.as_bytes()[span.start - 1] == b'\n', "span {span:?} starts mid-line");
+    assert!(span.end == text.len() || text.as_bytes()[span.end - 1] == b'\n', "span {span:?} ends mid-line");
     assert_eq!(plan.blocks.is_empty(), span.is_empty());
     let mut at = span.start;
     for block in &plan.blocks {
-        assert_eq!(
-            block.range.start, at,
-            "blocks not contiguous: {:?}",
-            plan.blocks
-        );
+        assert_eq!(block.range.start, at, "blocks not contiguous: {:?}", plan.blocks);
         assert!(!block.range.is_empty(), "empty block in {:?}", plan.blocks);
         assert!(text.is_char_boundary(block.range.end));
         at = block.range.end;
@@ -43,11 +30,7 @@ fn check_invariants(text: &str, selection: &Range<usize>, plan: &Plan) {
     assert_eq!(at, span.end, "blocks do not cover the span");
     let mut order = plan.order.clone();
     order.sort_unstable();
-    assert_eq!(
-        order,
-        (0..plan.blocks.len()).collect::<Vec<_>>(),
-        "order is no permutation"
-    );
+    assert_eq!(order, (0..plan.blocks.len()).collect::<Vec<_>>(), "order is no permutation");
     for edge in &plan.edges {
         assert!(edge.before != edge.after && edge.before.max(edge.after) < plan.blocks.len());
     }
@@ -56,12 +39,7 @@ fn check_invariants(text: &str, selection: &Range<usize>, plan: &Plan) {
 fn render(text: &str, selection: &Range<usize>, language: Option<Language>, plan: &Plan) -> String {
     let mut out = String::new();
     let name = language.map_or("none", Language::name);
-    writeln!(
-        out,
-        "language: {name}, selection: {selection:?}, span: {:?}",
-        plan.span
-    )
-    .unwrap();
+    writeln!(out, "language: {name}, selection: {selection:?}, span: {:?}", plan.span).unwrap();
     writeln!(out, "---").unwrap();
     let cuts: Vec<usize> = plan.blocks.iter().skip(1).map(|b| b.range.start).collect();
     let marks = |i: usize, out: &mut String| {
@@ -85,44 +63,24 @@ fn render(text: &str, selection: &Range<usize>, language: Option<Language>, plan
     marks(text.len(), &mut out);
     writeln!(out, "\n---").unwrap();
     for (i, block) in plan.blocks.iter().enumerate() {
-        writeln!(
-            out,
-            "block {i}: {:?} {} ({} words)",
-            block.range,
-            block.kind,
-            words(&text[block.range.clone()])
-        )
-        .unwrap();
+        writeln!(out, "block {i}: {:?} {} ({} words)", block.range, block.kind, words(&text[block.range.clone()])).unwrap();
     }
     writeln!(out, "order: {:?}", plan.order).unwrap();
     for edge in &plan.edges {
-        writeln!(
-            out,
-            "edge {} -> {}: {}",
-            edge.before, edge.after, edge.reason
-        )
-        .unwrap();
+        writeln!(out, "edge {} -> {}: {}", edge.before, edge.after, edge.reason).unwrap();
     }
     out
 }
 
 /// A deterministic spread of selections: every cursor position, and pseudo-random ranges.
 fn selections(text: &str) -> Vec<Range<usize>> {
-    let bounds: Vec<usize> = text
-        .char_indices()
-        .map(|(i, _)| i)
-        .chain([text.len()])
-        .collect();
+    let bounds: Vec<usize> = text.char_indices().map(|(i, _)| i).chain([text.len()]).collect();
     let mut out: Vec<Range<usize>> = bounds.iter().map(|&b| b..b).collect();
     let mut state: u64 = 0x9e37_79b9_7f4a_7c15;
     for _ in 0..200 {
-        state = state
-            .wrapping_mul(6364136223846793005)
-            .wrapping_add(1442695040888963407);
+        state = state.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
         let a = bounds[(state >> 33) as usize % bounds.len()];
-        state = state
-            .wrapping_mul(6364136223846793005)
-            .wrapping_add(1442695040888963407);
+        state = state.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
         let b = bounds[(state >> 33) as usize % bounds.len()];
         out.push(a.min(b)..a.max(b));
     }
@@ -219,9 +177,6 @@ fixtures! {
 
 #[test]
 fn languages_agree_with_fixtures() {
-    assert_eq!(
-        Language::from_path(Path::new("rust/crlf.rs")),
-        Some(Language::Rust)
-    );
+    assert_eq!(Language::from_path(Path::new("rust/crlf.rs")), Some(Language::Rust));
     assert_eq!(Language::from_path(Path::new("text/notes.txt")), None);
 }

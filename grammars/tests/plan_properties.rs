@@ -17,24 +17,62 @@ fn language() -> impl Strategy<Value = Option<Language>> {
 /// Text made of code-like pieces, so that grammars build real trees (and broken ones).
 fn code() -> impl Strategy<Value = String> {
     let piece = proptest::sample::select(vec![
-        "fn ", "def ", "class ", "let x = ", "return ", "if ", "else", "{", "}", "(", ")", "[", "]", ":", ";", ",",
-        "\"", "'", "\"\"\"", "/*", "*/", "//", "#", "\n", "\r\n", "\r", "\t", "    ", " ", "a", "b1", "é", "😀", "= 1",
-        "import os", "use std::io;", "x.y()", "0x1F", "'\\''", "\\",
+        "fn ",
+        "def ",
+        "class ",
+        "let x = ",
+        "return ",
+        "if ",
+        "else",
+        "{",
+        "}",
+        "(",
+        ")",
+        "[",
+        "]",
+        ":",
+        ";",
+        ",",
+        "\"",
+        "'",
+        "\"\"\"",
+        "/*",
+        "*/",
+        "//",
+        "#",
+        "\n",
+        "\r\n",
+        "\r",
+        "\t",
+        "    ",
+        " ",
+        "a",
+        "b1",
+        "é",
+        "😀",
+        "= 1",
+        "import os",
+        "use std::io;",
+        "x.y()",
+        "0x1F",
+        "'\\''",
+        "\\",
     ]);
     proptest::collection::vec(piece, 0..60).prop_map(|p| p.concat())
 }
 
 /// A selection on character boundaries of `text`, possibly empty, in order.
 fn with_selection() -> impl Strategy<Value = (String, std::ops::Range<usize>)> {
-    code().prop_flat_map(|text| {
-        let bounds: Vec<usize> = (0..=text.len()).filter(|&i| text.is_char_boundary(i)).collect();
-        let n = bounds.len();
-        (Just(text), Just(bounds), 0..n, 0..n)
-    })
-    .prop_map(|(text, bounds, a, b)| {
-        let (a, b) = (bounds[a.min(b)], bounds[a.max(b)]);
-        (text, a..b)
-    })
+    code()
+        .prop_flat_map(|text| {
+            let bounds: Vec<usize> = (0..=text.len()).filter(|&i| text.is_char_boundary(i)).collect();
+            let n = bounds.len();
+            (Just(text), Just(bounds), 0..n, 0..n)
+        })
+        .prop_map(|(text, bounds, a, b)| {
+            let (a, b) = (bounds[a.min(b)], bounds[a.max(b)]);
+            (text, a..b)
+        })
 }
 
 proptest! {

@@ -18,10 +18,7 @@ fn unclosed(text: &str) -> String {
 
 #[test]
 fn every_language_has_fixtures() {
-    let covered: HashSet<Language> = all()
-        .iter()
-        .filter_map(|name| Language::from_path(Path::new(name)))
-        .collect();
+    let covered: HashSet<Language> = all().iter().filter_map(|name| Language::from_path(Path::new(name))).collect();
     for language in Language::ALL {
         assert!(covered.contains(&language), "no fixture in {language}");
     }
@@ -35,21 +32,13 @@ fn verify_judges_every_fixture() {
             continue;
         };
         let (text, selection) = load(&name);
-        let span = plan(&text, selection, Some(language), &BUDGET)
-            .unwrap()
-            .span;
+        let span = plan(&text, selection, Some(language), &BUDGET).unwrap().span;
         let original = &text[span.clone()];
         let same = verify(&text, span.clone(), original, language);
         assert_eq!(same.errors_before, same.errors_after, "{name}: {same:?}");
-        assert_eq!(
-            same.errors_before,
-            syntax_errors(&text, span.clone(), language)
-        );
+        assert_eq!(same.errors_before, syntax_errors(&text, span.clone(), language));
         if name.contains("syntax_error") {
-            assert!(
-                same.errors_before > 0,
-                "{name}: the error is not in the span"
-            );
+            assert!(same.errors_before > 0, "{name}: the error is not in the span");
         } else {
             // Not necessarily clean before: pybind11's namespace macros end without `;`.
             let broken = verify(&text, span, &unclosed(original), language);

@@ -46,7 +46,13 @@ fn main() -> anyhow::Result<()> {
         for j in 0..input.len() {
             let row = &masked[j];
             let best = (0..row.len()).filter(|&t| t as u32 != sp.mask).max_by(|&a, &b| row[a].total_cmp(&row[b])).unwrap_or(0) as u32;
-            let kind = if input[j] == target[j] { 0 } else if target[j] == sp.pad { 2 } else { 1 };
+            let kind = if input[j] == target[j] {
+                0
+            } else if target[j] == sp.pad {
+                2
+            } else {
+                1
+            };
             writeln!(
                 out,
                 "{sample}\t{j}\t{kind}\t{}\t{}\t{}\t{}\t{}\t{}",

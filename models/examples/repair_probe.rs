@@ -57,13 +57,23 @@ fn main() -> anyhow::Result<()> {
         }
     }
     for (name, f) in ["substituted", "inserted"].iter().zip(figures) {
-        println!("{name}: p(seen) {:.3}, p(right) {:.3}, right is first choice {:.1}% (n={})", f[0] / f[3], f[1] / f[3], 100.0 * f[2] / f[3], f[3]);
+        println!(
+            "{name}: p(seen) {:.3}, p(right) {:.3}, right is first choice {:.1}% (n={})",
+            f[0] / f[3],
+            f[1] / f[3],
+            100.0 * f[2] / f[3],
+            f[3]
+        );
     }
     println!("clean positions with p(seen) < 0.1: {:.1}% (n={clean})", 100.0 * clean_low as f64 / clean as f64);
     // The chance that a corrupted position is believed less than a clean one (ROC AUC).
     clean_p.sort_by(f32::total_cmp);
     let below = |p: f32| clean_p.partition_point(|&c| c <= p) as f64;
     let auc = corrupt_p.iter().map(|&p| 1.0 - below(p) / clean_p.len() as f64).sum::<f64>() / corrupt_p.len() as f64;
-    println!("mean p(seen): clean {:.3}, corrupted {:.3}; AUC of p(seen) separating them: {auc:.3}", clean_p.iter().sum::<f32>() / clean_p.len() as f32, corrupt_p.iter().sum::<f32>() / corrupt_p.len() as f32);
+    println!(
+        "mean p(seen): clean {:.3}, corrupted {:.3}; AUC of p(seen) separating them: {auc:.3}",
+        clean_p.iter().sum::<f32>() / clean_p.len() as f32,
+        corrupt_p.iter().sum::<f32>() / corrupt_p.len() as f32
+    );
     Ok(())
 }

@@ -172,11 +172,14 @@ mod tests {
         let model = model();
         let base = sequence(20, 3);
         let at: Vec<usize> = vec![0, 4, 11, 19];
-        let canvases: Vec<Vec<u32>> = at.iter().map(|&i| {
-            let mut c = base.clone();
-            c[i] = model.specials().mask;
-            c
-        }).collect();
+        let canvases: Vec<Vec<u32>> = at
+            .iter()
+            .map(|&i| {
+                let mut c = base.clone();
+                c[i] = model.specials().mask;
+                c
+            })
+            .collect();
         let batched = model.logits_at(&canvases, &at).unwrap();
         assert_eq!(batched.dims(), &[4, model.config.vocab_size]);
         for (r, (ids, &i)) in canvases.iter().zip(&at).enumerate() {
@@ -191,7 +194,8 @@ mod tests {
     fn views_decoding_in_lockstep_write_what_each_writes_alone_in_fewer_passes() {
         let model = model();
         let config = MaskConfig { threshold: 0.2, max_steps: 6, ..MaskConfig::default() };
-        let requests: Vec<(Vec<u32>, usize, Vec<u32>)> = (0..3).map(|i| (sequence(6 + 2 * i, i as u32), 4 + 3 * i, sequence(5, 9 + i as u32))).collect();
+        let requests: Vec<(Vec<u32>, usize, Vec<u32>)> =
+            (0..3).map(|i| (sequence(6 + 2 * i, i as u32), 4 + 3 * i, sequence(5, 9 + i as u32))).collect();
         let decode = |m: &Model, (prefix, canvas_len, suffix): &(Vec<u32>, usize, Vec<u32>)| {
             decode_masked(m, &MaskRequest { prefix, canvas_len: *canvas_len, suffix }, &config, &mut |_| ControlFlow::Continue(())).unwrap()
         };
@@ -208,6 +212,10 @@ mod tests {
         let passes_alone: usize = alone.iter().map(|o| o.forward_passes).sum();
         let stats = handle.stats();
         assert_eq!(stats.sequences, passes_alone, "every view's pass was served");
-        assert_eq!(stats.forward_passes, alone.iter().map(|o| o.forward_passes).max().unwrap(), "lockstep: as many passes as the longest decode");
+        assert_eq!(
+            stats.forward_passes,
+            alone.iter().map(|o| o.forward_passes).max().unwrap(),
+            "lockstep: as many passes as the longest decode"
+        );
     }
 }

@@ -71,21 +71,13 @@ where
     I: Iterator<Item = S> + Send,
     S: AsRef<str> + Send,
 {
-    ensure!(
-        vocab_size >= MIN_VOCAB_SIZE,
-        "vocab_size {vocab_size} is below the {MIN_VOCAB_SIZE} base tokens (3 special + 256 bytes)"
-    );
+    ensure!(vocab_size >= MIN_VOCAB_SIZE, "vocab_size {vocab_size} is below the {MIN_VOCAB_SIZE} base tokens (3 special + 256 bytes)");
     let alphabet: HashSet<char> = ByteLevel::alphabet().into_iter().collect();
     let mut trainer = BpeTrainerBuilder::new()
         .vocab_size(vocab_size)
         .min_frequency(2)
         .show_progress(false)
-        .special_tokens(
-            SPECIAL_TOKENS
-                .iter()
-                .map(|t| AddedToken::from(*t, true))
-                .collect(),
-        )
+        .special_tokens(SPECIAL_TOKENS.iter().map(|t| AddedToken::from(*t, true)).collect())
         .initial_alphabet(alphabet)
         .build();
 
@@ -101,9 +93,7 @@ where
     .with_pre_tokenizer(Some(pre_tokenizer()))
     .build()
     .map_err(|e| anyhow!("building the training tokenizer: {e}"))?;
-    training
-        .train(&mut trainer, texts)
-        .map_err(|e| anyhow!("training BPE: {e}"))?;
+    training.train(&mut trainer, texts).map_err(|e| anyhow!("training BPE: {e}"))?;
 
     // `train` registered the special tokens as added tokens, which would make the tokenizer
     // match them inside input text; rebuild around the trained model without them.
@@ -111,10 +101,7 @@ where
     let tokenizer = assemble(model);
 
     for (id, token) in SPECIAL_TOKENS.iter().enumerate() {
-        ensure!(
-            tokenizer.token_to_id(token) == Some(id as u32),
-            "special token {token} did not get id {id}"
-        );
+        ensure!(tokenizer.token_to_id(token) == Some(id as u32), "special token {token} did not get id {id}");
     }
     Ok(tokenizer)
 }
@@ -243,10 +230,7 @@ mod tests {
         assert_eq!(tok.get_vocab_size(false), VOCAB);
         let vocab = tok.get_vocab(false);
         for c in ByteLevel::alphabet() {
-            assert!(
-                vocab.contains_key(&c.to_string()),
-                "byte char {c:?} missing"
-            );
+            assert!(vocab.contains_key(&c.to_string()), "byte char {c:?} missing");
         }
         // Ids are dense: 0..VOCAB.
         let mut all: Vec<u32> = vocab.values().copied().collect();
@@ -260,26 +244,15 @@ mod tests {
         // Exactly the base tokens: bytes only, still round-trips.
         let tok = train_bpe(["abc abc"].into_iter(), MIN_VOCAB_SIZE).unwrap();
         assert_eq!(tok.get_vocab_size(true), MIN_VOCAB_SIZE);
-        assert_eq!(
-            roundtrip(&tok, "héllo\r\n\tworld 🎉"),
-            "héllo\r\n\tworld 🎉"
-        );
+        assert_eq!(roundtrip(&tok, "héllo\r\n\tworld 🎉"), "héllo\r\n\tworld 🎉");
     }
 
     #[test]
     fn special_strings_in_text_are_ordinary_text() {
         let tok = tokenizer();
-        for s in [
-            "<|mask|>",
-            "x = \"<|mask|>\" + '<|endoftext|>'\n",
-            "let pad = \"<|pad|>\";<|endoftext|><|mask|>",
-            "<|<|mask|>|>",
-        ] {
+        for s in ["<|mask|>", "x = \"<|mask|>\" + '<|endoftext|>'\n", "let pad = \"<|pad|>\";<|endoftext|><|mask|>", "<|<|mask|>|>"] {
             let ids = ids(tok, s);
-            assert!(
-                ids.iter().all(|&id| id >= 3),
-                "{s:?} produced a special id: {ids:?}"
-            );
+            assert!(ids.iter().all(|&id| id >= 3), "{s:?} produced a special id: {ids:?}");
             assert_eq!(tok.decode(&ids, false).unwrap(), s);
             // skip_special_tokens has nothing to skip either.
             assert_eq!(tok.decode(&ids, true).unwrap(), s);
@@ -326,18 +299,10 @@ mod tests {
         let tok = tokenizer();
         let line = "        return self.counts[key]\n";
         let enc = tok.encode(line, false).unwrap();
-        let space_tokens = enc
-            .get_tokens()
-            .iter()
-            .take_while(|t| t.chars().all(|c| c == 'Ġ'))
-            .count();
+        let space_tokens = enc.get_tokens().iter().take_while(|t| t.chars().all(|c| c == 'Ġ')).count();
         // 8 spaces: GPT-2 splits them as 7 + " return"; merges learned from the corpus take the
         // 7 in at most 3 tokens (not 7 byte tokens).
-        assert!(
-            (1..=3).contains(&space_tokens),
-            "indentation took {space_tokens} tokens: {:?}",
-            enc.get_tokens()
-        );
+        assert!((1..=3).contains(&space_tokens), "indentation took {space_tokens} tokens: {:?}", enc.get_tokens());
     }
 
     #[test]

@@ -44,11 +44,8 @@ pub fn weight_files(dir: &Path) -> Result<Vec<PathBuf>> {
     let index = dir.join(WEIGHTS_INDEX_FILE);
     if index.is_file() {
         let text = std::fs::read_to_string(&index)?;
-        let json: serde_json::Value =
-            serde_json::from_str(&text).with_context(|| format!("cannot parse {}", index.display()))?;
-        let map = json["weight_map"]
-            .as_object()
-            .with_context(|| format!("{} has no weight_map", index.display()))?;
+        let json: serde_json::Value = serde_json::from_str(&text).with_context(|| format!("cannot parse {}", index.display()))?;
+        let map = json["weight_map"].as_object().with_context(|| format!("{} has no weight_map", index.display()))?;
         let mut files: Vec<PathBuf> = map.values().filter_map(|v| v.as_str()).map(|f| dir.join(f)).collect();
         files.sort();
         files.dedup();
@@ -174,8 +171,8 @@ fn check_safetensors_header(mut file: std::fs::File, path: &Path) -> Result<Vec<
     }
     let mut buf = vec![0u8; header as usize];
     file.read_exact(&mut buf)?;
-    let json: serde_json::Value = serde_json::from_slice(&buf)
-        .with_context(|| format!("{} has a corrupt safetensors header", path.display()))?;
+    let json: serde_json::Value =
+        serde_json::from_slice(&buf).with_context(|| format!("{} has a corrupt safetensors header", path.display()))?;
     let mut end = 0u64;
     let mut dtypes = vec![];
     for (name, info) in json.as_object().into_iter().flatten() {

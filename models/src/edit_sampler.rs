@@ -43,7 +43,17 @@ pub struct EditConfig {
 
 impl Default for EditConfig {
     fn default() -> Self {
-        Self { mask_threshold: 0.9, replace_threshold: 0.6, keep_threshold: 0.1, max_steps: 16, cache: KvReuse::None, locate: true, locate_odds: 3000.0, delete_threshold: 0.6, locate_insertions: false }
+        Self {
+            mask_threshold: 0.9,
+            replace_threshold: 0.6,
+            keep_threshold: 0.1,
+            max_steps: 16,
+            cache: KvReuse::None,
+            locate: true,
+            locate_odds: 3000.0,
+            delete_threshold: 0.6,
+            locate_insertions: false,
+        }
     }
 }
 
@@ -94,10 +104,7 @@ pub fn decode_edit(
             changed += 1;
         }
         for i in 0..n {
-            if canvas[i] != sp.mask
-                && best[i] != canvas[i]
-                && current_p[i] < config.keep_threshold
-                && best_p[i] >= config.replace_threshold
+            if canvas[i] != sp.mask && best[i] != canvas[i] && current_p[i] < config.keep_threshold && best_p[i] >= config.replace_threshold
             {
                 canvas[i] = best[i];
                 changed += 1;
@@ -126,7 +133,12 @@ pub fn decode_edit(
 /// `replace_threshold` confidence (`delete_threshold` for nothing) — and stops when it wants none. One change a round, because
 /// changes judged apart can contradict each other (two neighbours each "fixed" towards the
 /// other's old value). `forward_passes` counts canvases encoded.
-fn locate(model: &dyn Denoiser, request: &EditRequest, config: &EditConfig, observe: &mut dyn FnMut(&StepReport) -> ControlFlow<()>) -> Result<Outcome, SampleError> {
+fn locate(
+    model: &dyn Denoiser,
+    request: &EditRequest,
+    config: &EditConfig,
+    observe: &mut dyn FnMut(&StepReport) -> ControlFlow<()>,
+) -> Result<Outcome, SampleError> {
     let sp = model.specials();
     let start = request.prefix.len();
     // What a masked position wants: its best real token with that token's probability, and
@@ -217,7 +229,13 @@ fn canvas_of(request: &EditRequest, span: &[u32], slack: usize, pad: u32) -> Vec
 
 /// The most probable token of `row` other than `except`, and its probability.
 fn argmax_except(row: &[f32], except: &[u32]) -> (u32, f32) {
-    row.iter().enumerate().filter(|(t, _)| !except.contains(&(*t as u32))).fold((0, f32::NEG_INFINITY), |best, (t, &p)| if p > best.1 { (t as u32, p) } else { best })
+    row.iter().enumerate().filter(|(t, _)| !except.contains(&(*t as u32))).fold((0, f32::NEG_INFINITY), |best, (t, &p)| {
+        if p > best.1 {
+            (t as u32, p)
+        } else {
+            best
+        }
+    })
 }
 
 /// The model's probability of each position's current token.

@@ -10,9 +10,7 @@ use anyhow::{bail, Context, Result};
 /// The hub cache folder, from the environment as the Hugging Face tools read it.
 pub fn cache_dir() -> Option<PathBuf> {
     let var = |k: &str| std::env::var_os(k).filter(|v| !v.is_empty()).map(PathBuf::from);
-    var("HF_HUB_CACHE")
-        .or_else(|| var("HF_HOME").map(|h| h.join("hub")))
-        .or_else(|| var("HOME").map(|h| h.join(".cache/huggingface/hub")))
+    var("HF_HUB_CACHE").or_else(|| var("HF_HOME").map(|h| h.join("hub"))).or_else(|| var("HOME").map(|h| h.join(".cache/huggingface/hub")))
 }
 
 /// Whether `spec` reads as a model id (`ORG/NAME`, optionally `@REVISION`) rather than a path.
@@ -27,7 +25,10 @@ pub fn snapshot(cache: &Path, spec: &str) -> Result<PathBuf> {
     let (id, revision) = spec.split_once('@').unwrap_or((spec, "main"));
     let repo = cache.join(format!("models--{}", id.replace('/', "--")));
     if !repo.is_dir() {
-        bail!("{id} is not in the Hugging Face cache ({}); fetch it with `huggingface-cli download {id}` or give a checkpoint folder", cache.display());
+        bail!(
+            "{id} is not in the Hugging Face cache ({}); fetch it with `huggingface-cli download {id}` or give a checkpoint folder",
+            cache.display()
+        );
     }
     // A revision is a ref (`main`) naming a commit, or a commit itself.
     let commit = match std::fs::read_to_string(repo.join("refs").join(revision)) {

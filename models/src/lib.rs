@@ -138,8 +138,8 @@ impl Model {
         let files = checkpoint::weight_files(dir)?;
         checkpoint::check_fits(&config, dtype, device)?;
         let vb = checkpoint::var_builder(&files, dtype, device)?;
-        let transformer = Transformer::new(&config, Mode::Infer, vb)
-            .with_context(|| format!("weights in {} do not match config.json", dir.display()))?;
+        let transformer =
+            Transformer::new(&config, Mode::Infer, vb).with_context(|| format!("weights in {} do not match config.json", dir.display()))?;
         // Only the open families were tuned on a chat format; a native checkpoint has none.
         let chat_template = match config.family()? {
             Family::Anneal => None,

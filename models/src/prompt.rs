@@ -98,12 +98,9 @@ impl ChatTemplate {
 fn template_in_config(config: &serde_json::Value) -> Option<String> {
     match &config["chat_template"] {
         serde_json::Value::String(s) => Some(s.clone()),
-        serde_json::Value::Array(named) => named
-            .iter()
-            .find(|t| t["name"] == "default")
-            .or(named.first())
-            .and_then(|t| t["template"].as_str())
-            .map(str::to_string),
+        serde_json::Value::Array(named) => {
+            named.iter().find(|t| t["name"] == "default").or(named.first()).and_then(|t| t["template"].as_str()).map(str::to_string)
+        }
         _ => None,
     }
 }
@@ -118,7 +115,10 @@ mod tests {
     fn renders_chatml_with_a_generation_prompt() {
         let t = ChatTemplate::new(CHATML.into(), &serde_json::Value::Null).unwrap();
         let out = t.render(&[Message::new("user", "Add types")], true).unwrap();
-        assert_eq!(out, "<|im_start|>system\nYou are a helpful assistant.<|im_end|>\n<|im_start|>user\nAdd types<|im_end|>\n<|im_start|>assistant\n");
+        assert_eq!(
+            out,
+            "<|im_start|>system\nYou are a helpful assistant.<|im_end|>\n<|im_start|>user\nAdd types<|im_end|>\n<|im_start|>assistant\n"
+        );
         assert!(!t.render(&[Message::new("user", "x")], false).unwrap().ends_with("assistant\n"));
     }
 

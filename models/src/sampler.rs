@@ -93,7 +93,14 @@ pub enum KvReuse {
 
 /// The logits of the `n` canvas positions after `ids[..start]`, through the cache `reuse`
 /// names; `first` is a block's first step.
-pub(crate) fn canvas_logits(model: &dyn Denoiser, ids: &[u32], start: usize, n: usize, reuse: KvReuse, first: bool) -> candle_core::Result<Tensor> {
+pub(crate) fn canvas_logits(
+    model: &dyn Denoiser,
+    ids: &[u32],
+    start: usize,
+    n: usize,
+    reuse: KvReuse,
+    first: bool,
+) -> candle_core::Result<Tensor> {
     match reuse {
         KvReuse::None => model.logits_of_rows(ids, start, start + n),
         KvReuse::Prefix => model.logits_after_prefix(ids, start)?.narrow(0, 0, n),
@@ -153,7 +160,12 @@ pub fn choices(logits: &Tensor, mask_id: u32, confidence: Confidence) -> candle_
 /// [`choices`] with the token to forbid, if any (the reference samplers forbid none), and on
 /// the CPU only for the rows `wanted` marks (the others get token 0 and score −∞): a decode
 /// needs its masked positions alone.
-fn choices_among(logits: &Tensor, forbid: Option<u32>, confidence: Confidence, wanted: Option<&[bool]>) -> candle_core::Result<(Vec<u32>, Vec<f32>)> {
+fn choices_among(
+    logits: &Tensor,
+    forbid: Option<u32>,
+    confidence: Confidence,
+    wanted: Option<&[bool]>,
+) -> candle_core::Result<(Vec<u32>, Vec<f32>)> {
     if logits.device().is_cpu() {
         // One pass over each row in place of six tensor ops and their temporaries: at a small
         // model's speed those were a tenth of a step.
@@ -205,7 +217,8 @@ fn row_choice(row: &[f32], forbid: Option<u32>, confidence: Confidence) -> (u32,
     let score = match confidence {
         Confidence::MaxProb => 1.0 / z,
         Confidence::Margin => {
-            let second = row.iter().enumerate().filter(|&(j, _)| j != best && allowed(j)).map(|(_, &l)| l).fold(f32::NEG_INFINITY, f32::max);
+            let second =
+                row.iter().enumerate().filter(|&(j, _)| j != best && allowed(j)).map(|(_, &l)| l).fold(f32::NEG_INFINITY, f32::max);
             (1.0 - (second - max).exp()) / z
         }
         Confidence::NegEntropy => row
@@ -265,11 +278,7 @@ pub fn decode_masked(
             return Err(SampleError::Cancelled);
         }
     }
-    let tokens = canvas
-        .into_iter()
-        .flatten()
-        .filter(|&t| t != specials.pad && t != specials.eos)
-        .collect();
+    let tokens = canvas.into_iter().flatten().filter(|&t| t != specials.pad && t != specials.eos).collect();
     Ok(Outcome { tokens, steps, forward_passes: steps })
 }
 
@@ -534,7 +543,11 @@ mod tests {
         let oracle = Oracle { answer: vec![3; 6], conf: vec![0.3; 6], vocab: 8, calls: AtomicUsize::new(0) };
         let req = MaskRequest { prefix: &[], canvas_len: 6, suffix: &[] };
         let err = decode_masked(&oracle, &req, &MaskConfig::default(), &mut |r| {
-            if r.step == 2 { ControlFlow::Break(()) } else { ControlFlow::Continue(()) }
+            if r.step == 2 {
+                ControlFlow::Break(())
+            } else {
+                ControlFlow::Continue(())
+            }
         })
         .unwrap_err();
         assert!(matches!(err, SampleError::Cancelled));

@@ -20,8 +20,7 @@ pub struct Tokenizer {
 
 impl Tokenizer {
     pub fn from_file(path: &Path) -> Result<Self> {
-        let inner = HfTokenizer::from_file(path)
-            .map_err(|e| anyhow!("cannot read tokenizer {}: {e}", path.display()))?;
+        let inner = HfTokenizer::from_file(path).map_err(|e| anyhow!("cannot read tokenizer {}: {e}", path.display()))?;
         Ok(Self::from_hf(inner))
     }
 

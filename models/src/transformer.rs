@@ -122,10 +122,7 @@ struct RotaryEmbedding {
 impl RotaryEmbedding {
     fn new(cfg: &Config, dev: &Device) -> Result<Self> {
         let dim = cfg.head_dim();
-        let inv_freq: Vec<f32> = (0..dim)
-            .step_by(2)
-            .map(|i| 1f32 / cfg.rope_theta.powf(i as f64 / dim as f64) as f32)
-            .collect();
+        let inv_freq: Vec<f32> = (0..dim).step_by(2).map(|i| 1f32 / cfg.rope_theta.powf(i as f64 / dim as f64) as f32).collect();
         let inv_freq = Tensor::from_vec(inv_freq, (1, dim / 2), dev)?;
         let len = positions_kept(cfg);
         let positions = Tensor::arange(0u32, len as u32, dev)?.to_dtype(DType::F32)?.reshape((len, 1))?;
@@ -222,7 +219,14 @@ impl Attention {
 
     /// Attention of `x`'s positions, which follow `past`'s and precede `future`'s, to all
     /// three. Returns the output and `x`'s own keys and values.
-    fn forward_cached(&self, x: &Tensor, rotary: &RotaryEmbedding, key_mask: Option<&Tensor>, past: Option<&LayerKv>, future: Option<&LayerKv>) -> Result<(Tensor, LayerKv)> {
+    fn forward_cached(
+        &self,
+        x: &Tensor,
+        rotary: &RotaryEmbedding,
+        key_mask: Option<&Tensor>,
+        past: Option<&LayerKv>,
+        future: Option<&LayerKv>,
+    ) -> Result<(Tensor, LayerKv)> {
         let (b, len, _) = x.dims3()?;
         let offset = past.map_or(0, |p| p.k.dim(2).unwrap_or(0));
         let q = self.split_heads(&self.q_proj.forward(x)?, self.heads)?;
@@ -278,7 +282,13 @@ impl DecoderLayer {
         &h + self.mlp.forward(&self.post_attention_layernorm.forward(&h)?)?
     }
 
-    fn forward_cached(&self, x: &Tensor, rotary: &RotaryEmbedding, past: Option<&LayerKv>, future: Option<&LayerKv>) -> Result<(Tensor, LayerKv)> {
+    fn forward_cached(
+        &self,
+        x: &Tensor,
+        rotary: &RotaryEmbedding,
+        past: Option<&LayerKv>,
+        future: Option<&LayerKv>,
+    ) -> Result<(Tensor, LayerKv)> {
         let (attn, kv) = self.self_attn.forward_cached(&self.input_layernorm.forward(x)?, rotary, None, past, future)?;
         let h = (x + attn)?;
         Ok(((&h + self.mlp.forward(&self.post_attention_layernorm.forward(&h)?)?)?, kv))
@@ -314,7 +324,11 @@ impl KvCache {
     /// This cache followed by `more` (the keys and values of the positions right after).
     /// Positions `start..start + len` of the cache (views, no copy).
     pub fn narrow(&self, start: usize, len: usize) -> Result<KvCache> {
-        let layers = self.layers.iter().map(|l| Ok(LayerKv { k: l.k.narrow(2, start, len)?, v: l.v.narrow(2, start, len)? })).collect::<Result<_>>()?;
+        let layers = self
+            .layers
+            .iter()
+            .map(|l| Ok(LayerKv { k: l.k.narrow(2, start, len)?, v: l.v.narrow(2, start, len)? }))
+            .collect::<Result<_>>()?;
         Ok(KvCache { layers })
     }
 

@@ -124,7 +124,8 @@ fn with_the_prefix_cache_dream_reads_the_first_position_from_the_prefix() {
     }
     let a = model.logits_after_prefix(&input, start).unwrap();
     let b = model.logits_after_prefix(&other, start).unwrap();
-    let diff = |x: candle_core::Tensor, y: candle_core::Tensor| (x - y).unwrap().abs().unwrap().max_all().unwrap().to_scalar::<f32>().unwrap();
+    let diff =
+        |x: candle_core::Tensor, y: candle_core::Tensor| (x - y).unwrap().abs().unwrap().max_all().unwrap().to_scalar::<f32>().unwrap();
     assert_eq!(a.dims(), &[input.len() - start, 96]);
     assert!(diff(a.get(0).unwrap(), b.get(0).unwrap()) < 1e-6, "row 0 depends on the prefix only");
     assert!(diff(a.get(1).unwrap(), b.get(1).unwrap()) > 1e-3, "row 1 reads the rest");
@@ -157,7 +158,8 @@ fn with_the_dual_cache_a_current_context_gives_the_full_pass_in_every_family() {
         let moved_diff = (moved - &tail).unwrap().abs().unwrap().max_all().unwrap().to_scalar::<f32>().unwrap();
         assert!(moved_diff < 1e-4, "{family}: after the prefix grew: {moved_diff}");
         let again = model.logits_in_window(&input, start + 3, end, false).unwrap();
-        let again_diff = (again - full.narrow(0, 3, end - start - 3).unwrap()).unwrap().abs().unwrap().max_all().unwrap().to_scalar::<f32>().unwrap();
+        let again_diff =
+            (again - full.narrow(0, 3, end - start - 3).unwrap()).unwrap().abs().unwrap().max_all().unwrap().to_scalar::<f32>().unwrap();
         assert!(again_diff < 1e-4, "{family}: and again: {again_diff}");
         // From an empty prefix: the first growth must give Dream's window the row before it.
         model.logits_in_window(&input, 0, end, true).unwrap();

@@ -33,8 +33,7 @@ pub struct Document {
 impl Document {
     /// `file_name` (the URI's last segment) names the language when `language_id` does not.
     pub fn new(text: &str, version: i32, language_id: &str, file_name: &str) -> Self {
-        let language =
-            Language::from_language_id(language_id).or_else(|| Language::from_path(file_name.as_ref()));
+        let language = Language::from_language_id(language_id).or_else(|| Language::from_path(file_name.as_ref()));
         let mut doc = Self { rope: Rope::from_str(text), version, language, language_id: language_id.to_string(), syntax: None };
         doc.reparse();
         doc
@@ -109,10 +108,7 @@ mod tests {
     use super::*;
 
     fn change(l0: u32, c0: u32, l1: u32, c1: u32, text: &str) -> Change {
-        Change {
-            range: Some((Position { line: l0, character: c0 }, Position { line: l1, character: c1 })),
-            text: text.into(),
-        }
+        Change { range: Some((Position { line: l0, character: c0 }, Position { line: l1, character: c1 })), text: text.into() }
     }
 
     #[test]

@@ -75,7 +75,10 @@ impl EditSettings {
             (self.context_tokens <= 8192, "contextTokens must be at most 8192"),
             ((0.0..=4.0).contains(&self.slack), "slack must be 0..=4"),
             ((16..=32768).contains(&self.max_canvas_tokens), "maxCanvasTokens must be 16..=32768"),
-            ((0.0..=1.0).contains(&self.mask.threshold) && self.mask.max_steps >= 1, "mask.threshold must be 0..=1 and mask.maxSteps at least 1"),
+            (
+                (0.0..=1.0).contains(&self.mask.threshold) && self.mask.max_steps >= 1,
+                "mask.threshold must be 0..=1 and mask.maxSteps at least 1",
+            ),
             (self.edit.max_steps >= 1, "edit.maxSteps must be at least 1"),
             (self.edit.locate_odds >= 1.0 && self.edit.locate_odds.is_finite(), "edit.locateOdds must be at least 1"),
             ((0.0..=1.0).contains(&self.edit.delete_threshold), "edit.deleteThreshold must be 0..=1"),
@@ -229,11 +232,7 @@ pub fn rewrite(
         attempt_settings.block_tokens = (attempt_settings.block_tokens / 2).max(8);
     }
     let p = last.expect("at least one attempt");
-    Err(EngineError::AddsSyntaxErrors {
-        before: p.syntax_errors_before,
-        after: p.syntax_errors_after,
-        attempts: settings.retries + 1,
-    })
+    Err(EngineError::AddsSyntaxErrors { before: p.syntax_errors_before, after: p.syntax_errors_after, attempts: settings.retries + 1 })
 }
 
 /// The instruction, where the model has a prompt to put it in.
@@ -526,7 +525,13 @@ mod tests {
             assert!(window.start == 0 || text[..window.start].ends_with('\n'));
             assert!(window.end == text.len() || text[..window.end].ends_with('\n'));
             let whole = grammars::plan(&text, selection.clone(), Some(Language::Python), &budget).unwrap();
-            let local = grammars::plan(&text[window.clone()], selection.start - window.start..selection.end - window.start, Some(Language::Python), &budget).unwrap();
+            let local = grammars::plan(
+                &text[window.clone()],
+                selection.start - window.start..selection.end - window.start,
+                Some(Language::Python),
+                &budget,
+            )
+            .unwrap();
             assert_eq!(whole.span, local.span.start + window.start..local.span.end + window.start);
             let ranges = |p: &grammars::Plan, by: usize| p.blocks.iter().map(|b| b.range.start + by..b.range.end + by).collect::<Vec<_>>();
             assert_eq!(ranges(&whole, 0), ranges(&local, window.start));

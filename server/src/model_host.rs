@@ -38,7 +38,8 @@ impl ModelSource {
             ModelSource::Default => Model::load_default_as(device, dtype),
             ModelSource::Dir(dir) => Model::load_as(dir, device, dtype),
             ModelSource::Hub(id) => {
-                let cache = anneal_models::hub_cache::cache_dir().ok_or_else(|| anyhow::anyhow!("no Hugging Face cache folder (set HF_HOME)"))?;
+                let cache =
+                    anneal_models::hub_cache::cache_dir().ok_or_else(|| anyhow::anyhow!("no Hugging Face cache folder (set HF_HOME)"))?;
                 let mut model = Model::load_as(&anneal_models::hub_cache::snapshot(&cache, id)?, device, dtype)?;
                 model.source = id.clone();
                 Ok(model)

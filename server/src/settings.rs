@@ -50,7 +50,17 @@ impl Default for FillSettings {
 
 impl Default for Settings {
     fn default() -> Self {
-        Self { model: None, device: "cpu".into(), dtype: "auto".into(), disabled_languages: vec![], edit: EditSettings::default(), model_wait_seconds: 120, diagnostics: true, fill: FillSettings::default(), presets: ["Add type annotations", "Add docstrings", "Simplify"].map(String::from).to_vec() }
+        Self {
+            model: None,
+            device: "cpu".into(),
+            dtype: "auto".into(),
+            disabled_languages: vec![],
+            edit: EditSettings::default(),
+            model_wait_seconds: 120,
+            diagnostics: true,
+            fill: FillSettings::default(),
+            presets: ["Add type annotations", "Add docstrings", "Simplify"].map(String::from).to_vec(),
+        }
     }
 }
 
@@ -117,7 +127,8 @@ impl Settings {
 /// `cpu`, `cuda`, `cuda:N` or `metal`. A GPU device in a build without its cargo feature
 /// (`cuda`, `metal`) is an error that says which feature to build with.
 pub fn parse_device(name: &str) -> Result<candle_core::Device, String> {
-    let ordinal = |prefix: &str| name.strip_prefix(prefix).map(str::parse::<usize>).unwrap_or(Ok(0)).map_err(|e| format!("device {name}: {e}"));
+    let ordinal =
+        |prefix: &str| name.strip_prefix(prefix).map(str::parse::<usize>).unwrap_or(Ok(0)).map_err(|e| format!("device {name}: {e}"));
     match name {
         "cpu" => Ok(candle_core::Device::Cpu),
         d if d.starts_with("cuda") => candle_core::Device::new_cuda(ordinal("cuda:")?)
@@ -157,8 +168,8 @@ fn apply(current: &mut serde_json::Value, path: &mut Vec<String>, value: serde_j
 #[cfg(test)]
 mod tests {
     use super::*;
-    use serde_json::json;
     use anneal_models::sampler::KvReuse;
+    use serde_json::json;
 
     #[test]
     fn partial_settings_keep_defaults() {
@@ -172,7 +183,9 @@ mod tests {
     #[test]
     fn nested_keys_left_out_keep_their_values() {
         let (s, _) = Settings::default().merged(json!({"fill": {"tokens": 16}, "edit": {"mask": {"maxSteps": 3}}}));
-        let (s, e) = s.merged(json!({"fill": {"automatic": true}, "edit": {"mask": {"threshold": 0.5, "cache": "dual"}, "edit": {"cache": "prefix"}}}));
+        let (s, e) = s.merged(
+            json!({"fill": {"automatic": true}, "edit": {"mask": {"threshold": 0.5, "cache": "dual"}, "edit": {"cache": "prefix"}}}),
+        );
         assert!(e.is_none());
         assert_eq!((s.fill.tokens, s.fill.automatic), (16, true));
         assert_eq!((s.edit.mask.max_steps, s.edit.mask.threshold), (3, 0.5));
@@ -199,7 +212,8 @@ mod tests {
 
     #[test]
     fn nested_keys_are_named_by_path_and_their_neighbours_kept() {
-        let (s, e) = Settings::default().merged(json!({"edit": {"retries": 1, "slack": "lots", "mask": {"maxSteps": 4, "threshold": [0.5]}}}));
+        let (s, e) =
+            Settings::default().merged(json!({"edit": {"retries": 1, "slack": "lots", "mask": {"maxSteps": 4, "threshold": [0.5]}}}));
         assert_eq!((s.edit.retries, s.edit.mask.max_steps), (1, 4));
         assert_eq!((s.edit.slack, s.edit.mask.threshold), (EditSettings::default().slack, EditSettings::default().mask.threshold));
         let e = e.unwrap();
@@ -236,7 +250,10 @@ mod tests {
         let e = e.unwrap();
         assert!(e.contains("search") && e.contains("locate") && e.contains("off"), "an unknown repair mode names the choices: {e}");
         assert_eq!(s.edit.repair, crate::engine::repair::RepairMode::Search);
-        assert_eq!(Settings::default().merged(json!({"edit": {"repair": "locate"}})).0.edit.repair, crate::engine::repair::RepairMode::Locate);
+        assert_eq!(
+            Settings::default().merged(json!({"edit": {"repair": "locate"}})).0.edit.repair,
+            crate::engine::repair::RepairMode::Locate
+        );
         let (s, e) = Settings::default().merged(json!({"edit": {"edit": {"deleteThreshold": -0.1}}}));
         assert!(e.unwrap().contains("edit.deleteThreshold must be 0..=1"));
         assert_eq!(s.edit.edit.delete_threshold, EditSettings::default().edit.delete_threshold);

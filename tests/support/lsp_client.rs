@@ -143,7 +143,9 @@ impl LspClient {
             let msg = match self.incoming.recv_timeout(left) {
                 Ok(m) => m,
                 Err(RecvTimeoutError::Timeout) => panic!("no {what} within {limit:?}; {} other messages seen", self.seen.len()),
-                Err(RecvTimeoutError::Disconnected) => panic!("server closed its output before the {what}; {} other messages seen", self.seen.len()),
+                Err(RecvTimeoutError::Disconnected) => {
+                    panic!("server closed its output before the {what}; {} other messages seen", self.seen.len())
+                }
             };
             if msg.get("method").is_none() && wanted(&msg) {
                 return msg;
@@ -257,10 +259,8 @@ pub fn apply_text_edits(text: &str, edits: &[Value]) -> String {
         }
         text.len()
     };
-    let mut ranged: Vec<(usize, usize, &str)> = edits
-        .iter()
-        .map(|e| (offset(&e["range"]["start"]), offset(&e["range"]["end"]), e["newText"].as_str().unwrap()))
-        .collect();
+    let mut ranged: Vec<(usize, usize, &str)> =
+        edits.iter().map(|e| (offset(&e["range"]["start"]), offset(&e["range"]["end"]), e["newText"].as_str().unwrap())).collect();
     ranged.sort_by_key(|r| std::cmp::Reverse(r.0));
     let mut out = text.to_string();
     for (a, b, t) in ranged {

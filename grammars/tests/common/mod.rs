@@ -9,10 +9,7 @@ pub fn words(s: &str) -> usize {
     s.split_whitespace().count()
 }
 
-pub const BUDGET: BlockBudget<'static> = BlockBudget {
-    max_len: 40,
-    measure: &words,
-};
+pub const BUDGET: BlockBudget<'static> = BlockBudget { max_len: 40, measure: &words };
 
 fn fixtures() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures")
@@ -23,11 +20,7 @@ pub fn load(name: &str) -> (String, Range<usize>) {
     let path = fixtures().join(name);
     let raw = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
     // Fixtures are stored with LF so that git settings cannot change them; CRLF is made here.
-    let raw = if name.contains("crlf") {
-        raw.replace('\n', "\r\n")
-    } else {
-        raw
-    };
+    let raw = if name.contains("crlf") { raw.replace('\n', "\r\n") } else { raw };
     let start = raw.find('«').expect("fixture marks a selection with «");
     let raw = raw.replacen('«', "", 1);
     let end = raw.find('»').expect("fixture marks a selection with »");

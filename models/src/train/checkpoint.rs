@@ -31,7 +31,15 @@ pub(super) fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
 }
 
 /// Writes `dir/step-N` atomically and points `dir/latest` at it; keeps the two newest.
-pub(super) fn save(out: &Path, step: usize, varmap: &VarMap, opt: &optim::AdamW, state: &State, config: &Config, tokenizer: &Tokenizer) -> Result<PathBuf> {
+pub(super) fn save(
+    out: &Path,
+    step: usize,
+    varmap: &VarMap,
+    opt: &optim::AdamW,
+    state: &State,
+    config: &Config,
+    tokenizer: &Tokenizer,
+) -> Result<PathBuf> {
     let name = format!("step-{step:07}");
     let tmp = out.join(format!("{name}.tmp"));
     let _ = std::fs::remove_dir_all(&tmp);

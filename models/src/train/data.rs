@@ -121,7 +121,16 @@ pub enum EditCorruption {
 /// absorbs the change of length, and masks go on top. Every position is learnt — so the model
 /// learns to distrust visible tokens, not only to fill masks — and visible tokens that differ
 /// from their target weigh `edit_weight`, since they are a few percent of a window.
-pub fn edit_example(rng: &mut StdRng, stream: &[u32], len: usize, max_slack: usize, max_alpha: f64, kind: EditCorruption, edit_weight: f32, sp: Specials) -> Example {
+pub fn edit_example(
+    rng: &mut StdRng,
+    stream: &[u32],
+    len: usize,
+    max_slack: usize,
+    max_alpha: f64,
+    kind: EditCorruption,
+    edit_weight: f32,
+    sp: Specials,
+) -> Example {
     loop {
         let (clean, p, s) = clean_window(rng, stream, len, max_slack, sp.pad);
         let (mut input, target) = match kind {
@@ -183,10 +192,19 @@ pub fn edit_example(rng: &mut StdRng, stream: &[u32], len: usize, max_slack: usi
 /// to them: an inserted token's target is `pad`, a substituted one's is the original; a
 /// deletion shifts the targets after it by one. The target is never longer than
 /// `span.len() + max_inserts`.
-pub fn corrupt_aligned(rng: &mut StdRng, span: &[u32], k: usize, max_inserts: usize, deletable_from: usize, source: &[u32], pad: u32) -> (Vec<u32>, Vec<u32>) {
+pub fn corrupt_aligned(
+    rng: &mut StdRng,
+    span: &[u32],
+    k: usize,
+    max_inserts: usize,
+    deletable_from: usize,
+    source: &[u32],
+    pad: u32,
+) -> (Vec<u32>, Vec<u32>) {
     // One cell per token of either side: (what the canvas shows, what it should show, its
     // index in `span` if it came from there).
-    let mut cells: Vec<(Option<u32>, Option<u32>, Option<usize>)> = span.iter().enumerate().map(|(i, &t)| (Some(t), Some(t), Some(i))).collect();
+    let mut cells: Vec<(Option<u32>, Option<u32>, Option<usize>)> =
+        span.iter().enumerate().map(|(i, &t)| (Some(t), Some(t), Some(i))).collect();
     let mut inserts = 0;
     for _ in 0..k {
         let token = source[rng.random_range(0..source.len())];

@@ -87,7 +87,14 @@ pub struct BlockStats {
     pub logp_target: Vec<Vec<f32>>,
 }
 
-pub fn block_stats(model: &Transformer, rows: &[Vec<u32>], blocks: &[Range<usize>], targets: &[&[u32]], sp: Specials, device: &Device) -> candle_core::Result<BlockStats> {
+pub fn block_stats(
+    model: &Transformer,
+    rows: &[Vec<u32>],
+    blocks: &[Range<usize>],
+    targets: &[&[u32]],
+    sp: Specials,
+    device: &Device,
+) -> candle_core::Result<BlockStats> {
     let (n, len) = (rows.len(), rows[0].len());
     let block_len = blocks[0].len();
     let ids = Tensor::from_vec(rows.concat(), (n, len), device)?;
@@ -129,7 +136,14 @@ pub struct Trajectory {
 /// Samples `cfg.pool` orders for each task and returns them, batched in one forward pass per
 /// step over every (task, trajectory) row. The state a trajectory sees is the true tokens at
 /// the positions it has revealed and masks elsewhere (teacher forcing, as the ELBO needs).
-pub fn sample_orders(model: &Transformer, tasks: &[BlockTask], cfg: &DistillConfig, rng: &mut StdRng, sp: Specials, device: &Device) -> candle_core::Result<Vec<Vec<Trajectory>>> {
+pub fn sample_orders(
+    model: &Transformer,
+    tasks: &[BlockTask],
+    cfg: &DistillConfig,
+    rng: &mut StdRng,
+    sp: Specials,
+    device: &Device,
+) -> candle_core::Result<Vec<Vec<Trajectory>>> {
     let pool = cfg.pool.max(1);
     let block_len = tasks[0].block.len();
     let steps = cfg.order_steps.clamp(1, block_len.max(1));
@@ -189,7 +203,15 @@ pub fn order_example(task: &BlockTask, best: &Trajectory, steps: usize, stream: 
 }
 
 /// Constrained-order examples: a pool of orders per task, the best by ELBO kept.
-pub fn order_examples(model: &Transformer, tasks: &[BlockTask], cfg: &DistillConfig, stream: &[u32], rng: &mut StdRng, sp: Specials, device: &Device) -> candle_core::Result<Vec<Example>> {
+pub fn order_examples(
+    model: &Transformer,
+    tasks: &[BlockTask],
+    cfg: &DistillConfig,
+    stream: &[u32],
+    rng: &mut StdRng,
+    sp: Specials,
+    device: &Device,
+) -> candle_core::Result<Vec<Example>> {
     let pools = sample_orders(model, tasks, cfg, rng, sp, device)?;
     Ok(tasks
         .iter()
@@ -205,7 +227,14 @@ pub fn order_examples(model: &Transformer, tasks: &[BlockTask], cfg: &DistillCon
 /// most confident committed per step) runs on every task in one batch; each task's example is
 /// one of the states it visited after the first step, with the true block as target and loss
 /// on every block position — masks and the model's own commits alike.
-pub fn on_policy_examples(model: &Transformer, tasks: &[BlockTask], cfg: &DistillConfig, rng: &mut StdRng, sp: Specials, device: &Device) -> candle_core::Result<Vec<Example>> {
+pub fn on_policy_examples(
+    model: &Transformer,
+    tasks: &[BlockTask],
+    cfg: &DistillConfig,
+    rng: &mut StdRng,
+    sp: Specials,
+    device: &Device,
+) -> candle_core::Result<Vec<Example>> {
     let block_len = tasks[0].block.len();
     let steps = cfg.on_policy_steps.clamp(1, block_len.max(1));
     let per_step = block_len.div_ceil(steps);
@@ -244,7 +273,14 @@ pub fn on_policy_examples(model: &Transformer, tasks: &[BlockTask], cfg: &Distil
 /// states of its own trajectory — the block masked where the slow decode had not yet
 /// committed, its own tokens elsewhere — with the slow decode's tokens as target, loss on the
 /// masked positions weighted 1/t. The context outside the block stays true and unweighted.
-pub fn self_distill_examples(model: &Transformer, tasks: &[BlockTask], slots: usize, rng: &mut StdRng, sp: Specials, device: &Device) -> candle_core::Result<Vec<Example>> {
+pub fn self_distill_examples(
+    model: &Transformer,
+    tasks: &[BlockTask],
+    slots: usize,
+    rng: &mut StdRng,
+    sp: Specials,
+    device: &Device,
+) -> candle_core::Result<Vec<Example>> {
     let block_len = tasks[0].block.len();
     // A threshold above 1 is never met: one token a pass, most confident first.
     let Filled { rows, reveal_pass, .. } = fill_blocks(model, tasks, f32::INFINITY, block_len, sp, device)?;
@@ -276,7 +312,14 @@ struct Filled {
 
 /// Decodes each task's block with the mask-mode rule: commit every position at least
 /// `threshold` confident, at least one per pass, all that are left at pass `max_steps`.
-fn fill_blocks(model: &Transformer, tasks: &[BlockTask], threshold: f32, max_steps: usize, sp: Specials, device: &Device) -> candle_core::Result<Filled> {
+fn fill_blocks(
+    model: &Transformer,
+    tasks: &[BlockTask],
+    threshold: f32,
+    max_steps: usize,
+    sp: Specials,
+    device: &Device,
+) -> candle_core::Result<Filled> {
     let block_len = tasks[0].block.len();
     let mut rows: Vec<Vec<u32>> = tasks.iter().map(|t| t.masked(sp)).collect();
     let mut reveal_pass = vec![vec![usize::MAX; block_len]; rows.len()];
@@ -307,7 +350,14 @@ fn fill_blocks(model: &Transformer, tasks: &[BlockTask], threshold: f32, max_ste
 /// Block fill, the ablation's measure of steps: each task's block starts fully masked and is
 /// decoded with the mask-mode rule (see [`fill_blocks`]). Returns mean forward passes per
 /// block and the share of block tokens decoded right.
-pub fn block_fill(model: &Transformer, tasks: &[BlockTask], threshold: f32, max_steps: usize, sp: Specials, device: &Device) -> candle_core::Result<(f64, f64)> {
+pub fn block_fill(
+    model: &Transformer,
+    tasks: &[BlockTask],
+    threshold: f32,
+    max_steps: usize,
+    sp: Specials,
+    device: &Device,
+) -> candle_core::Result<(f64, f64)> {
     let Filled { rows, passes, .. } = fill_blocks(model, tasks, threshold, max_steps, sp, device)?;
     let right: usize = tasks.iter().zip(&rows).map(|(t, row)| t.block.clone().filter(|&i| row[i] == t.target[i]).count()).sum();
     let mean_passes = passes.iter().sum::<usize>() as f64 / tasks.len() as f64;

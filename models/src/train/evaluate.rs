@@ -59,9 +59,8 @@ pub const FILL_THRESHOLD: f32 = 0.9;
 /// Block fill on `eval_windows / 2` held-out windows: (forward passes per block, accuracy).
 pub fn block_fill(model: &Transformer, cfg: &TrainConfig, valid: &[u32], sp: Specials, device: &Device) -> Result<(f64, f64)> {
     let mut rng = StdRng::seed_from_u64(11);
-    let tasks: Vec<distill::BlockTask> = (0..(cfg.eval_windows / 2).max(1))
-        .map(|_| distill::block_task(&mut rng, valid, cfg.window, cfg.distill.block, 0, sp))
-        .collect();
+    let tasks: Vec<distill::BlockTask> =
+        (0..(cfg.eval_windows / 2).max(1)).map(|_| distill::block_task(&mut rng, valid, cfg.window, cfg.distill.block, 0, sp)).collect();
     let mut passes = 0.0;
     let mut accuracy = 0.0;
     for chunk in tasks.chunks(cfg.batch_size * 2) {

@@ -207,7 +207,11 @@ pub fn loss(model: &Transformer, batch: &[Example], device: &Device) -> candle_c
 /// post rate rather than taking fresh Adam steps at full size.
 fn lr_at(cfg: &TrainConfig, step: usize) -> f64 {
     let warmup = ((step + 1) as f64 / cfg.warmup_steps.max(1) as f64).min(1.0);
-    let progress = if step >= cfg.steps { 1.0 } else { step.saturating_sub(cfg.warmup_steps) as f64 / cfg.steps.saturating_sub(cfg.warmup_steps).max(1) as f64 };
+    let progress = if step >= cfg.steps {
+        1.0
+    } else {
+        step.saturating_sub(cfg.warmup_steps) as f64 / cfg.steps.saturating_sub(cfg.warmup_steps).max(1) as f64
+    };
     warmup * cfg.lr * (0.1 + 0.9 * 0.5 * (1.0 + (std::f64::consts::PI * progress.min(1.0)).cos()))
 }
 
@@ -232,7 +236,15 @@ pub fn batch_for_step(cfg: &TrainConfig, step: usize, stream: &[u32], sp: Specia
 /// the current weights' own decoding, in self-distillation from the teacher's (`init`, frozen:
 /// with the student's own decode as target, the first run collapsed within 100 steps into
 /// confidently writing pads — each step's easiest sure answer fed the next step's targets).
-fn batch_at(cfg: &TrainConfig, step: usize, stream: &[u32], sp: Specials, model: impl FnOnce() -> Result<Transformer>, teacher: Option<&Transformer>, device: &Device) -> Result<Vec<Example>> {
+fn batch_at(
+    cfg: &TrainConfig,
+    step: usize,
+    stream: &[u32],
+    sp: Specials,
+    model: impl FnOnce() -> Result<Transformer>,
+    teacher: Option<&Transformer>,
+    device: &Device,
+) -> Result<Vec<Example>> {
     let mut batch = batch_for_step(cfg, step, stream, sp);
     let kind = cfg.stage_at(step);
     if !matches!(kind, StageKind::Order | StageKind::OnPolicy | StageKind::SelfDistill) {
@@ -246,10 +258,18 @@ fn batch_at(cfg: &TrainConfig, step: usize, stream: &[u32], sp: Specials, model:
     // run: with the training windows' slack, the teacher wrote pads where a run might be, and
     // within 100 steps the student wrote 19% of a block, the rest pads.
     let slack = if kind == StageKind::SelfDistill { 0 } else { cfg.max_slack };
-    let tasks: Vec<distill::BlockTask> = (0..n_tasks).map(|_| distill::block_task(&mut rng, stream, cfg.window, cfg.distill.block, slack, sp)).collect();
+    let tasks: Vec<distill::BlockTask> =
+        (0..n_tasks).map(|_| distill::block_task(&mut rng, stream, cfg.window, cfg.distill.block, slack, sp)).collect();
     let examples = match kind {
         StageKind::Order => distill::order_examples(&model()?, &tasks, &cfg.distill, stream, &mut rng, sp, device)?,
-        StageKind::SelfDistill => distill::self_distill_examples(teacher.context("self-distillation needs a teacher: set `init`")?, &tasks, slots.len(), &mut rng, sp, device)?,
+        StageKind::SelfDistill => distill::self_distill_examples(
+            teacher.context("self-distillation needs a teacher: set `init`")?,
+            &tasks,
+            slots.len(),
+            &mut rng,
+            sp,
+            device,
+        )?,
         _ => distill::on_policy_examples(&model()?, &tasks, &cfg.distill, &mut rng, sp, device)?,
     };
     for (slot, example) in slots.into_iter().zip(examples) {
@@ -276,7 +296,13 @@ pub fn train(cfg: &TrainConfig, on_progress: &mut dyn FnMut(&TrainProgress)) -> 
         tracing::info!("training a {}-token BPE", cfg.vocab_size);
         let sample = interleave(read_texts(&cfg.corpus.join("train.jsonl"), usize::MAX)?, cfg.seed);
         let mut taken = 0;
-        let sample: Vec<&String> = sample.iter().take_while(|t| { taken += t.len(); taken < cfg.tokenizer_sample_bytes }).collect();
+        let sample: Vec<&String> = sample
+            .iter()
+            .take_while(|t| {
+                taken += t.len();
+                taken < cfg.tokenizer_sample_bytes
+            })
+            .collect();
         let tk = Tokenizer::from_hf(crate::bpe::train_bpe(sample.into_iter(), cfg.vocab_size)?);
         tk.save(&tok_path)?;
         tk
@@ -292,7 +318,8 @@ pub fn train(cfg: &TrainConfig, on_progress: &mut dyn FnMut(&TrainProgress)) -> 
     let config = model_config(cfg, &tokenizer, sp);
     let mut varmap = VarMap::new();
     let model = Transformer::new(&config, Mode::Train, VarBuilder::from_varmap(&varmap, DType::F32, &device))?;
-    let params: Vec<(String, candle_core::Var)> = varmap.data().lock().expect("varmap").iter().map(|(k, v)| (k.clone(), v.clone())).collect();
+    let params: Vec<(String, candle_core::Var)> =
+        varmap.data().lock().expect("varmap").iter().map(|(k, v)| (k.clone(), v.clone())).collect();
     let mut opt = optim::AdamW::new(params, cfg.weight_decay)?;
     let mut state = State { step: 0, tokens_seen: 0, elapsed_secs: 0.0 };
     if let Some(dir) = latest_checkpoint(&cfg.out) {
@@ -302,7 +329,9 @@ pub fn train(cfg: &TrainConfig, on_progress: &mut dyn FnMut(&TrainProgress)) -> 
         opt.load_state(&moments, state.step)?;
         tracing::info!(step = state.step, "resumed from {}", dir.display());
     } else if let Some(init) = &cfg.init {
-        varmap.load(init.join(WEIGHTS_FILE)).with_context(|| format!("init: cannot load the weights of {} into this config's shapes", init.display()))?;
+        varmap
+            .load(init.join(WEIGHTS_FILE))
+            .with_context(|| format!("init: cannot load the weights of {} into this config's shapes", init.display()))?;
         tracing::info!("initialised from {}", init.display());
     } else {
         crate::random::init_seeded(&varmap, cfg.seed)?;
@@ -317,7 +346,8 @@ pub fn train(cfg: &TrainConfig, on_progress: &mut dyn FnMut(&TrainProgress)) -> 
     let mut window_start = std::time::Instant::now();
     let mut loss_avg = None::<f64>;
     let total = cfg.total_steps();
-    let infer_model = || Transformer::new(&config, Mode::Infer, VarBuilder::from_varmap(&varmap, DType::F32, &device)).map_err(anyhow::Error::from);
+    let infer_model =
+        || Transformer::new(&config, Mode::Infer, VarBuilder::from_varmap(&varmap, DType::F32, &device)).map_err(anyhow::Error::from);
     let teacher = match &cfg.init {
         Some(init) if cfg.post.iter().any(|p| p.kind == StageKind::SelfDistill) => {
             let weights = candle_core::safetensors::load(init.join(WEIGHTS_FILE), &device)?;
@@ -378,7 +408,13 @@ pub fn train(cfg: &TrainConfig, on_progress: &mut dyn FnMut(&TrainProgress)) -> 
         if state.step % 100 == 0 {
             tracing::info!(step = state.step, ?stage, loss = loss_avg.unwrap_or(l), tokens_per_sec = tps as u64, "training");
         }
-        on_progress(&TrainProgress { step: state.step, steps: total, loss: loss_avg.unwrap_or(l), tokens_per_sec: tps, last_eval: last_eval.as_ref() });
+        on_progress(&TrainProgress {
+            step: state.step,
+            steps: total,
+            loss: loss_avg.unwrap_or(l),
+            tokens_per_sec: tps,
+            last_eval: last_eval.as_ref(),
+        });
     }
     latest_checkpoint(&cfg.out).context("training ended without a checkpoint")
 }
@@ -405,7 +441,6 @@ pub fn parameters_without_gradient(config: &Config, batch: &[Example]) -> Result
     missing.sort();
     Ok(missing)
 }
-
 
 #[cfg(test)]
 mod tests {

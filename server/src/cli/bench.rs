@@ -188,7 +188,11 @@ pub fn run(args: BenchArgs) -> Result<()> {
         (Some(shape), _, _) => {
             let config = anneal_models::checkpoint::read_config_file(shape)?;
             let tokenizer = anneal_models::Tokenizer::from_bytes(anneal_models::default_model::TOKENIZER)?;
-            eprintln!("writing random weights of {} ({:.0} M parameters)…", shape.display(), anneal_models::config_parameter_count(&config) as f64 / 1e6);
+            eprintln!(
+                "writing random weights of {} ({:.0} M parameters)…",
+                shape.display(),
+                anneal_models::config_parameter_count(&config) as f64 / 1e6
+            );
             anneal_models::random::write_random_checkpoint(scratch.path(), &config, &tokenizer, 0)?;
             Some(scratch.path().to_path_buf())
         }
@@ -210,14 +214,21 @@ pub fn run(args: BenchArgs) -> Result<()> {
         model.source = "default".into();
     }
     let tasks = tasks(&model, &args)?;
-    let bar = ProgressBar::new((5 * tasks.len() + args.sizes.len() + 1) as u64).with_style(ProgressStyle::with_template("{bar:30} {pos}/{len} {msg} · ETA {eta}")?);
+    let bar = ProgressBar::new((5 * tasks.len() + args.sizes.len() + 1) as u64)
+        .with_style(ProgressStyle::with_template("{bar:30} {pos}/{len} {msg} · ETA {eta}")?);
     let mut arms = vec![];
     for (arm, config) in [
         ("ar", None),
         ("one per pass", Some(MaskConfig { threshold: f32::INFINITY, max_steps: usize::MAX, ..MaskConfig::default() })),
         ("diffusion", Some(MaskConfig { threshold: args.threshold, max_steps: args.block, ..MaskConfig::default() })),
-        ("diffusion+cache", Some(MaskConfig { threshold: args.threshold, max_steps: args.block, cache: KvReuse::Prefix, ..MaskConfig::default() })),
-        ("diffusion+dual", Some(MaskConfig { threshold: args.threshold, max_steps: args.block, cache: KvReuse::Dual, ..MaskConfig::default() })),
+        (
+            "diffusion+cache",
+            Some(MaskConfig { threshold: args.threshold, max_steps: args.block, cache: KvReuse::Prefix, ..MaskConfig::default() }),
+        ),
+        (
+            "diffusion+dual",
+            Some(MaskConfig { threshold: args.threshold, max_steps: args.block, cache: KvReuse::Dual, ..MaskConfig::default() }),
+        ),
     ] {
         bar.set_message(arm);
         arms.push(run_arm(&model, arm, config.as_ref(), &tasks, &bar)?);
@@ -380,7 +391,13 @@ fn time_pass(model: &Model, task: &Task, before: usize, block: usize, after: usi
 
 /// One pass over context + block + context here, then the same length in PyTorch eager mode
 /// on the same weights and threads.
-fn torch_comparison(python: &std::path::Path, dir: &std::path::Path, model: &Model, task: &Task, args: &BenchArgs) -> Result<TorchComparison> {
+fn torch_comparison(
+    python: &std::path::Path,
+    dir: &std::path::Path,
+    model: &Model,
+    task: &Task,
+    args: &BenchArgs,
+) -> Result<TorchComparison> {
     let ours = time_pass(model, task, args.context, args.block, args.context)?;
     let tokens = 2 * args.context + args.block;
     let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../scripts/torch_forward.py");
@@ -412,12 +429,29 @@ fn peak_rss_mib() -> Option<f64> {
 }
 
 fn print(r: &Report) {
-    println!("model {} ({:.1} M parameters), {} threads; {} blocks of {} tokens between {} tokens of context each side, threshold {}", r.model, r.parameters as f64 / 1e6, r.threads, r.tasks, r.block, r.context, r.threshold);
+    println!(
+        "model {} ({:.1} M parameters), {} threads; {} blocks of {} tokens between {} tokens of context each side, threshold {}",
+        r.model,
+        r.parameters as f64 / 1e6,
+        r.threads,
+        r.tasks,
+        r.block,
+        r.context,
+        r.threshold
+    );
     println!("\n| arm | tokens/s | passes/token | written | outside the pass | same as one per pass | accuracy |");
     println!("|---|---|---|---|---|---|---|");
     for a in &r.arms {
         let written = a.written as f64 / a.tokens.max(1) as f64 * 100.0;
-        println!("| {} | {:.1} | {:.3} | {written:.0}% | {:.1}% | {:.0}% | {:.1}% |", a.arm, a.tokens_per_second, a.passes_per_token, a.overhead * 100.0, a.same_as_slow * 100.0, a.accuracy * 100.0);
+        println!(
+            "| {} | {:.1} | {:.3} | {written:.0}% | {:.1}% | {:.0}% | {:.1}% |",
+            a.arm,
+            a.tokens_per_second,
+            a.passes_per_token,
+            a.overhead * 100.0,
+            a.same_as_slow * 100.0,
+            a.accuracy * 100.0
+        );
     }
     let speedups: Vec<String> = r.arms.iter().skip(1).map(|a| format!("{:.2}x ({})", a.speedup_over_ar, a.arm)).collect();
     println!("\nspeed-up over ar: {}", speedups.join(", "));

@@ -4,10 +4,10 @@ use std::io::Write;
 use std::ops::ControlFlow;
 use std::path::PathBuf;
 
+use anneal_models::sampler::{Confidence, Schedule};
 use anyhow::{bail, Context, Result};
 use clap::Args;
 use indicatif::{ProgressBar, ProgressStyle};
-use anneal_models::sampler::{Confidence, Schedule};
 
 use crate::engine::repair::{self, Ranker, RepairRequest};
 use crate::engine::{self, EditSettings, RewriteRequest, SamplingMode};
@@ -111,10 +111,12 @@ pub fn run(args: EditArgs) -> Result<()> {
     let language = anneal_grammars::Language::from_path(&args.file);
 
     let started = std::time::Instant::now();
-    let model = ModelSource::parse(args.model.as_deref()).load(&crate::settings::parse_device(&args.device).map_err(anyhow::Error::msg)?, None)?;
+    let model =
+        ModelSource::parse(args.model.as_deref()).load(&crate::settings::parse_device(&args.device).map_err(anyhow::Error::msg)?, None)?;
     tracing::info!(source = model.source, load_ms = started.elapsed().as_millis() as u64, "model loaded");
 
-    let mut settings = EditSettings { block_tokens: args.block_tokens, accept_syntax_errors: args.accept_syntax_errors, ..Default::default() };
+    let mut settings =
+        EditSettings { block_tokens: args.block_tokens, accept_syntax_errors: args.accept_syntax_errors, ..Default::default() };
     settings.mode = match args.mode {
         Mode::Auto => SamplingMode::Auto,
         Mode::Edit => SamplingMode::Edit,
@@ -188,7 +190,13 @@ fn line_of(text: &str, at: usize) -> std::ops::Range<usize> {
 }
 
 /// Repairs the syntax errors of `target` by search (`engine::repair`) and prints the diff.
-fn repair(args: &EditArgs, model: &anneal_models::Model, text: &str, target: std::ops::Range<usize>, language: anneal_grammars::Language) -> Result<()> {
+fn repair(
+    args: &EditArgs,
+    model: &anneal_models::Model,
+    text: &str,
+    target: std::ops::Range<usize>,
+    language: anneal_grammars::Language,
+) -> Result<()> {
     let started = std::time::Instant::now();
     let request = RepairRequest { text, target, language, syntax: None };
     let ranker = Ranker::Model { prior: repair::EDIT_PRIOR };

@@ -40,7 +40,10 @@ pub fn run(cmd: ModelCommand) -> Result<()> {
             if models.is_empty() {
                 println!("no models in {}", cache.display());
             }
-            println!("default\tembedded\t{:.2} M parameters", config_parameter_count(&checkpoint::parse_config(anneal_models::default_model::CONFIG)?) as f64 / 1e6);
+            println!(
+                "default\tembedded\t{:.2} M parameters",
+                config_parameter_count(&checkpoint::parse_config(anneal_models::default_model::CONFIG)?) as f64 / 1e6
+            );
             for (id, dir) in models {
                 match checkpoint::read_config(&dir) {
                     Ok(c) => println!("{id}\t{}\t{:.2} M parameters", c.model_type, config_parameter_count(&c) as f64 / 1e6),
@@ -53,7 +56,10 @@ pub fn run(cmd: ModelCommand) -> Result<()> {
             let params = config_parameter_count(&config);
             println!("family: {:?}", config.family()?);
             println!("parameters: {:.2} M", params as f64 / 1e6);
-            println!("layers {} · hidden {} · heads {}/{} · vocab {}", config.num_hidden_layers, config.hidden_size, config.num_attention_heads, config.num_key_value_heads, config.vocab_size);
+            println!(
+                "layers {} · hidden {} · heads {}/{} · vocab {}",
+                config.num_hidden_layers, config.hidden_size, config.num_attention_heads, config.num_key_value_heads, config.vocab_size
+            );
             println!("edit-trained: {}", config.anneal_edit_trained);
             let template = anneal_models::prompt::ChatTemplate::from_dir(&dir)?;
             println!("follows instructions: {}", if template.is_some() { "yes (chat template)" } else { "no (base model: infill prompt)" });

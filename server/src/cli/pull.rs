@@ -10,7 +10,14 @@ use anyhow::Result;
 /// Whether Anneal loads or prompts with a file of a model repository.
 #[cfg_attr(not(feature = "hub"), allow(dead_code))]
 pub fn wanted(file: &str) -> bool {
-    const NAMED: [&str; 6] = ["config.json", "tokenizer.json", "tokenizer_config.json", "chat_template.jinja", "generation_config.json", "model.safetensors.index.json"];
+    const NAMED: [&str; 6] = [
+        "config.json",
+        "tokenizer.json",
+        "tokenizer_config.json",
+        "chat_template.jinja",
+        "generation_config.json",
+        "model.safetensors.index.json",
+    ];
     NAMED.contains(&file) || (file.ends_with(".safetensors") && !file.contains('/'))
 }
 
@@ -57,7 +64,9 @@ pub fn pull(spec: &str) -> Result<()> {
 mod tests {
     #[test]
     fn pulls_what_anneal_loads_and_no_pickles() {
-        for f in ["config.json", "tokenizer.json", "tokenizer_config.json", "model-00001-of-00004.safetensors", "model.safetensors.index.json"] {
+        for f in
+            ["config.json", "tokenizer.json", "tokenizer_config.json", "model-00001-of-00004.safetensors", "model.safetensors.index.json"]
+        {
             assert!(super::wanted(f), "{f}");
         }
         for f in ["pytorch_model.bin", "model.pt", "README.md", "onnx/model.safetensors", "merges.txt"] {

@@ -30,15 +30,11 @@ pub fn run(args: TrainArgs) -> Result<()> {
     if let Some(out) = args.out {
         cfg.out = out;
     }
-    let bar = ProgressBar::new(cfg.total_steps() as u64).with_style(
-        ProgressStyle::with_template("{bar:30} {pos}/{len} steps · {msg} · ETA {eta}").expect("valid template"),
-    );
+    let bar = ProgressBar::new(cfg.total_steps() as u64)
+        .with_style(ProgressStyle::with_template("{bar:30} {pos}/{len} steps · {msg} · ETA {eta}").expect("valid template"));
     let done = train(&cfg, &mut |p| {
         bar.set_position(p.step as u64);
-        let eval = p
-            .last_eval
-            .and_then(|m| m.valid_accuracy.map(|a| format!(" · valid acc@50% {:.1}%", a[1] * 100.0)))
-            .unwrap_or_default();
+        let eval = p.last_eval.and_then(|m| m.valid_accuracy.map(|a| format!(" · valid acc@50% {:.1}%", a[1] * 100.0))).unwrap_or_default();
         bar.set_message(format!("loss {:.3} · {:.0} tok/s{eval}", p.loss, p.tokens_per_sec));
     })?;
     bar.finish();

@@ -63,7 +63,14 @@ pub fn rewrite_many(
     let observe = Mutex::new(observe);
     let (results, forward_passes) = batched(model, requests.len(), settings.batch, |view, i| {
         let mut report = |p: &EngineProgress| {
-            let p = EngineProgress { attempt: p.attempt, block: finished.load(Ordering::Relaxed), blocks: requests.len(), step: p.step, remaining: p.remaining, preview: None };
+            let p = EngineProgress {
+                attempt: p.attempt,
+                block: finished.load(Ordering::Relaxed),
+                blocks: requests.len(),
+                step: p.step,
+                remaining: p.remaining,
+                preview: None,
+            };
             (observe.lock().expect("observer lock"))(&p)
         };
         let result = rewrite(view, &requests[i], settings, &mut report);
@@ -88,10 +95,17 @@ mod tests {
         assert_eq!(functions.len(), 3);
         let requests: Vec<RewriteRequest> = functions
             .iter()
-            .map(|f| RewriteRequest { text, selection: f.clone(), language: Some(Language::Python), syntax: Some(&tree), instruction: None })
+            .map(|f| RewriteRequest {
+                text,
+                selection: f.clone(),
+                language: Some(Language::Python),
+                syntax: Some(&tree),
+                instruction: None,
+            })
             .collect();
         let settings = EditSettings { accept_syntax_errors: true, batch: 3, ..EditSettings::default() };
-        let alone: Vec<Proposal> = requests.iter().map(|r| rewrite(&model, r, &settings, &mut |_| ControlFlow::Continue(())).unwrap()).collect();
+        let alone: Vec<Proposal> =
+            requests.iter().map(|r| rewrite(&model, r, &settings, &mut |_| ControlFlow::Continue(())).unwrap()).collect();
         let mut seen = 0;
         let (together, stats) = rewrite_many(&model, &requests, &settings, &mut |p| {
             assert_eq!(p.blocks, 3, "progress counts regions");

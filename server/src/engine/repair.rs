@@ -156,7 +156,8 @@ pub fn repair(
         tree.edit(&edit);
         tree.reparse(&text);
         let delta = inserted.len() as isize - range.len() as isize;
-        target = target.start.min(range.start)..((target.end as isize + delta).max(0) as usize).max(range.start + inserted.len()).min(text.len());
+        target = target.start.min(range.start)
+            ..((target.end as isize + delta).max(0) as usize).max(range.start + inserted.len()).min(text.len());
         out.steps.push(best.candidate.description.clone());
     }
     out.forward_passes = passes;
@@ -204,8 +205,11 @@ fn rank(
                 return Err(EngineError::Cancelled);
             }
             let floor = scores.iter().copied().fold(f32::INFINITY, f32::min);
-            let scored = candidates.into_iter().zip(scores).map(|(candidate, s)| Scored { score: s - prior * candidate.edits as f32, candidate });
-            scored.chain(unscored.into_iter().map(|candidate| Scored { score: floor - 1.0 - prior * candidate.edits as f32, candidate })).collect()
+            let scored =
+                candidates.into_iter().zip(scores).map(|(candidate, s)| Scored { score: s - prior * candidate.edits as f32, candidate });
+            scored
+                .chain(unscored.into_iter().map(|candidate| Scored { score: floor - 1.0 - prior * candidate.edits as f32, candidate }))
+                .collect()
         }
         _ => candidates.into_iter().map(|candidate| Scored { score: -(candidate.edits as f32), candidate }).collect(),
     };
@@ -295,9 +299,16 @@ impl ModelSuggest<'_, '_> {
         let mut out = vec![];
         for row in 0..sites.len() {
             let row = logits.get(row)?.to_dtype(DType::F32)?.to_vec1::<f32>()?;
-            let mut ids: Vec<u32> = (0..row.len() as u32).filter(|&i| i != specials.mask && i != specials.pad && i != specials.eos).collect();
+            let mut ids: Vec<u32> =
+                (0..row.len() as u32).filter(|&i| i != specials.mask && i != specials.pad && i != specials.eos).collect();
             ids.sort_by(|&a, &b| row[b as usize].total_cmp(&row[a as usize]));
-            let texts = ids.iter().take(SUGGESTIONS).filter_map(|&i| model.tokenizer.decode(&[i]).ok()).map(|t| t.trim().to_string()).filter(|t| !t.is_empty()).collect();
+            let texts = ids
+                .iter()
+                .take(SUGGESTIONS)
+                .filter_map(|&i| model.tokenizer.decode(&[i]).ok())
+                .map(|t| t.trim().to_string())
+                .filter(|t| !t.is_empty())
+                .collect();
             out.push(texts);
         }
         Ok(out)

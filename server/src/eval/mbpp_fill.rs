@@ -144,24 +144,41 @@ mod tests {
     #[test]
     fn the_body_of_the_tested_function_is_the_hole() {
         let code = "import re\r\ndef helper(x):\r\n\treturn x\r\ndef solve(a,\r\n          b):  # two lines\r\n\tif a:\r\n\t\treturn helper(b)\r\n\r\n\treturn a\r\nR = 3\r\n";
-        let row = Row { task_id: 11, text: "Solve it.".into(), code: code.into(), test_list: vec!["assert solve(1, 2) == 2".into()], test_setup_code: String::new() };
+        let row = Row {
+            task_id: 11,
+            text: "Solve it.".into(),
+            code: code.into(),
+            test_list: vec!["assert solve(1, 2) == 2".into()],
+            test_setup_code: String::new(),
+        };
         let s = sample("Mbpp/11", &row).unwrap();
         let Task::Fill { at, reference } = &s.task else { panic!("a fill") };
         assert_eq!(reference, "\tif a:\n\t\treturn helper(b)\n\n\treturn a\n");
-        assert!(s.source_before[..*at].ends_with("b):  # two lines\n\t\"\"\"Solve it.\n\tassert solve(1, 2) == 2\n\t\"\"\"\n"), "{}", s.source_before);
+        assert!(
+            s.source_before[..*at].ends_with("b):  # two lines\n\t\"\"\"Solve it.\n\tassert solve(1, 2) == 2\n\t\"\"\"\n"),
+            "{}",
+            s.source_before
+        );
         assert_eq!(&s.source_before[*at..], "R = 3\n");
         assert_eq!(s.reference, format!("{}{reference}R = 3\n", &s.source_before[..*at]));
     }
 
     #[test]
     fn a_one_line_function_gets_its_body_on_a_line_of_its_own() {
-        let row = Row { task_id: 12, text: "t".into(), code: "def f(x: dict = {1: 2}): return x  \nprint(f())\n".into(), test_list: vec!["assert f(1) == 1".into()], test_setup_code: String::new() };
+        let row = Row {
+            task_id: 12,
+            text: "t".into(),
+            code: "def f(x: dict = {1: 2}): return x  \nprint(f())\n".into(),
+            test_list: vec!["assert f(1) == 1".into()],
+            test_setup_code: String::new(),
+        };
         let s = sample("Mbpp/12", &row).unwrap();
         assert_eq!(s.task, Task::Fill { at: s.source_before.find("print").unwrap(), reference: "    return x\n".into() });
         assert!(s.source_before.starts_with("def f(x: dict = {1: 2}):\n    \"\"\"t\n"), "{}", s.source_before);
         let untested = Row { test_list: vec!["assert g(1) == 1".into()], ..row };
         assert!(sample("Mbpp/12", &untested).unwrap_err().contains("no function"));
-        let spaced = Row { code: "def f (x):\n#a comment at column 0\n return x\n".into(), test_list: vec!["assert f(1) == 1".into()], ..untested };
+        let spaced =
+            Row { code: "def f (x):\n#a comment at column 0\n return x\n".into(), test_list: vec!["assert f(1) == 1".into()], ..untested };
         let s = sample("Mbpp/12", &spaced).unwrap();
         assert!(matches!(&s.task, Task::Fill { reference, .. } if reference == "#a comment at column 0\n return x\n"), "{:?}", s.task);
         assert!(s.source_before.starts_with("def f (x):\n \"\"\"t\n"), "{}", s.source_before);

@@ -112,7 +112,7 @@ mod tests {
         assert!(close(pass_at_k(4, 2, 3), 1.0)); // n - c < k: every 3-subset holds a pass
         assert!(close(pass_at_k(20, 0, 10), 0.0));
         assert!(close(pass_at_k(6, 1, 3), 0.5)); // 1 - C(5,3)/C(6,3) = 1 - 10/20
-        // Large n: no overflow, and pass@1 is still c / n.
+                                                 // Large n: no overflow, and pass@1 is still c / n.
         assert!(close(pass_at_k(1000, 250, 1), 0.25));
     }
 

@@ -101,7 +101,11 @@ pub fn run(args: RepairArgs) -> Result<()> {
     while n < args.limit {
         // Files too short or blank-lined for a snippet would otherwise keep this loop going.
         misses += 1;
-        anyhow::ensure!(misses < 100_000, "no usable snippets in {} (1–3 non-blank lines from files of 8 lines or more)", args.corpus.display());
+        anyhow::ensure!(
+            misses < 100_000,
+            "no usable snippets in {} (1–3 non-blank lines from files of 8 lines or more)",
+            args.corpus.display()
+        );
         let Some(s) = pick_snippet(&mut rng, &files) else { continue };
         // Cut as the engine cuts a block from its context.
         let framed = engine::frame(&s.text[..s.span.start], &s.text[s.span.clone()], &s.text[s.span.end..]);
@@ -149,7 +153,12 @@ pub fn run(args: RepairArgs) -> Result<()> {
     }
     bar.finish_and_clear();
     let pct = |x: usize| 100.0 * x as f64 / n as f64;
-    println!("repair of {n} held-out snippets (1–3 lines, k ≤ {:.0}% token edits), model {}, {} mode", args.alpha * 100.0, model.source, args.mode);
+    println!(
+        "repair of {n} held-out snippets (1–3 lines, k ≤ {:.0}% token edits), model {}, {} mode",
+        args.alpha * 100.0,
+        model.source,
+        args.mode
+    );
     println!("| exact match | changed | parse-valid | parse-valid before repair | forward passes / snippet |");
     println!("|---|---|---|---|---|");
     println!(

@@ -22,9 +22,18 @@ fn percent(x: f64) -> String {
 
 impl fmt::Display for Report {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let ks: Vec<usize> = self.rows.iter().flat_map(|r| r.pass_at.iter().map(|(k, _)| *k)).collect::<std::collections::BTreeSet<_>>().into_iter().collect();
+        let ks: Vec<usize> = self
+            .rows
+            .iter()
+            .flat_map(|r| r.pass_at.iter().map(|(k, _)| *k))
+            .collect::<std::collections::BTreeSet<_>>()
+            .into_iter()
+            .collect();
         let pass_heads: String = ks.iter().map(|k| format!(" pass@{k} |")).collect();
-        writeln!(f, "| group | samples |{pass_heads} parse-valid | exact match | tokens/s | forward passes / sample | timeouts | compile errors |")?;
+        writeln!(
+            f,
+            "| group | samples |{pass_heads} parse-valid | exact match | tokens/s | forward passes / sample | timeouts | compile errors |"
+        )?;
         writeln!(f, "|---|---|{}---|---|---|---|---|---|", "---|".repeat(ks.len()))?;
         for r in &self.rows {
             let passes: String = ks
@@ -53,7 +62,13 @@ impl fmt::Display for Report {
         }
         if !self.unusable.is_empty() {
             let shown: Vec<&str> = self.unusable.iter().take(3).map(String::as_str).collect();
-            writeln!(f, "unusable rows: {} ({}{})", self.unusable.len(), shown.join("; "), if self.unusable.len() > 3 { "; …" } else { "" })?;
+            writeln!(
+                f,
+                "unusable rows: {} ({}{})",
+                self.unusable.len(),
+                shown.join("; "),
+                if self.unusable.len() > 3 { "; …" } else { "" }
+            )?;
         }
         writeln!(
             f,

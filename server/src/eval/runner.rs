@@ -92,10 +92,12 @@ pub fn run(config: &RunConfig, loaded: Loaded) -> Result<Report> {
     for chunk in runnable.chunks(config.settings.batch.max(1)) {
         let jobs: Vec<&Sample> = chunk.iter().flat_map(|s| std::iter::repeat_n(*s, config.samples)).collect();
         let mut generated: std::collections::VecDeque<generate::Generated> = match &model {
-            Some(model) => crate::engine::batched(model, jobs.len(), config.settings.batch, |view, i| generate::from_model(view, jobs[i], &config.settings, config.hole_tokens))
-                .0
-                .into_iter()
-                .collect::<Result<_>>()?,
+            Some(model) => crate::engine::batched(model, jobs.len(), config.settings.batch, |view, i| {
+                generate::from_model(view, jobs[i], &config.settings, config.hole_tokens)
+            })
+            .0
+            .into_iter()
+            .collect::<Result<_>>()?,
             None => jobs.iter().map(|s| generate::fixed(config.source, s)).collect(),
         };
         for sample in chunk {

@@ -109,7 +109,18 @@ fn break_once(rng: &mut StdRng, text: &str, language: Language) -> Option<(Strin
             Some((splice(t.range.end..t.range.end, &t.kind), kind, t.range.end))
         }
         "swap" => {
-            let pairs: Vec<(&Token, &Token)> = toks.windows(2).filter(|w| w[0].literal && w[1].literal && w[0].range.end == w[1].range.start && w[0].kind != w[1].kind && !word(&w[0]) && !word(&w[1])).map(|w| (&w[0], &w[1])).collect();
+            let pairs: Vec<(&Token, &Token)> = toks
+                .windows(2)
+                .filter(|w| {
+                    w[0].literal
+                        && w[1].literal
+                        && w[0].range.end == w[1].range.start
+                        && w[0].kind != w[1].kind
+                        && !word(&w[0])
+                        && !word(&w[1])
+                })
+                .map(|w| (&w[0], &w[1]))
+                .collect();
             let (a, c) = pairs.choose(rng)?;
             let swapped = format!("{}{}", &text[c.range.clone()], &text[a.range.clone()]);
             Some((splice(a.range.start..c.range.end, &swapped), kind, a.range.start))
@@ -129,8 +140,24 @@ fn break_once(rng: &mut StdRng, text: &str, language: Language) -> Option<(Strin
             Some((splice(t.range.clone(), std::str::from_utf8(&w).ok()?), kind, t.range.start))
         }
         "unclosed string" => {
-            let closing: Vec<&Token> = toks.iter().filter(|t| t.parent.contains("string") && t.range.end > t.range.start && text[t.range.clone()].ends_with(['"', '\'']) && toks.iter().any(|o| o.range.end <= t.range.start && o.parent == t.parent)).collect();
-            let strings: Vec<&Token> = toks.iter().filter(|t| t.kind.contains("string") && !t.literal && text[t.range.clone()].len() >= 2 && text[t.range.clone()].ends_with(['"', '\''])).collect();
+            let closing: Vec<&Token> = toks
+                .iter()
+                .filter(|t| {
+                    t.parent.contains("string")
+                        && t.range.end > t.range.start
+                        && text[t.range.clone()].ends_with(['"', '\''])
+                        && toks.iter().any(|o| o.range.end <= t.range.start && o.parent == t.parent)
+                })
+                .collect();
+            let strings: Vec<&Token> = toks
+                .iter()
+                .filter(|t| {
+                    t.kind.contains("string")
+                        && !t.literal
+                        && text[t.range.clone()].len() >= 2
+                        && text[t.range.clone()].ends_with(['"', '\''])
+                })
+                .collect();
             let end = match (closing.choose(rng), strings.choose(rng)) {
                 (Some(t), _) | (None, Some(t)) => t.range.end,
                 _ => return None,
@@ -138,7 +165,10 @@ fn break_once(rng: &mut StdRng, text: &str, language: Language) -> Option<(Strin
             Some((splice(end - 1..end, ""), kind, end - 1))
         }
         "dedent" | "indent" => {
-            let starts: Vec<usize> = std::iter::once(0).chain(text.match_indices('\n').map(|(i, _)| i + 1)).filter(|&i| i < text.len() && text[i..].starts_with("    ") && !text[i..].trim_start().starts_with('#')).collect();
+            let starts: Vec<usize> = std::iter::once(0)
+                .chain(text.match_indices('\n').map(|(i, _)| i + 1))
+                .filter(|&i| i < text.len() && text[i..].starts_with("    ") && !text[i..].trim_start().starts_with('#'))
+                .collect();
             let at = *starts.choose(rng)?;
             if kind == "dedent" {
                 Some((splice(at..at + 4, ""), kind, at))
@@ -291,7 +321,13 @@ pub fn run(args: SyntaxRepairArgs) -> Result<()> {
             }
         }
     }
-    eprintln!("{} broken files in {} languages, {} breakage(s) each; arms: {}", cases.len(), corpus.len(), args.breakages, args.arms.join(", "));
+    eprintln!(
+        "{} broken files in {} languages, {} breakage(s) each; arms: {}",
+        cases.len(),
+        corpus.len(),
+        args.breakages,
+        args.arms.join(", ")
+    );
     let mut out = args.out.as_ref().map(std::fs::File::create).transpose()?;
     let mut results: Vec<Outcome> = vec![];
     let mut per_language_locate: std::collections::HashMap<Language, usize> = Default::default();
@@ -304,10 +340,13 @@ pub fn run(args: SyntaxRepairArgs) -> Result<()> {
                     let ranker = if arm == "parser" { Ranker::Parser } else { Ranker::Model { prior: args.prior } };
                     let started = Instant::now();
                     let request = RepairRequest { text: &case.broken, target: 0..case.broken.len(), language: case.language, syntax: None };
-                    let repaired = repair::repair(Some(&model), &request, ranker, Some(Duration::from_secs(5)), &mut |_| ControlFlow::Continue(()))?;
+                    let repaired =
+                        repair::repair(Some(&model), &request, ranker, Some(Duration::from_secs(5)), &mut |_| ControlFlow::Continue(()))?;
                     let ms = started.elapsed().as_secs_f64() * 1e3;
                     let result = repaired.change.as_ref().map_or(case.broken.clone(), |c| c.apply(&case.broken));
-                    let rank = (case.kinds.len() == 1).then(|| repaired.alternatives.iter().position(|a| a.candidate.change.apply(&case.broken) == case.original)).flatten();
+                    let rank = (case.kinds.len() == 1)
+                        .then(|| repaired.alternatives.iter().position(|a| a.candidate.change.apply(&case.broken) == case.original))
+                        .flatten();
                     judge(case, arm, &result, ms, repaired.forward_passes, rank)
                 }
                 "locate" => {
@@ -318,7 +357,13 @@ pub fn run(args: SyntaxRepairArgs) -> Result<()> {
                     }
                     let started = Instant::now();
                     let settings = EditSettings { mode: SamplingMode::Edit, ..Default::default() };
-                    let request = RewriteRequest { text: &case.broken, selection: case.lines.clone(), language: Some(case.language), syntax: None, instruction: None };
+                    let request = RewriteRequest {
+                        text: &case.broken,
+                        selection: case.lines.clone(),
+                        language: Some(case.language),
+                        syntax: None,
+                        instruction: None,
+                    };
                     let (result, passes) = match engine::rewrite(&model, &request, &settings, &mut |_| ControlFlow::Continue(())) {
                         Ok(p) => {
                             let mut t = case.broken.clone();
@@ -363,7 +408,9 @@ fn quantile(values: &mut [f64], q: f64) -> f64 {
 }
 
 fn table(title: &str, rows: &BTreeMap<(String, String), Vec<&Outcome>>) -> String {
-    let mut s = format!("\n| {title} | arm | files | fixed | exact | made worse | p50 ms | p95 ms | passes/file |\n|---|---|---|---|---|---|---|---|---|\n");
+    let mut s = format!(
+        "\n| {title} | arm | files | fixed | exact | made worse | p50 ms | p95 ms | passes/file |\n|---|---|---|---|---|---|---|---|---|\n"
+    );
     for ((key, arm), outcomes) in rows {
         let n = outcomes.len();
         let count = |f: &dyn Fn(&Outcome) -> bool| outcomes.iter().filter(|o| f(o)).count();

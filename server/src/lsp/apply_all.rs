@@ -66,7 +66,13 @@ fn regions(doc: &Document, text: &str, scope: &Scope) -> Vec<Bytes<usize>> {
 }
 
 fn trim_newline(text: &str, end: usize) -> usize {
-    if text[..end].ends_with("\r\n") { end - 2 } else if text[..end].ends_with('\n') { end - 1 } else { end }
+    if text[..end].ends_with("\r\n") {
+        end - 2
+    } else if text[..end].ends_with('\n') {
+        end - 1
+    } else {
+        end
+    }
 }
 
 /// The name at `at` (a byte offset of `text`, the text of `doc`), if the grammar knows it as one.
@@ -82,7 +88,13 @@ pub async fn run(session: &Arc<Session>, data: ApplyAllData) -> Result<Workspace
         data.documents.iter().map(|d| job::snapshot(session, &d.uri, d.version).map(|doc| (d.uri.clone(), doc))).collect::<Result<_>>()?;
     let encoding = session.encoding();
     let anchor = docs[0].1.clone();
-    let spec = JobSpec { uri: &first.uri, kind: JobKind::ApplyAll, watch: 0..anchor.rope.len_bytes(), title: "rewriting every region", instruction: data.instruction.as_deref() };
+    let spec = JobSpec {
+        uri: &first.uri,
+        kind: JobKind::ApplyAll,
+        watch: 0..anchor.rope.len_bytes(),
+        title: "rewriting every region",
+        instruction: data.instruction.as_deref(),
+    };
     let (scope, instruction) = (data.scope.clone(), data.instruction.clone());
     let work_docs = docs.clone();
     let (per_doc, failed) = job::run(session, &anchor, spec, move |model, _, settings, observe| {
@@ -92,14 +104,25 @@ pub async fn run(session: &Arc<Session>, data: ApplyAllData) -> Result<Workspace
         for (i, ((_, doc), text)) in work_docs.iter().zip(&texts).enumerate() {
             for selection in regions(doc, text, &scope) {
                 owners.push(i);
-                requests.push(RewriteRequest { text, selection, language: doc.language, syntax: doc.syntax.as_ref(), instruction: instruction.as_deref() });
+                requests.push(RewriteRequest {
+                    text,
+                    selection,
+                    language: doc.language,
+                    syntax: doc.syntax.as_ref(),
+                    instruction: instruction.as_deref(),
+                });
             }
         }
         if requests.is_empty() {
             return Ok((vec![], vec![]));
         }
         let (results, stats) = engine::rewrite_many(model, &requests, &settings.edit, observe);
-        tracing::info!(regions = requests.len(), forward_passes = stats.forward_passes, region_passes = stats.region_passes, "rewrote every region");
+        tracing::info!(
+            regions = requests.len(),
+            forward_passes = stats.forward_passes,
+            region_passes = stats.region_passes,
+            "rewrote every region"
+        );
         let mut per_doc: Vec<Vec<engine::Proposal>> = vec![vec![]; work_docs.len()];
         let mut failed = vec![];
         for (owner, result) in owners.into_iter().zip(results) {
@@ -127,7 +150,10 @@ pub async fn run(session: &Arc<Session>, data: ApplyAllData) -> Result<Workspace
         .zip(per_doc)
         .filter(|(_, (proposals, _))| !proposals.is_empty())
         .map(|((uri, doc), (proposals, text))| {
-            let mut edit = TextDocumentEdit { text_document: OptionalVersionedTextDocumentIdentifier { uri: uri.clone(), version: Some(doc.version) }, edits: vec![] };
+            let mut edit = TextDocumentEdit {
+                text_document: OptionalVersionedTextDocumentIdentifier { uri: uri.clone(), version: Some(doc.version) },
+                edits: vec![],
+            };
             for p in &proposals {
                 edit.edits.extend(document_edit(uri, doc, encoding, &text, p).edits);
             }

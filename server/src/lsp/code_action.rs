@@ -16,8 +16,8 @@ use tower_lsp_server::ls_types::*;
 use super::apply_all::{self, uses_title, ApplyAllData, Scope, FUNCTIONS_TITLE};
 use super::rewrite_job::RewriteData;
 use super::text_sync::from_lsp;
-use crate::model_host::ModelState;
 use super::{diagnostics, Session, REWRITE_ALL_COMMAND, REWRITE_COMMAND};
+use crate::model_host::ModelState;
 
 pub const REWRITE_TITLE: &str = "Anneal: Rewrite selection";
 pub const REPAIR_TITLE: &str = "Anneal: Repair syntax error";
@@ -31,9 +31,8 @@ pub fn code_action(session: &Session, params: CodeActionParams) -> Result<Option
     if !session.settings().enabled(&language_id) {
         return Ok(None);
     }
-    let wanted = |kind: &CodeActionKind| {
-        params.context.only.as_ref().is_none_or(|only| only.iter().any(|k| kind.as_str().starts_with(k.as_str())))
-    };
+    let wanted =
+        |kind: &CodeActionKind| params.context.only.as_ref().is_none_or(|only| only.iter().any(|k| kind.as_str().starts_with(k.as_str())));
     let resolve = session.support().code_action_resolve;
     let mut actions = vec![];
     if wanted(&CodeActionKind::REFACTOR_REWRITE) {
@@ -111,7 +110,13 @@ fn apply_all_action(title: &str, data: ApplyAllData, resolve: bool) -> CodeActio
     } else {
         (None, Some(Command { title: title.into(), command: REWRITE_ALL_COMMAND.into(), arguments: Some(vec![value]) }))
     };
-    CodeActionOrCommand::CodeAction(CodeAction { title: title.into(), kind: Some(CodeActionKind::REFACTOR_REWRITE), data, command, ..Default::default() })
+    CodeActionOrCommand::CodeAction(CodeAction {
+        title: title.into(),
+        kind: Some(CodeActionKind::REFACTOR_REWRITE),
+        data,
+        command,
+        ..Default::default()
+    })
 }
 
 /// An action whose edit comes later: from `codeAction/resolve` when the client supports it,
@@ -125,5 +130,13 @@ fn action(title: &str, kind: CodeActionKind, data: RewriteData, resolve: bool, f
     } else {
         (None, Some(Command { title: title.into(), command: REWRITE_COMMAND.into(), arguments: Some(vec![value]) }))
     };
-    CodeActionOrCommand::CodeAction(CodeAction { title: title.into(), kind: Some(kind), diagnostics, is_preferred, data, command, ..Default::default() })
+    CodeActionOrCommand::CodeAction(CodeAction {
+        title: title.into(),
+        kind: Some(kind),
+        diagnostics,
+        is_preferred,
+        data,
+        command,
+        ..Default::default()
+    })
 }

@@ -6,10 +6,10 @@ use tower_lsp_server::jsonrpc::{Error, Result};
 use tower_lsp_server::ls_types::*;
 
 use super::apply_all::{self, ApplyAllData};
-use super::rewrite_job::{self, RewriteData};
 use super::repair_job;
-use crate::engine::repair::RepairMode;
+use super::rewrite_job::{self, RewriteData};
 use super::Session;
+use crate::engine::repair::RepairMode;
 
 pub async fn code_action_resolve(session: &Arc<Session>, mut action: CodeAction) -> Result<CodeAction> {
     let Some(data) = action.data.clone() else {
@@ -20,8 +20,7 @@ pub async fn code_action_resolve(session: &Arc<Session>, mut action: CodeAction)
         action.edit = Some(apply_all::run(session, all).await?);
         return Ok(action);
     }
-    let data: RewriteData =
-        serde_json::from_value(data).map_err(|e| Error::invalid_params(format!("code action data: {e}")))?;
+    let data: RewriteData = serde_json::from_value(data).map_err(|e| Error::invalid_params(format!("code action data: {e}")))?;
     if data.repair && session.settings().edit.repair == RepairMode::Search {
         return repair_job::run(session, data, action).await;
     }

@@ -24,7 +24,10 @@ pub async fn completion(session: &Arc<Session>, params: CompletionParams) -> Res
         label: format!("{LABEL_PREFIX}{first_line}"),
         kind: Some(CompletionItemKind::SNIPPET),
         detail: Some("fill at the cursor (Anneal)".into()),
-        documentation: Some(Documentation::MarkupContent(MarkupContent { kind: MarkupKind::Markdown, value: format!("```\n{}\n```", fill.text) })),
+        documentation: Some(Documentation::MarkupContent(MarkupContent {
+            kind: MarkupKind::Markdown,
+            value: format!("```\n{}\n```", fill.text),
+        })),
         text_edit: Some(CompletionTextEdit::Edit(TextEdit { range: fill.range, new_text: fill.text })),
         insert_text_format: Some(InsertTextFormat::PLAIN_TEXT),
         ..Default::default()

@@ -133,7 +133,12 @@ async fn load_model(session: Arc<Session>) {
         let started = std::time::Instant::now();
         let result = session.model.load(source, device, settings.dtype().unwrap_or(None)).await;
         let message = match &result {
-            Ok(m) => format!("model {} ready ({:.1} M parameters, {} ms)", m.source, m.parameter_count() as f64 / 1e6, started.elapsed().as_millis()),
+            Ok(m) => format!(
+                "model {} ready ({:.1} M parameters, {} ms)",
+                m.source,
+                m.parameter_count() as f64 / 1e6,
+                started.elapsed().as_millis()
+            ),
             Err(e) => format!("model failed to load: {e}"),
         };
         if let Some(p) = progress {

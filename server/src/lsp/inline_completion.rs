@@ -15,8 +15,14 @@ pub async fn inline_completion(session: &Arc<Session>, params: InlineCompletionP
     let asked_by_user = params.context.trigger_kind == InlineCompletionTriggerKind::INVOKED;
     let fill = fill_job::run(session, &at.text_document.uri, at.position, asked_by_user).await?;
     Ok(Some(InlineCompletionResponse::Array(
-        fill.map(|f| InlineCompletionItem { insert_text: f.text, filter_text: None, range: Some(f.range), command: None, insert_text_format: None })
-            .into_iter()
-            .collect(),
+        fill.map(|f| InlineCompletionItem {
+            insert_text: f.text,
+            filter_text: None,
+            range: Some(f.range),
+            command: None,
+            insert_text_format: None,
+        })
+        .into_iter()
+        .collect(),
     )))
 }

@@ -40,11 +40,8 @@ pub struct RunningJob {
 /// The document at `version`, or ContentModified when it has moved on: an action offered for
 /// one text is never computed on another.
 pub fn snapshot(session: &Session, uri: &Uri, version: i32) -> Result<Document> {
-    let doc = session
-        .documents
-        .get(uri)
-        .map(|d| d.clone())
-        .ok_or_else(|| Error::invalid_params(format!("{} is not open", uri.as_str())))?;
+    let doc =
+        session.documents.get(uri).map(|d| d.clone()).ok_or_else(|| Error::invalid_params(format!("{} is not open", uri.as_str())))?;
     if doc.version != version {
         let mut e = Error::content_modified();
         e.message = format!("the document changed (version {version} → {}); ask for the action again", doc.version).into();
@@ -150,7 +147,11 @@ where
         let _permit = permit;
         work(&model, &snapshot, &settings, &mut |p| {
             let _ = progress_tx.send((p.to_string(), percentage(p), preview_params(p)));
-            if cancelled.load(Ordering::Relaxed) { ControlFlow::Break(()) } else { ControlFlow::Continue(()) }
+            if cancelled.load(Ordering::Relaxed) {
+                ControlFlow::Break(())
+            } else {
+                ControlFlow::Continue(())
+            }
         })
     }));
     let mut steps = 0usize;
@@ -158,8 +159,12 @@ where
         let progress = &progress;
         steps += 1;
         async move {
-            if let Some(p) = progress { p.report_with_message(message, percent).await; }
-            if let Some(preview) = preview { session.client.send_notification::<Preview>(preview).await; }
+            if let Some(p) = progress {
+                p.report_with_message(message, percent).await;
+            }
+            if let Some(preview) = preview {
+                session.client.send_notification::<Preview>(preview).await;
+            }
         }
     };
     let joined = loop {

@@ -26,16 +26,16 @@ mod rewrite_job;
 mod status;
 mod text_sync;
 mod trace;
-mod worker;
 pub(crate) mod transport;
+mod worker;
 
 use std::future::Future;
 use std::panic::AssertUnwindSafe;
 use std::sync::{Arc, Mutex, OnceLock, RwLock};
 
 use dashmap::DashMap;
-use tokio::sync::Semaphore;
 use futures::FutureExt;
+use tokio::sync::Semaphore;
 use tower_lsp_server::jsonrpc::{Error, ErrorCode, Result};
 use tower_lsp_server::ls_types::*;
 use tower_lsp_server::{Client, LanguageServer, LspService, Server};
@@ -114,7 +114,11 @@ async fn guard<T>(method: &str, handler: impl Future<Output = Result<T>>) -> Res
         Err(panic) => {
             let message = panic_message(&*panic);
             tracing::error!(method, "the handler panicked: {message}");
-            Err(Error { code: ErrorCode::InternalError, message: format!("internal error in {method}: the handler panicked: {message}").into(), data: None })
+            Err(Error {
+                code: ErrorCode::InternalError,
+                message: format!("internal error in {method}: the handler panicked: {message}").into(),
+                data: None,
+            })
         }
     }
 }

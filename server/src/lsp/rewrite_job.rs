@@ -33,7 +33,13 @@ pub async fn run(session: &Arc<Session>, data: RewriteData) -> Result<WorkspaceE
     let doc = job::snapshot(session, &data.uri, data.version)?;
     let encoding = session.encoding();
     let selection = doc.byte_range(from_lsp(data.range.start), from_lsp(data.range.end), encoding);
-    let spec = JobSpec { uri: &data.uri, kind: JobKind::Rewrite, watch: selection.clone(), title: "rewriting", instruction: data.instruction.as_deref() };
+    let spec = JobSpec {
+        uri: &data.uri,
+        kind: JobKind::Rewrite,
+        watch: selection.clone(),
+        title: "rewriting",
+        instruction: data.instruction.as_deref(),
+    };
     let instruction = data.instruction.clone();
     let (proposal, text) = job::run(session, &doc, spec, move |model, snapshot, settings, observe| {
         let text = snapshot.text();
@@ -61,10 +67,7 @@ pub fn document_edit(uri: &Uri, doc: &Document, encoding: Encoding, text: &str, 
         .map(|(range, new_text)| {
             let (start, end) = (proposal.span.start + range.start, proposal.span.start + range.end);
             OneOf::Left(TextEdit {
-                range: Range {
-                    start: to_lsp(to_position(&doc.rope, start, encoding)),
-                    end: to_lsp(to_position(&doc.rope, end, encoding)),
-                },
+                range: Range { start: to_lsp(to_position(&doc.rope, start, encoding)), end: to_lsp(to_position(&doc.rope, end, encoding)) },
                 new_text,
             })
         })

@@ -248,10 +248,7 @@ pub fn stdio() -> (ChannelReader, ChannelWriter, tokio::task::JoinHandle<()>) {
     let (in_tx, in_rx) = mpsc::channel(16);
     let (out_tx, mut out_rx) = mpsc::unbounded_channel::<Vec<u8>>();
     let replies = out_tx.downgrade();
-    std::thread::Builder::new()
-        .name("anneal-stdin".into())
-        .spawn(move || read_stdin(in_tx, replies))
-        .expect("spawn the stdin thread");
+    std::thread::Builder::new().name("anneal-stdin".into()).spawn(move || read_stdin(in_tx, replies)).expect("spawn the stdin thread");
     let writer = tokio::task::spawn_blocking(move || {
         let mut stdout = std::io::stdout().lock();
         while let Some(frames) = out_rx.blocking_recv() {

@@ -32,8 +32,8 @@ impl ModelWorker {
     pub async fn run<T: Send + 'static>(&self, work: impl FnOnce() -> T + Send + 'static) -> Result<T, String> {
         let (done, result) = tokio::sync::oneshot::channel();
         let job: Job = Box::new(move || {
-            let outcome = std::panic::catch_unwind(AssertUnwindSafe(work))
-                .map_err(|panic| format!("panicked: {}", super::panic_message(&*panic)));
+            let outcome =
+                std::panic::catch_unwind(AssertUnwindSafe(work)).map_err(|panic| format!("panicked: {}", super::panic_message(&*panic)));
             let _ = done.send(outcome);
         });
         self.jobs.lock().unwrap_or_else(|e| e.into_inner()).send(job).map_err(|_| "the model thread has stopped".to_string())?;

@@ -25,7 +25,10 @@ pub enum Ready {
     Python(String),
     /// A folder with the prepared manifest (and lock file) to copy next to each candidate, and
     /// the environment that points builds at the shared caches.
-    Prepared { template: PathBuf, env: Vec<(String, String)> },
+    Prepared {
+        template: PathBuf,
+        env: Vec<(String, String)>,
+    },
 }
 
 pub type Toolchains = BTreeMap<Lang, Result<Ready, String>>;
@@ -54,9 +57,9 @@ pub fn detect(langs: &[Lang], cache: &Path) -> Toolchains {
         let ready = match lang {
             Lang::Python => python_executable().map(Ready::Python),
             Lang::Js => succeeds(&["node", "--version"], None, &[]).map(|_| Ready::Plain),
-            Lang::Java => succeeds(&["javac", "-version"], None, &[])
-                .and_then(|_| succeeds(&["java", "-version"], None, &[]))
-                .map(|_| Ready::Plain),
+            Lang::Java => {
+                succeeds(&["javac", "-version"], None, &[]).and_then(|_| succeeds(&["java", "-version"], None, &[])).map(|_| Ready::Plain)
+            }
             Lang::Cpp => succeeds(&["g++", "--version"], None, &[]).map(|_| Ready::Plain),
             Lang::Go => succeeds(&["go", "version"], None, &[]).and_then(|_| prepare_go(&cache.join("go"))),
             Lang::Rust => succeeds(&["cargo", "--version"], None, &[]).and_then(|_| prepare_rust(&cache.join("rust"))),
@@ -72,7 +75,8 @@ pub fn detect(langs: &[Lang], cache: &Path) -> Toolchains {
 }
 
 fn python_executable() -> Result<String, String> {
-    let out = Command::new("python3").args(["-c", "import sys; print(sys.executable)"]).output().map_err(|_| "no python3 on PATH".to_string())?;
+    let out =
+        Command::new("python3").args(["-c", "import sys; print(sys.executable)"]).output().map_err(|_| "no python3 on PATH".to_string())?;
     let path = String::from_utf8_lossy(&out.stdout).trim().to_string();
     if out.status.success() && !path.is_empty() {
         Ok(path)
