@@ -7,6 +7,10 @@
 # editors/vscode/.e2e/tools), then about 70 s a run; alone: `editors/vscode/test/run.sh`.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# Formatting is settled by rustfmt.toml; a tree that is not formatted fails here first.
+rustfmt --version >/dev/null 2>&1 || rustup component add rustfmt
+echo "cargo fmt --all --check"
+cargo fmt --all --check
 cargo test --workspace --locked
 ANNEAL_BIN="$PWD/target/debug/anneal" editors/nvim/test/run.sh
 (cd editors/vscode && npm ci --no-audit --no-fund --loglevel=error && npm test)
