@@ -250,7 +250,7 @@ impl SyntaxTree {
         let Some(error) = errors.iter().find(|e| overlaps(&e.range, &target)).cloned() else {
             return SearchOutcome::default();
         };
-        let mut search = Search { language, limits, suggest, parses: 0, cut_short: false };
+        let mut search = Search { language, limits, suggest, parses: 0, cut_short: false, parser: None };
         let window = window(&tree, text, &error, limits.window_tokens);
         let start = State { text: text.to_string(), tree, errors, edits: 0, sources: 0, steps: vec![], window };
         let mut found = search.run(start);
@@ -268,6 +268,8 @@ struct Search<'a> {
     suggest: &'a mut dyn Suggest,
     parses: usize,
     cut_short: bool,
+    /// One parser for every reparse of the search.
+    parser: Option<tree_sitter::Parser>,
 }
 
 impl Search<'_> {
@@ -321,8 +323,16 @@ impl Search<'_> {
         let text = edit.change.apply(&state.text);
         let mut old = state.tree.clone();
         old.edit(&edit_ts.to_tree_sitter());
-        let mut parser = self.language.parser()?;
-        let tree = crate::language::parse_within_budget(&mut parser, &mut |at, _| &text.as_bytes()[at.min(text.len())..], Some(&old))?;
+        let parser = match &mut self.parser {
+            Some(parser) => parser,
+            None => self.parser.insert(self.language.parser()?),
+        };
+        let tree = crate::language::parse_within_budget(parser, &mut |at, _| &text.as_bytes()[at.min(text.len())..], Some(&old))?;
+        // Text that lands in a comment (`//`, `#` typed over a token) silences an error rather
+        // than repairing it.
+        if !inserted.is_empty() && in_comment(&tree, range.start..range.start + inserted.len()) {
+            return None;
+        }
         let errors = verify::errors(&tree, ERROR_LIMIT);
         let delta = inserted.len() as isize - range.len() as isize;
         let end = (state.window.end as isize + delta).max(state.window.start as isize) as usize;
@@ -462,6 +472,19 @@ impl Search<'_> {
                 }
                 let replaced = spaced(text, leaf.range.clone(), &token);
                 push(&mut out, Change { range: leaf.range.clone(), text: replaced }, format!("replace '{old}' with '{token}'"), source);
+            }
+        }
+        // Two neighbouring tokens swapped (`)]` for `])`): one edit.
+        for pair in leaves.windows(2) {
+            let (a, b) = (&pair[0], &pair[1]);
+            let (ta, tb) = (&text[a.range.clone()], &text[b.range.clone()]);
+            if a.range.end == b.range.start && ta != tb && !(is_word(ta) && is_word(tb)) {
+                push(
+                    &mut out,
+                    Change { range: a.range.start..b.range.end, text: format!("{tb}{ta}") },
+                    format!("swap '{ta}' and '{tb}'"),
+                    Source::Grammar,
+                );
             }
         }
         // Line edits.
@@ -667,6 +690,18 @@ fn line_edits(text: &str, line: Range<usize>, language: Language, push: &mut dyn
             push(Change { range: line.start..line.start + unit.len(), text: String::new() }, "dedent the line".into());
         }
     }
+    // A quote added to a run of quotes: `""` closing a `"""` docstring.
+    for quote in ['"', '\'', '`'] {
+        let b = content.as_bytes();
+        for (i, &c) in b.iter().enumerate() {
+            if c == quote as u8 && (i + 1 == b.len() || b[i + 1] != c) && i > 0 && b[i - 1] == c {
+                push(
+                    Change { range: line.start + i + 1..line.start + i + 1, text: quote.to_string() },
+                    format!("close the string with {quote}"),
+                );
+            }
+        }
+    }
     for quote in ['"', '\'', '`'] {
         let positions: Vec<usize> =
             content.char_indices().filter(|&(i, c)| c == quote && (i == 0 || content.as_bytes()[i - 1] != b'\\')).map(|(i, _)| i).collect();
@@ -817,6 +852,28 @@ mod tests {
     fn misspelt_keywords_are_respelt() {
         let found = repair("def f(x):\n    retrun x\n", Language::Python);
         assert!(found.iter().any(|f| f == "def f(x):\n    return x\n"), "{found:#?}");
+    }
+}
+
+/// Whether any part of `range` is inside a comment of `tree`.
+fn in_comment(tree: &Tree, range: Range<usize>) -> bool {
+    let Some(mut node) = tree.root_node().descendant_for_byte_range(range.start, range.end) else { return false };
+    loop {
+        if node.kind().contains("comment") {
+            return true;
+        }
+        if node.child_count() > 0 {
+            // The smallest node holding the range has children: look at those it overlaps.
+            let mut cursor = node.walk();
+            if node.children(&mut cursor).any(|c| c.start_byte() < range.end && range.start < c.end_byte() && c.kind().contains("comment"))
+            {
+                return true;
+            }
+        }
+        match node.parent() {
+            Some(parent) => node = parent,
+            None => return false,
+        }
     }
 }
 

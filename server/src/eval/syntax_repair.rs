@@ -59,6 +59,10 @@ pub struct SyntaxRepairArgs {
     /// Per-file results (JSONL).
     #[arg(long)]
     out: Option<PathBuf>,
+    /// Files an arm did not restore exactly (JSONL: the lines around the breakages as they
+    /// were, as broken, and as repaired), to read what went wrong.
+    #[arg(long)]
+    failures: Option<PathBuf>,
     /// The summary (Markdown); printed to stdout as well.
     #[arg(long)]
     summary: Option<PathBuf>,
@@ -329,12 +333,14 @@ pub fn run(args: SyntaxRepairArgs) -> Result<()> {
         args.arms.join(", ")
     );
     let mut out = args.out.as_ref().map(std::fs::File::create).transpose()?;
+    let mut failures = args.failures.as_ref().map(std::fs::File::create).transpose()?;
     let mut results: Vec<Outcome> = vec![];
     let mut per_language_locate: std::collections::HashMap<Language, usize> = Default::default();
     let bar = indicatif::ProgressBar::new(cases.len() as u64);
     for case in &cases {
         bar.inc(1);
         for arm in &args.arms {
+            let last_result: String;
             let outcome = match arm.as_str() {
                 "parser" | "model" => {
                     let ranker = if arm == "parser" { Ranker::Parser } else { Ranker::Model { prior: args.prior } };
@@ -347,6 +353,7 @@ pub fn run(args: SyntaxRepairArgs) -> Result<()> {
                     let rank = (case.kinds.len() == 1)
                         .then(|| repaired.alternatives.iter().position(|a| a.candidate.change.apply(&case.broken) == case.original))
                         .flatten();
+                    last_result = result.clone();
                     judge(case, arm, &result, ms, repaired.forward_passes, rank)
                 }
                 "locate" => {
@@ -372,12 +379,19 @@ pub fn run(args: SyntaxRepairArgs) -> Result<()> {
                         }
                         Err(_) => (case.broken.clone(), 0),
                     };
+                    last_result = result.clone();
                     judge(case, arm, &result, started.elapsed().as_secs_f64() * 1e3, passes, None)
                 }
                 other => anyhow::bail!("unknown arm {other:?}: choose from parser, model, locate"),
             };
             if let Some(out) = &mut out {
                 writeln!(out, "{}", serde_json::to_string(&outcome)?)?;
+            }
+            if let (Some(failures), false) = (&mut failures, outcome.exact) {
+                let lines = |t: &str| t.get(case.lines.start.min(t.len())..(case.lines.end + 200).min(t.len())).unwrap_or("").to_string();
+                let row = serde_json::json!({"arm": arm, "language": case.language.name(), "kinds": case.kinds, "fixed": outcome.fixed,
+                    "original": lines(&case.original), "broken": lines(&case.broken), "result": lines(&last_result), "broken_file": case.broken});
+                writeln!(failures, "{row}")?;
             }
             results.push(outcome);
         }
