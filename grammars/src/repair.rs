@@ -63,6 +63,9 @@ pub struct Candidate {
     /// punctuation), summed over its edits: a ranker that can afford only some candidates takes
     /// the lowest.
     pub sources: usize,
+    /// How large a change it is: each edit weighs 1, but deleting or inserting a word 2 and
+    /// putting a word for punctuation or the reverse 3; typos rarely lose a whole word.
+    pub weight: usize,
     /// What it does, for a title: `insert ':'`, `delete ')'`, `replace 'retrun' with 'return'`.
     pub description: String,
     /// Syntax errors left in the whole file.
@@ -179,6 +182,8 @@ struct State {
     edits: usize,
     /// The sum of the edits' [`Source`]s: lower is likelier.
     sources: usize,
+    /// The sum of the edits' weights (see [`weight`]).
+    weight: usize,
     steps: Vec<String>,
     /// The region the edits may touch, in this text's bytes.
     window: Range<usize>,
@@ -221,6 +226,19 @@ struct Edit {
     change: Change,
     what: String,
     source: Source,
+    weight: usize,
+}
+
+/// An edit's weight: 1, or 2 for a word deleted or inserted (unless a MISSING node names it),
+/// or 3 for a word put for punctuation or the reverse.
+fn weight(removed: &str, inserted: &str, source: Source) -> usize {
+    let (removed, inserted) = (removed.trim(), inserted.trim());
+    match (removed.is_empty(), inserted.is_empty()) {
+        (true, false) if is_word(inserted) && source != Source::Missing => 2,
+        (false, true) if is_word(removed) => 2,
+        (false, false) if is_word(removed) != is_word(inserted) => 3,
+        _ => 1,
+    }
 }
 
 /// Where an edit's token came from, most telling first: a caller that can score only some
@@ -252,7 +270,7 @@ impl SyntaxTree {
         };
         let mut search = Search { language, limits, suggest, parses: 0, cut_short: false, parser: None };
         let window = window(&tree, text, &error, limits.window_tokens);
-        let start = State { text: text.to_string(), tree, errors, edits: 0, sources: 0, steps: vec![], window };
+        let start = State { text: text.to_string(), tree, errors, edits: 0, sources: 0, weight: 0, steps: vec![], window };
         let mut found = search.run(start);
         // Several edits can land on the same text (`a  b` with a token inserted at either end
         // of the gap): keep one.
@@ -345,6 +363,7 @@ impl Search<'_> {
             errors,
             edits: state.edits + 1,
             sources: state.sources + edit.source as usize,
+            weight: state.weight + edit.weight,
             steps,
         })
     }
@@ -400,7 +419,8 @@ impl Search<'_> {
                 && seen.insert(change.clone())
                 && text[change.range.clone()] != change.text
             {
-                out.push(Edit { change, what, source });
+                let weight = weight(&text[change.range.clone()], &change.text, source);
+                out.push(Edit { change, what, source, weight });
             }
         };
         let tagged = |tokens: &[&str], source: Source| tokens.iter().map(|t| (t.to_string(), source)).collect::<Vec<_>>();
@@ -491,7 +511,8 @@ impl Search<'_> {
         for line in lines_in(text, &focus) {
             line_edits(text, line, self.language, &mut |change, what| push(&mut out, change, what, Source::Grammar));
         }
-        closing_lines(text, &focus, &leaves, &missing, lits, &mut |change, what| push(&mut out, change, what, Source::Grammar));
+        let error = state.first_near().map(|e| e.range.clone()).unwrap_or(focus.clone());
+        closing_lines(text, &focus, &error, &leaves, &missing, lits, &mut |change, what| push(&mut out, change, what, Source::Grammar));
         // Likelier sources first, so that a search cut short has tried them.
         out.sort_by_key(|e| e.source);
         out
@@ -639,9 +660,12 @@ fn window(tree: &Tree, text: &str, error: &SyntaxError, tokens: usize) -> Range<
     if all.len() <= tokens {
         return start..end;
     }
-    // Too many: the first `tokens` from the start; an ERROR that runs on is cut there.
-    let cut = all[tokens - 1].range.end;
-    start..line_end(cut).min(end)
+    // Too many (a long line before, an ERROR that runs on): a quarter of them before the
+    // error's start, the rest after it.
+    let at = all.iter().position(|l| l.range.end > error.range.start).unwrap_or(all.len() - 1);
+    let first = at.saturating_sub(tokens / 4);
+    let last = (first + tokens).min(all.len()) - 1;
+    all[first].range.start..all[last].range.end
 }
 
 /// The lines a window covers, as byte ranges without their line breaks.
@@ -728,6 +752,7 @@ fn line_edits(text: &str, line: Range<usize>, language: Language, push: &mut dyn
 fn closing_lines(
     text: &str,
     window: &Range<usize>,
+    error: &Range<usize>,
     leaves: &[Leaf],
     missing: &[&str],
     lits: &Literals,
@@ -766,6 +791,34 @@ fn closing_lines(
             }
         }
     }
+    // A block left open far from where the parse noticed it: across the whole error, a blank
+    // line kept its indentation when its closer was deleted, and a closer is owed where the
+    // indentation drops. At most a few hundred lines are looked at.
+    let lines = lines_in(text, error);
+    let indent_of = |l: &Range<usize>| text[l.clone()].len() - text[l.clone()].trim_start().len();
+    let mut sites = 0;
+    for (i, line) in lines.iter().enumerate().take(400) {
+        let content = &text[line.clone()];
+        let next = lines[i + 1..].iter().find(|l| !text[(*l).clone()].trim().is_empty());
+        if content.trim().is_empty() && !content.is_empty() {
+            for closer in &closers {
+                push(Change { range: line.end..line.end, text: closer.to_string() }, format!("insert '{closer}' on a line of its own"));
+            }
+            sites += 1;
+        } else if let Some(next) = next.filter(|n| !content.trim().is_empty() && indent_of(n) < indent_of(line)) {
+            let indent = &text[next.start..next.start + indent_of(next)];
+            for closer in &closers {
+                push(
+                    Change { range: line.end + 1..line.end + 1, text: format!("{indent}{closer}\n") },
+                    format!("insert '{closer}' on a line of its own"),
+                );
+            }
+            sites += 1;
+        }
+        if sites >= 40 {
+            break;
+        }
+    }
 }
 
 /// A search result as a change of the original text: the smallest replacement that turns it
@@ -785,6 +838,7 @@ fn candidate(original: &str, state: State) -> Candidate {
         change: Change { range: prefix..a.len() - suffix, text: state.text[prefix..b.len() - suffix].to_string() },
         edits: state.edits,
         sources: state.sources,
+        weight: state.weight,
         description: state.steps.join(" and "),
         errors_after: state.errors.len(),
     }
