@@ -373,6 +373,9 @@ local function accept_case(opts)
   check(on_disk:sub(1, lo) == original:sub(1, lo), 'text before the edited span changed')
   check(on_disk:sub(#on_disk - (#original - hi) + 1) == original:sub(hi + 1), 'text after the edited span changed')
   log(('  edited bytes %d..%d of %d; %d text edit(s); file now %d bytes'):format(lo, hi, #original, #doc_edit.edits, #on_disk))
+  if opts.check_text then
+    opts.check_text(on_disk, proposal)
+  end
 end
 
 case('rust: charwise visual selection, :AnnealRewrite with an instruction, accept with ga, :write', function()
@@ -460,6 +463,12 @@ case('repair: :AnnealRepair on a syntax-error diagnostic asks for its quick fix,
     check_range = function(proposal)
       check(vim.deep_equal(proposal.range, diagnostic.range), 'requested range ' .. show(proposal.range) .. ', not the diagnostic\'s ' .. show(diagnostic.range))
       check(proposal.instruction == nil, 'a repair sent an instruction: ' .. show(proposal.instruction))
+    end,
+    -- The repair is found by search (the parser checks each candidate, the model ranks them):
+    -- the `;` the user lost is back, and nothing else changed.
+    check_text = function(on_disk, proposal)
+      check(on_disk:find('    let first = counts.get("a");\n', 1, true) ~= nil, 'the `;` was not restored:\n' .. on_disk)
+      check(proposal.title == nil or proposal.title:find("insert ';'", 1, true), 'the quick fix is not titled by its edit: ' .. show(proposal.title))
     end,
   })
 end)

@@ -336,7 +336,8 @@ local function on_resolved(ctx, action)
   end
   local edit = action and action.edit
   if not edit then
-    return nil, 'the server proposed no edit'
+    -- A repair that found nothing says so in its title.
+    return nil, (action and action.title and action.title:find('^Anneal: no ')) and action.title:sub(9) or 'the server proposed no edit'
   end
   local uri = vim.uri_from_bufnr(bufnr)
   local edits, version, why = edits_for(edit, uri)
@@ -373,6 +374,8 @@ local function on_resolved(ctx, action)
     edits = edits,
     version = version,
     instruction = ctx.instruction,
+    -- What the server says the edit does (`Anneal: insert ':'` for a repair).
+    title = action.title,
     range = ctx.range,
     old_lines = buf_lines(bufnr),
     new_lines = new_lines,
