@@ -269,7 +269,10 @@ impl SyntaxTree {
             return SearchOutcome::default();
         };
         let mut search = Search { language, limits, suggest, parses: 0, cut_short: false, parser: None };
-        let window = window(&tree, text, &error, limits.window_tokens);
+        // A large ERROR is searched where the caller points into it (a diagnostic's token, the
+        // error's start for a whole file).
+        let anchor = target.start.clamp(error.range.start, error.range.end);
+        let window = window(&tree, text, &error, anchor, limits.window_tokens);
         let start = State { text: text.to_string(), tree, errors, edits: 0, sources: 0, weight: 0, steps: vec![], window };
         let mut found = search.run(start);
         // Several edits can land on the same text (`a  b` with a token inserted at either end
@@ -376,7 +379,7 @@ impl Search<'_> {
         // Edits go around the first error left in the window (the window itself can be wide:
         // one ERROR node may hold two mistakes).
         let focus = match state.first_near() {
-            Some(error) => window(&state.tree, text, error, self.limits.window_tokens),
+            Some(error) => window(&state.tree, text, error, error.range.start.max(state.window.start), self.limits.window_tokens),
             None => return vec![],
         };
         let leaves = leaves_in(&state.tree, &focus);
@@ -650,11 +653,11 @@ fn leaf(node: Node) -> Leaf {
 /// The window of an error: its lines and the line before, cut to about `tokens` tokens (an
 /// ERROR node can cover the rest of the file): the first of them from the line before the
 /// error, and a few around its end.
-fn window(tree: &Tree, text: &str, error: &SyntaxError, tokens: usize) -> Range<usize> {
+fn window(tree: &Tree, text: &str, error: &SyntaxError, anchor: usize, tokens: usize) -> Range<usize> {
     let b = text.as_bytes();
     let line_start = |at: usize| b[..at.min(b.len())].iter().rposition(|&c| c == b'\n').map_or(0, |i| i + 1);
     let line_end = |at: usize| b[at.min(b.len())..].iter().position(|&c| c == b'\n').map_or(b.len(), |i| at + i);
-    let start = line_start(line_start(error.range.start).saturating_sub(1));
+    let start = line_start(line_start(anchor).saturating_sub(1));
     let end = line_end(error.range.end);
     let all = leaves_in(tree, &(start..end));
     if all.len() <= tokens {
@@ -662,7 +665,7 @@ fn window(tree: &Tree, text: &str, error: &SyntaxError, tokens: usize) -> Range<
     }
     // Too many (a long line before, an ERROR that runs on): a quarter of them before the
     // error's start, the rest after it.
-    let at = all.iter().position(|l| l.range.end > error.range.start).unwrap_or(all.len() - 1);
+    let at = all.iter().position(|l| l.range.end > anchor).unwrap_or(all.len() - 1);
     let first = at.saturating_sub(tokens / 4);
     let last = (first + tokens).min(all.len()) - 1;
     all[first].range.start..all[last].range.end

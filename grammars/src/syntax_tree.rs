@@ -168,6 +168,25 @@ impl SyntaxTree {
         self.tree_for(text).map(|tree| verify::errors(&tree, limit)).unwrap_or_default()
     }
 
+    /// `range` grown to whole top-level nodes of the parse (items, statements, and ERROR nodes
+    /// at the top), so that a window of the text cut there parses near `range` as the whole
+    /// text does. `range` itself without a tree.
+    pub fn top_level_bounds(&self, text: &str, range: Range<usize>) -> Range<usize> {
+        let Some(tree) = self.tree_for(text) else { return range };
+        let root = tree.root_node();
+        let mut cursor = root.walk();
+        let (mut start, mut end) = (range.start, range.end);
+        for child in root.children(&mut cursor) {
+            if child.start_byte() <= range.start && range.start < child.end_byte() {
+                start = start.min(child.start_byte());
+            }
+            if child.start_byte() < range.end && range.end <= child.end_byte() {
+                end = end.max(child.end_byte());
+            }
+        }
+        start..end.min(text.len())
+    }
+
     /// ERROR and MISSING nodes that touch `range`; see [`crate::syntax_errors`].
     pub fn syntax_errors(&self, text: &str, range: Range<usize>) -> usize {
         verify::count(self.tree_for(text).as_deref(), text, &[range])

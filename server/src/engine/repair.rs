@@ -125,17 +125,33 @@ pub fn repair(
             break;
         }
         let limits = SearchLimits { deadline: deadline.map(|d| started + d), ..SearchLimits::default() };
-        let (outcome, cancelled) = {
+        // In a large file the search reparses a window around the error, not the file: a
+        // reparse after a fix re-reads everything the error had thrown off, and in 10,000 lines
+        // that cost ~10 ms a candidate. The winner is then checked on the whole file.
+        let first = tree.errors(&text, 1000).into_iter().find(|e| e.range.start <= target.end && target.start <= e.range.end);
+        let local = match &first {
+            Some(error) if text.len() > LOCAL_ABOVE => local_window(&tree, &text, &error.range),
+            _ => 0..text.len(),
+        };
+        let local_tree;
+        let (search_text, search_tree, search_target) = if local == (0..text.len()) {
+            (text.as_str(), &tree, target.clone())
+        } else {
+            let at = first.as_ref().expect("a window only around an error").range.start - local.start;
+            local_tree = SyntaxTree::new(&text[local.clone()], Some(request.language));
+            (&text[local.clone()], &local_tree, at..at)
+        };
+        let (mut outcome, cancelled) = {
             let mut progress = Progress { observe: &mut *observe, round, last: None, cancelled: false };
             // The grammar's own tokens first. The model's top choices at each gap are asked
             // for only when those find nothing: where the grammar has candidates, adding the
             // model's made repairs slower and no better (seed 1 of `anneal eval
             // syntax-repair`: exact 68.1% with them, 70.0% without, p50 341 → 157 ms).
-            let mut outcome = tree.repair_candidates(&text, target.clone(), &limits, &mut ProgressOnly(&mut progress));
+            let mut outcome = search_tree.repair_candidates(search_text, search_target.clone(), &limits, &mut ProgressOnly(&mut progress));
             if let (Some(model), Ranker::Model { .. }, true, false) = (model, ranker, outcome.candidates.is_empty(), progress.cancelled) {
                 let mut suggest = ModelSuggest { model, progress: &mut progress, passes: 0, asked: false };
                 let parses = outcome.parses;
-                outcome = tree.repair_candidates(&text, target.clone(), &limits, &mut suggest);
+                outcome = search_tree.repair_candidates(search_text, search_target.clone(), &limits, &mut suggest);
                 outcome.parses += parses;
                 passes += suggest.passes;
             }
@@ -146,20 +162,38 @@ pub fn repair(
             return Err(EngineError::Cancelled);
         }
         let Some(error) = outcome.error else { break };
-        let mut ranked = rank(model, ranker, &text, outcome.candidates, &mut passes, observe, round)?;
-        if ranked.is_empty() {
-            out.unrepaired = Some(error.range);
-            break;
+        for candidate in &mut outcome.candidates {
+            candidate.change.range = candidate.change.range.start + local.start..candidate.change.range.end + local.start;
         }
-        let best = ranked.remove(0);
+        let unrepaired = error.range.start + local.start..error.range.end + local.start;
+        let ranked = rank(model, ranker, &text, outcome.candidates, &mut passes, observe, round)?;
+        // The best candidate that leaves fewer errors in the whole file (in a window, one
+        // could have thrown off the code past its end).
+        let errors_now = tree.errors(&text, 1000).len();
+        let mut chosen = None;
+        for (i, scored) in ranked.iter().enumerate().take(4) {
+            let Change { range, text: inserted } = &scored.candidate.change;
+            let mut next = tree.clone();
+            let new_text = scored.candidate.change.apply(&text);
+            next.edit(&anneal_grammars::TextEdit::replace(&text, range.clone(), inserted));
+            next.reparse(&new_text);
+            if next.errors(&new_text, 1000).len() < errors_now {
+                chosen = Some((i, new_text, next));
+                break;
+            }
+        }
+        let Some((i, new_text, new_tree)) = chosen else {
+            out.unrepaired = Some(unrepaired);
+            break;
+        };
+        let best = ranked[i].clone();
         if round == 0 {
-            out.alternatives = std::iter::once(best.clone()).chain(ranked).collect();
+            out.alternatives =
+                std::iter::once(best.clone()).chain(ranked.into_iter().enumerate().filter(|(j, _)| *j != i).map(|(_, s)| s)).collect();
         }
         let Change { range, text: inserted } = &best.candidate.change;
-        let edit = anneal_grammars::TextEdit::replace(&text, range.clone(), inserted);
-        text = best.candidate.change.apply(&text);
-        tree.edit(&edit);
-        tree.reparse(&text);
+        text = new_text;
+        tree = new_tree;
         let delta = inserted.len() as isize - range.len() as isize;
         target = target.start.min(range.start)
             ..((target.end as isize + delta).max(0) as usize).max(range.start + inserted.len()).min(text.len());
@@ -171,6 +205,29 @@ pub fn repair(
         out.change = Some(diff(request.text, &text));
     }
     Ok(out)
+}
+
+/// Texts larger than this are searched in a window around each error.
+const LOCAL_ABOVE: usize = 32 << 10;
+
+/// A window around `error`: 4 KiB before it and after it (after at most 64 KiB of it: an
+/// ERROR can run to the end of the file), grown to whole top-level nodes of the file's parse and
+/// to whole lines, so that near the error the window parses as the file does.
+fn local_window(tree: &SyntaxTree, text: &str, error: &Range<usize>) -> Range<usize> {
+    const MARGIN: usize = 4 << 10;
+    let b = text.as_bytes();
+    let mut from = error.start.saturating_sub(MARGIN);
+    while !text.is_char_boundary(from) {
+        from -= 1;
+    }
+    let mut to = (error.end.min(error.start + (64 << 10)) + MARGIN).min(text.len());
+    while !text.is_char_boundary(to) {
+        to += 1;
+    }
+    let bounds = tree.top_level_bounds(text, from..to);
+    let start = b[..bounds.start].iter().rposition(|&c| c == b'\n').map_or(0, |i| i + 1);
+    let end = b[bounds.end..].iter().position(|&c| c == b'\n').map_or(b.len(), |i| bounds.end + i + 1);
+    start..end
 }
 
 /// The one replacement that turns `old` into `new`.

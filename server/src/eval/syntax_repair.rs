@@ -56,6 +56,10 @@ pub struct SyntaxRepairArgs {
     /// Log-likelihood charged per edit by the model arm.
     #[arg(long, default_value_t = repair::EDIT_PRIOR)]
     prior: f32,
+    /// Files of 10,000 lines or more (the language's files joined) broken once each, per
+    /// language, to time the model arm on a large file; 0 for none.
+    #[arg(long, default_value_t = 5)]
+    large: usize,
     /// Per-file results (JSONL).
     #[arg(long)]
     out: Option<PathBuf>,
@@ -397,12 +401,49 @@ pub fn run(args: SyntaxRepairArgs) -> Result<()> {
         }
     }
     bar.finish_and_clear();
-    let summary = summarize(&args, &results);
+    let mut summary = summarize(&args, &results);
+    if args.large > 0 && args.arms.iter().any(|a| a == "model") {
+        summary += &large_files(&args, &model, &corpus)?;
+    }
     print!("{summary}");
     if let Some(path) = &args.summary {
         std::fs::write(path, &summary).with_context(|| format!("cannot write {}", path.display()))?;
     }
     Ok(())
+}
+
+/// The model arm's time on files of 10,000 lines or more with one breakage (Python and Rust).
+fn large_files(args: &SyntaxRepairArgs, model: &anneal_models::Model, corpus: &[(Language, Vec<String>)]) -> Result<String> {
+    let mut rng = StdRng::seed_from_u64(args.seed ^ 0x1a7e);
+    let mut s = format!("\nFiles of 10,000 lines or more, one breakage each, model arm ({} a language):\n\n| language | files | lines | fixed | exact | p50 ms | max ms |\n|---|---|---|---|---|---|---|\n", args.large);
+    for (language, files) in corpus.iter().filter(|(l, f)| matches!(l, Language::Python | Language::Rust) && !f.is_empty()) {
+        let mut big = String::new();
+        for file in files.iter().cycle() {
+            if big.lines().count() >= 10_000 {
+                break;
+            }
+            big.push_str(file);
+            big.push_str("\n\n");
+        }
+        let (mut ms, mut fixed, mut exact, mut n) = (vec![], 0, 0, 0);
+        while n < args.large {
+            // The breakage is drawn anywhere in the file.
+            let Some(case) = break_file(&mut rng, &big, *language, 1) else { continue };
+            n += 1;
+            let started = Instant::now();
+            let request = RepairRequest { text: &case.broken, target: 0..case.broken.len(), language: case.language, syntax: None };
+            let ranker = Ranker::Model { prior: args.prior };
+            let repaired = repair::repair(Some(model), &request, ranker, Some(Duration::from_secs(5)), &mut |_| ControlFlow::Continue(()))?;
+            ms.push(started.elapsed().as_secs_f64() * 1e3);
+            let result = repaired.change.as_ref().map_or(case.broken.clone(), |c| c.apply(&case.broken));
+            let outcome = judge(&case, "model", &result, 0.0, 0, None);
+            fixed += usize::from(outcome.fixed);
+            exact += usize::from(outcome.exact);
+        }
+        let max = ms.iter().copied().fold(0.0, f64::max);
+        s += &format!("| {language} | {n} | {} | {fixed} | {exact} | {:.0} | {max:.0} |\n", big.lines().count(), quantile(&mut ms, 0.5));
+    }
+    Ok(s)
 }
 
 fn percent(n: usize, of: usize) -> String {
