@@ -294,6 +294,23 @@ fn syntax_errors_are_published_with_a_repair_quick_fix() {
     let repaired = apply_text_edits(broken, edits);
     assert_eq!(anneal_grammars::syntax_errors(&repaired, 0..repaired.len(), anneal_grammars::Language::Python), 0, "{repaired}");
 
+    // Asked again at the same version, the fixes come ready: the resolved repair first, titled
+    // and with its edit, then its close alternatives; each parses.
+    let again = client.request(
+        "textDocument/codeAction",
+        json!({"textDocument": {"uri": uri}, "range": diagnostics[0]["range"], "context": {"diagnostics": [diagnostics[0]], "only": ["quickfix"]}}),
+    );
+    let ready = again["result"].as_array().unwrap();
+    assert!((1..=4).contains(&ready.len()), "{again}");
+    assert_eq!(ready[0]["title"], title, "{again}");
+    for action in ready {
+        let edits =
+            action["edit"]["documentChanges"][0]["edits"].as_array().unwrap_or_else(|| panic!("a ready fix carries its edit: {action}"));
+        assert_eq!(action["edit"]["documentChanges"][0]["textDocument"]["version"], 1);
+        let fixed = apply_text_edits(broken, edits);
+        assert_eq!(anneal_grammars::syntax_errors(&fixed, 0..fixed.len(), anneal_grammars::Language::Python), 0, "{fixed}");
+    }
+
     // Fixing the line by hand clears the diagnostics, for the new version.
     client.notify(
         "textDocument/didChange",

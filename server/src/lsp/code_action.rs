@@ -63,6 +63,11 @@ pub fn code_action(session: &Session, params: CodeActionParams) -> Result<Option
                 continue;
             }
             seen.push(d.range);
+            // Resolved before at this version: the repair and its close alternatives, ready.
+            if let Some(found) = session.repairs.get(&uri).filter(|f| f.version == version && f.range == d.range) {
+                actions.extend(found.actions.iter().cloned().map(CodeActionOrCommand::CodeAction));
+                continue;
+            }
             let data = RewriteData { uri: uri.clone(), version, range: d.range, instruction: None, repair: true };
             actions.push(action(REPAIR_TITLE, CodeActionKind::QUICKFIX, data, resolve, Some(d.clone())));
         }

@@ -76,6 +76,9 @@ pub struct Session {
     pub worker: worker::ModelWorker,
     /// `$/setTrace`: whether `$/logTrace` notifications go to the client.
     pub trace: RwLock<TraceValue>,
+    /// The repairs last resolved per document (see [`repair_job::Found`]): offered again, with
+    /// their alternatives, as ready quick fixes while the document stays at that version.
+    pub repairs: DashMap<Uri, repair_job::Found>,
 }
 
 impl Session {
@@ -223,6 +226,7 @@ pub async fn serve() {
             jobs: Arc::new(Semaphore::new(1)),
             worker: worker::ModelWorker::start(),
             trace: RwLock::new(TraceValue::Off),
+            repairs: DashMap::new(),
         }))
     })
     .custom_method("textDocument/inlineCompletion", Backend::inline_completion)

@@ -15,6 +15,19 @@ use super::Session;
 use crate::engine::repair::{self, Ranker, RepairRequest};
 use crate::engine::{EngineError, Proposal};
 
+/// Alternatives offered beside the best repair: at most this many, each scored by the model
+/// within [`CLOSE`] nats of the best.
+const ALTERNATIVES: usize = 3;
+const CLOSE: f32 = 3.0;
+
+/// The repairs found for one diagnostic of a document at one version, as ready quick fixes
+/// (title and edit), the best first.
+pub struct Found {
+    pub version: i32,
+    pub range: Range,
+    pub actions: Vec<CodeAction>,
+}
+
 /// The longest a repair searches before it answers with what it found.
 const DEADLINE: std::time::Duration = std::time::Duration::from_secs(2);
 
@@ -37,21 +50,41 @@ pub async fn run(session: &Arc<Session>, data: RewriteData, mut action: CodeActi
         Ok::<_, EngineError>((repaired, text))
     })
     .await?;
+    let as_edit = |change: &anneal_grammars::Change| {
+        let proposal = Proposal {
+            span: change.range.clone(),
+            replacement: change.text.clone(),
+            syntax_errors_before: repaired.errors_before,
+            syntax_errors_after: repaired.errors_after,
+            blocks: 0,
+            steps: 0,
+            forward_passes: repaired.forward_passes,
+            generated_tokens: 0,
+        };
+        let edit = document_edit(&data.uri, &doc, encoding, &text, &proposal);
+        WorkspaceEdit { document_changes: Some(DocumentChanges::Edits(vec![edit])), ..Default::default() }
+    };
     match (&repaired.change, repaired.title()) {
         (Some(change), Some(title)) => {
             action.title = format!("Anneal: {title}");
-            let proposal = Proposal {
-                span: change.range.clone(),
-                replacement: change.text.clone(),
-                syntax_errors_before: repaired.errors_before,
-                syntax_errors_after: repaired.errors_after,
-                blocks: 0,
-                steps: 0,
-                forward_passes: repaired.forward_passes,
-                generated_tokens: 0,
-            };
-            let edit = document_edit(&data.uri, &doc, encoding, &text, &proposal);
-            action.edit = Some(WorkspaceEdit { document_changes: Some(DocumentChanges::Edits(vec![edit])), ..Default::default() });
+            action.edit = Some(as_edit(change));
+            action.data = None;
+            // Close runners-up of the first error (when it was the only one), for the next
+            // time the editor asks for this diagnostic's fixes.
+            let mut actions = vec![action.clone()];
+            if repaired.steps.len() == 1 {
+                let best = repaired.alternatives.first().map_or(0.0, |a| a.score);
+                for alternative in repaired.alternatives.iter().skip(1).filter(|a| a.score >= best - CLOSE).take(ALTERNATIVES) {
+                    actions.push(CodeAction {
+                        title: format!("Anneal: {}", alternative.candidate.description),
+                        kind: Some(CodeActionKind::QUICKFIX),
+                        diagnostics: action.diagnostics.clone(),
+                        edit: Some(as_edit(&alternative.candidate.change)),
+                        ..Default::default()
+                    });
+                }
+            }
+            session.repairs.insert(data.uri.clone(), Found { version: data.version, range: data.range, actions });
         }
         _ => {
             let limit = anneal_grammars::SearchLimits::default().max_edits;

@@ -43,6 +43,7 @@ pub fn did_change(session: &Session, params: DidChangeTextDocumentParams) {
 
 pub fn did_close(session: &Session, params: DidCloseTextDocumentParams) {
     session.documents.remove(&params.text_document.uri);
+    session.repairs.remove(&params.text_document.uri);
 }
 
 pub fn from_lsp(p: tower_lsp_server::ls_types::Position) -> Position {
