@@ -30,6 +30,9 @@ use crate::syntax_tree::TextEdit;
 use crate::verify::{self, SyntaxError};
 use crate::{Language, SyntaxTree};
 
+/// Repairs of the first of several mistakes kept while the search looks for one of all.
+const PARTIAL_KEPT: usize = 64;
+
 /// Errors looked at in one file: more is not a file to repair token by token.
 const ERROR_LIMIT: usize = 200;
 
@@ -184,6 +187,8 @@ struct State {
     sources: usize,
     /// The sum of the edits' weights (see [`weight`]).
     weight: usize,
+    /// Where the last byte any edit wrote ends, in this text.
+    edited_end: usize,
     steps: Vec<String>,
     /// The region the edits may touch, in this text's bytes.
     window: Range<usize>,
@@ -273,7 +278,7 @@ impl SyntaxTree {
         // error's start for a whole file).
         let anchor = target.start.clamp(error.range.start, error.range.end);
         let window = window(&tree, text, &error, anchor, limits.window_tokens);
-        let start = State { text: text.to_string(), tree, errors, edits: 0, sources: 0, weight: 0, steps: vec![], window };
+        let start = State { text: text.to_string(), tree, errors, edits: 0, sources: 0, weight: 0, edited_end: 0, steps: vec![], window };
         let mut found = search.run(start);
         // Several edits can land on the same text (`a  b` with a token inserted at either end
         // of the gap): keep one.
@@ -304,6 +309,8 @@ impl Search<'_> {
     /// Breadth first by edit count: the candidates of the smallest depth that has any.
     fn run(&mut self, start: State) -> Vec<Candidate> {
         let original = start.text.clone();
+        let start_errors = start.errors.len();
+        let mut partial: Vec<State> = vec![];
         let mut frontier = vec![start];
         for _depth in 0..self.limits.max_edits.clamp(1, 3) {
             let mut solved = vec![];
@@ -319,12 +326,20 @@ impl Search<'_> {
                     if next.near() == 0 && fewer {
                         solved.push(next);
                     } else if next.badness() < state.badness() {
+                        // The parse now gets past every edit with fewer errors than at the
+                        // start: this mistake is mended and the error left is another one.
+                        if next.errors.len() < start_errors && next.reach() > next.edited_end && partial.len() < PARTIAL_KEPT {
+                            partial.push(next.clone());
+                        }
                         progress.push(next);
                     }
                 }
             }
-            if !solved.is_empty() || self.cut_short {
+            if !solved.is_empty() {
                 return solved.into_iter().map(|s| candidate(&original, s)).collect();
+            }
+            if self.cut_short {
+                break;
             }
             progress.sort_by_key(State::badness);
             progress.truncate(self.limits.beam);
@@ -333,7 +348,11 @@ impl Search<'_> {
             }
             frontier = progress;
         }
-        vec![]
+        // No edit mends everything near the error (two mistakes on a line, one of them deeper
+        // than the search): the caller gets the edits that mend the first, fewest edits first,
+        // and searches again from there.
+        let fewest = partial.iter().map(|s| s.edits).min().unwrap_or(0);
+        partial.into_iter().filter(|s| s.edits == fewest).map(|s| candidate(&original, s)).collect()
     }
 
     /// Applies one edit and reparses incrementally; `None` when the parse ran out of time.
@@ -367,6 +386,12 @@ impl Search<'_> {
             edits: state.edits + 1,
             sources: state.sources + edit.source as usize,
             weight: state.weight + edit.weight,
+            edited_end: if state.edited_end >= range.end {
+                (state.edited_end as isize + delta) as usize
+            } else {
+                range.start + inserted.len()
+            }
+            .max(range.start + inserted.len()),
             steps,
         })
     }

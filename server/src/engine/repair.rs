@@ -124,7 +124,8 @@ pub fn repair(
         if tree.syntax_errors(&text, target.clone()) == 0 {
             break;
         }
-        let limits = SearchLimits { deadline: deadline.map(|d| started + d), ..SearchLimits::default() };
+        // Each error gets the deadline, the whole request at most three times it.
+        let limits = SearchLimits { deadline: deadline.map(|d| (Instant::now() + d).min(started + 3 * d)), ..SearchLimits::default() };
         // In a large file the search reparses a window around the error, not the file: a
         // reparse after a fix re-reads everything the error had thrown off, and in 10,000 lines
         // that cost ~10 ms a candidate. The winner is then checked on the whole file.
