@@ -715,6 +715,42 @@ fn a_panic_inside_one_request_is_answered_as_an_error_and_the_next_request_works
     assert!(client.shutdown().success());
 }
 
+/// SECURITY.md: no log line holds document text, panics included. The test hook's panic is a
+/// slice past the end of the document, whose message (Rust's) quotes the text it sliced; the
+/// server's stderr, where editors keep its log, must hold no trace of a secret in the document.
+#[test]
+fn a_panic_that_quotes_the_document_leaves_no_document_text_in_the_log() {
+    const SECRET: &str = "SECRET_7f3a9c_do_not_log";
+    let model = lsp_client::tiny_checkpoint(BIN);
+    let dir = tempfile::tempdir().unwrap();
+    let log_path = dir.path().join("stderr.log");
+    let mut client = LspClient::start_with_env_and_log(
+        BIN,
+        &[("ANNEAL_TEST_PANIC_ON_INSTRUCTION", "boom"), ("ANNEAL_LOG", "anneal=debug")],
+        std::fs::File::create(&log_path).unwrap(),
+    );
+    client.initialize(&[], settings(model.path()));
+    let uri = "file:///tmp/anneal-e2e/secret.py";
+    let text = format!("token = \"{SECRET}\"\ndef f(x):\n    return x\n");
+    client.notify("textDocument/didOpen", json!({"textDocument": {"uri": uri, "languageId": "python", "version": 1, "text": text}}));
+    for instruction in ["boom", "boom@handler"] {
+        let a = client.request(
+            "textDocument/codeAction",
+            json!({"textDocument": {"uri": uri}, "range": range(2, 4, 2, 12), "context": {"diagnostics": []}}),
+        );
+        let mut a = a["result"][0].clone();
+        a["data"]["instruction"] = json!(instruction);
+        let r = client.request("codeAction/resolve", a);
+        assert!(r["error"].is_object(), "{instruction}: the panic fails the request: {r}");
+        assert!(!r.to_string().contains(SECRET), "{instruction}: the answer quotes the document: {r}");
+    }
+    assert!(client.shutdown().success());
+    let log = std::fs::read_to_string(&log_path).unwrap();
+    assert!(log.contains("panic at") && log.contains("server/src/engine.rs"), "the panic is logged by where it happened:\n{log}");
+    assert!(!log.contains(SECRET), "the log quotes the document:\n{log}");
+    assert!(!log.contains("boom"), "the log quotes the instruction:\n{log}");
+}
+
 // ---------------------------------------------------------------------------------------------
 // Files on disk (the command line)
 

@@ -205,7 +205,7 @@ pub fn rewrite(
     settings: &EditSettings,
     observe: &mut dyn FnMut(&EngineProgress) -> ControlFlow<()>,
 ) -> Result<Proposal, EngineError> {
-    test_panic_hook(request.instruction, "");
+    test_panic_hook(request.instruction, "", || request.text);
     if request.instruction.is_some_and(|i| !i.trim().is_empty()) && !model.follows_instructions() {
         // The native models are trained on code alone; they have no prompt to put it in.
         tracing::info!("model {} follows no instructions; rewriting from context alone", model.source);
@@ -246,11 +246,17 @@ fn instruction_for<'a>(model: &Model, request: &RewriteRequest<'a>) -> Option<&'
 /// `TEXT@handler` panics in the LSP handler (`lsp::rewrite_job`). Nothing else can make the
 /// engine panic from outside, and the server's promise — a panic fails one request, not the
 /// server — needs testing. Unset, it costs an environment lookup per instructed rewrite.
-pub fn test_panic_hook(instruction: Option<&str>, site: &str) {
+///
+/// The panic is a slice of `text` past its end, as a real bug would make: Rust's message for it
+/// quotes the text, so a test can check that no log repeats it.
+pub fn test_panic_hook<T: AsRef<str>>(instruction: Option<&str>, site: &str, text: impl FnOnce() -> T) {
     let Some(instruction) = instruction else { return };
     if let Ok(trigger) = std::env::var("ANNEAL_TEST_PANIC_ON_INSTRUCTION") {
         if !trigger.is_empty() && instruction.strip_suffix(site) == Some(trigger.as_str()) {
-            panic!("test hook: a panic on instruction {instruction:?}");
+            let text = text();
+            let text = text.as_ref();
+            let past_the_end = text.len() + 1;
+            let _ = std::hint::black_box(&text[..std::hint::black_box(past_the_end)]);
         }
     }
 }

@@ -89,6 +89,21 @@ fn main() {
     }
 }
 
+/// Logs a panic by where it happened and on which thread, never by its message: a message can
+/// quote document text (a slicing panic quotes the string it sliced), and Rust's default hook
+/// would print it to stderr, which editors keep as the server's log. The handler that catches
+/// the panic (`lsp::guard`, the model worker) logs which request it failed.
+fn install_panic_hook() {
+    std::panic::set_hook(Box::new(|info| {
+        let thread = std::thread::current();
+        let at = info.location().map_or_else(|| "an unknown place".to_string(), |l| format!("{}:{}", l.file(), l.line()));
+        tracing::error!(
+            thread = thread.name().unwrap_or("unnamed"),
+            "panic at {at} (its message is not logged: it may quote document text)"
+        );
+    }));
+}
+
 fn run() -> anyhow::Result<()> {
     // Logs go to stderr: stdout belongs to the LSP stream. Document text never appears in logs
     // unless the user raises the level to trace explicitly.
@@ -100,6 +115,7 @@ fn run() -> anyhow::Result<()> {
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .with_env_filter(tracing_subscriber::EnvFilter::try_from_env("ANNEAL_LOG").unwrap_or_else(|_| default_filter.into()))
         .init();
+    install_panic_hook();
     match cli.command {
         Command::Serve => {
             let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;

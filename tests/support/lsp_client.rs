@@ -53,6 +53,13 @@ impl LspClient {
         LspClient::spawn(command)
     }
 
+    /// [`LspClient::start_with_env`] with the server's stderr written to `log`.
+    pub fn start_with_env_and_log(binary: &str, env: &[(&str, &str)], log: std::fs::File) -> LspClient {
+        let mut command = Command::new(binary);
+        command.envs(env.iter().copied()).stderr(log);
+        LspClient::spawn(command)
+    }
+
     /// Starts the server as an editor does — its default logging, in `cwd` — with its log
     /// (stderr) written to `log`.
     pub fn start_as_editor(binary: &str, cwd: &std::path::Path, log: std::fs::File) -> LspClient {

@@ -121,7 +121,7 @@ where
     }
     // Here, holding the job permit and the running-job entry, so the panic test shows both
     // are released (see `super::guard`).
-    crate::engine::test_panic_hook(instruction, "@handler");
+    crate::engine::test_panic_hook(instruction, "@handler", || doc.text());
     let (progress_tx, mut progress_rx) = tokio::sync::mpsc::unbounded_channel::<(String, u32, Option<PreviewParams>)>();
     let progress = begin_progress(session, title).await;
     let trace_name = format!("{} (version {})", uri.as_str(), doc.version);

@@ -97,9 +97,10 @@ impl Session {
 
 pub struct Backend(Arc<Session>);
 
-/// The text of a panic's payload.
-pub fn panic_message(panic: &(dyn std::any::Any + Send)) -> &str {
-    panic.downcast_ref::<&str>().copied().or_else(|| panic.downcast_ref::<String>().map(String::as_str)).unwrap_or("(no message)")
+/// What a log line or an error answer says of a panic: never its payload, which can quote
+/// document text (the panic hook in `main.rs` has logged where it happened).
+pub fn panic_message(_panic: &(dyn std::any::Any + Send)) -> &'static str {
+    "see the server's log for where"
 }
 
 /// Runs a request handler, answering a panic as an internal error.
