@@ -50,7 +50,8 @@ mod tests {
         let worker = ModelWorker::start();
         let first = worker.run(|| std::thread::current().id()).await.unwrap();
         let err = worker.run(|| -> u32 { panic!("boom") }).await.unwrap_err();
-        assert!(err.contains("panicked: boom"), "{err}");
+        // Reported without its message, which could quote document text.
+        assert!(err.contains("panicked") && !err.contains("boom"), "{err}");
         let after = worker.run(|| std::thread::current().id()).await.unwrap();
         assert_eq!(first, after, "the same thread, alive after the panic");
         assert_ne!(first, std::thread::current().id());
