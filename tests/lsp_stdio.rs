@@ -322,6 +322,43 @@ fn syntax_errors_are_published_with_a_repair_quick_fix() {
     assert!(client.shutdown().success());
 }
 
+/// A repair's edit is its own bytes, not whole lines, so it can start mid-line; after astral
+/// characters on that line its UTF-16 column differs from its UTF-8 one by two per character.
+#[test]
+fn a_repair_edit_starts_mid_line_in_utf16_columns() {
+    let model = lsp_client::tiny_checkpoint(BIN);
+    let (mut client, init) = start(model.path(), &["utf-16"]);
+    assert_eq!(init["capabilities"]["positionEncoding"], "utf-16", "{init}");
+    let uri = "file:///tmp/anneal-e2e/astral.py";
+    let broken = "def f(x):\n    s = '😀😀😀'; y = [x x]\n    return y\n";
+    open(&mut client, uri, broken);
+    let published =
+        client.wait_for(Duration::from_secs(30), |m| m["method"] == "textDocument/publishDiagnostics" && m["params"]["uri"] == uri);
+    let diagnostic = published["params"]["diagnostics"][0].clone();
+    assert!(diagnostic.is_object(), "{published}");
+    let r = client.request(
+        "textDocument/codeAction",
+        json!({"textDocument": {"uri": uri}, "range": diagnostic["range"], "context": {"diagnostics": [diagnostic], "only": ["quickfix"]}}),
+    );
+    let resolved = client.request("codeAction/resolve", r["result"][0].clone());
+    let edits = resolved["result"]["edit"]["documentChanges"][0]["edits"].as_array().unwrap_or_else(|| panic!("{resolved}")).clone();
+    assert_eq!(edits.len(), 1, "{resolved}");
+    let start = &edits[0]["range"]["start"];
+    // Every repair of `[x x]` starts at the first `x`, after it, or at the second: UTF-16
+    // columns c, c + 1 or c + 2. In UTF-8 bytes each emoji counts 4, not 2: c + 6 and on.
+    let c = "    s = '😀😀😀'; y = [".encode_utf16().count() as u64;
+    assert_eq!(start["line"], 1, "{resolved}");
+    assert!(
+        (c..=c + 2).contains(&start["character"].as_u64().unwrap()),
+        "the edit starts mid-line at a UTF-16 column in {c}..={}: {resolved}",
+        c + 2
+    );
+    let fixed = apply_text_edits(broken, &edits);
+    assert!(fixed.starts_with("def f(x):\n    s = '😀😀😀'; "), "the emoji are untouched: {fixed}");
+    assert_eq!(anneal_grammars::syntax_errors(&fixed, 0..fixed.len(), anneal_grammars::Language::Python), 0, "{fixed}");
+    assert!(client.shutdown().success());
+}
+
 const GEOMETRY: &str = "import math\n\n\ndef area(r):\n    return math.pi * r * r\n\n\nclass Shape:\n    def size(self):\n        return area(self.r)\n\n\nprint(area(2))\n";
 const REPORT: &str = "from geometry import area\n\ntotal = area(1) + area(3)\nprint(total)\n";
 

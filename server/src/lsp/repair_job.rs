@@ -9,11 +9,12 @@ use tower_lsp_server::jsonrpc::Result;
 use tower_lsp_server::ls_types::*;
 
 use super::job::{self, JobKind, JobSpec};
-use super::rewrite_job::{document_edit, RewriteData};
-use super::text_sync::from_lsp;
+use super::rewrite_job::RewriteData;
+use super::text_sync::{from_lsp, to_lsp};
 use super::Session;
 use crate::engine::repair::{self, Ranker, RepairRequest};
-use crate::engine::{EngineError, Proposal};
+use crate::engine::EngineError;
+use crate::position::to_position;
 
 /// Alternatives offered beside the best repair: at most this many, each scored by the model
 /// within [`CLOSE`] nats of the best.
@@ -42,27 +43,29 @@ pub async fn run(session: &Arc<Session>, data: RewriteData, mut action: CodeActi
     let encoding = session.encoding();
     let target = doc.byte_range(from_lsp(data.range.start), from_lsp(data.range.end), encoding);
     let spec = JobSpec { uri: &data.uri, kind: JobKind::Rewrite, watch: target.clone(), title: "repairing", instruction: None };
-    let (repaired, text) = job::run(session, &doc, spec, move |model, snapshot, _settings, observe| {
+    let repaired = job::run(session, &doc, spec, move |model, snapshot, _settings, observe| {
         let text = snapshot.text();
         let request = RepairRequest { text: &text, target, language, syntax: snapshot.syntax.as_ref() };
         let ranker = Ranker::Model { prior: repair::EDIT_PRIOR };
         let repaired = repair::repair(Some(model), &request, ranker, Some(DEADLINE), observe)?;
-        Ok::<_, EngineError>((repaired, text))
+        Ok::<_, EngineError>(repaired)
     })
     .await?;
+    // The repair's own bytes, not whole lines: the editor moves only what changed, and a cursor
+    // on the line stays where it was.
     let as_edit = |change: &anneal_grammars::Change| {
-        let proposal = Proposal {
-            span: change.range.clone(),
-            replacement: change.text.clone(),
-            syntax_errors_before: repaired.errors_before,
-            syntax_errors_after: repaired.errors_after,
-            blocks: 0,
-            steps: 0,
-            forward_passes: repaired.forward_passes,
-            generated_tokens: 0,
+        let edit = TextEdit {
+            range: Range {
+                start: to_lsp(to_position(&doc.rope, change.range.start, encoding)),
+                end: to_lsp(to_position(&doc.rope, change.range.end, encoding)),
+            },
+            new_text: change.text.clone(),
         };
-        let edit = document_edit(&data.uri, &doc, encoding, &text, &proposal);
-        WorkspaceEdit { document_changes: Some(DocumentChanges::Edits(vec![edit])), ..Default::default() }
+        let document = TextDocumentEdit {
+            text_document: OptionalVersionedTextDocumentIdentifier { uri: data.uri.clone(), version: Some(doc.version) },
+            edits: vec![OneOf::Left(edit)],
+        };
+        WorkspaceEdit { document_changes: Some(DocumentChanges::Edits(vec![document])), ..Default::default() }
     };
     match (&repaired.change, repaired.title()) {
         (Some(change), Some(title)) => {
