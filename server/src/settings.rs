@@ -167,6 +167,72 @@ fn apply(current: &mut serde_json::Value, path: &mut Vec<String>, value: serde_j
 
 #[cfg(test)]
 mod tests {
+    /// The settings are described in three more places than this file: the VS Code schema
+    /// (`package.json`), Neovim's help and the README. Every key of [`Settings`], nested ones
+    /// included, must appear in each, and where the schema states a default it must be the
+    /// server's, so that no place drifts when a setting is added or changed.
+    #[test]
+    fn every_setting_is_documented_in_each_place_with_the_servers_default() {
+        let schema: serde_json::Value = serde_json::from_str(include_str!("../../editors/vscode/package.json")).unwrap();
+        let properties = &schema["contributes"]["configuration"]["properties"];
+        let nvim_doc = include_str!("../../editors/nvim/doc/anneal.txt");
+        let vscode_readme = include_str!("../../editors/vscode/README.md");
+        let defaults = serde_json::to_value(Settings::default()).unwrap();
+        let mut missing = vec![];
+        // (path for messages, the default, the schema entry if any)
+        fn walk<'a>(
+            path: String,
+            value: &'a serde_json::Value,
+            schema: Option<&'a serde_json::Value>,
+            out: &mut Vec<(String, &'a serde_json::Value, Option<&'a serde_json::Value>)>,
+        ) {
+            out.push((path.clone(), value, schema));
+            if let Some(object) = value.as_object() {
+                for (key, inner) in object {
+                    let entry = schema.and_then(|s| s["properties"].get(key));
+                    walk(format!("{path}.{key}"), inner, entry, out);
+                }
+            }
+        }
+        let mut all = vec![];
+        for (key, value) in defaults.as_object().unwrap() {
+            walk(key.clone(), value, properties.get(format!("anneal.{key}")), &mut all);
+        }
+        for (path, default, entry) in &all {
+            let leaf = path.rsplit('.').next().unwrap();
+            let Some(entry) = entry else {
+                missing.push(format!("{path}: not in the VS Code schema"));
+                continue;
+            };
+            // A server default of null (the embedded model) may be stated by what it means.
+            let stated = entry.get("default").filter(|d| !(d.is_object() && d.as_object().unwrap().is_empty()) && !default.is_null());
+            if let Some(stated) = stated {
+                let same = match (stated.as_f64(), default.as_f64()) {
+                    // f32 defaults serialise with f32's rounding (0.9 → 0.8999999761581421).
+                    (Some(a), Some(b)) => (a - b).abs() <= 1e-6 * a.abs().max(1.0),
+                    _ => stated == *default,
+                };
+                if !same {
+                    missing.push(format!("{path}: the VS Code schema says {stated}, the server {default}"));
+                }
+            }
+            if !nvim_doc.contains(leaf) {
+                missing.push(format!("{path}: not in editors/nvim/doc/anneal.txt"));
+            }
+            if !vscode_readme.contains(leaf) {
+                missing.push(format!("{path}: not in editors/vscode/README.md"));
+            }
+        }
+        // The extension sends only the keys it knows (`SERVER_DEFAULTS` in settings.ts).
+        let extension = include_str!("../../editors/vscode/src/settings.ts");
+        for key in defaults.as_object().unwrap().keys() {
+            if !extension.contains(&format!("  {key}:")) {
+                missing.push(format!("{key}: not sent by the VS Code extension (SERVER_DEFAULTS in settings.ts)"));
+            }
+        }
+        assert!(missing.is_empty(), "settings out of step:\n{}", missing.join("\n"));
+    }
+
     use super::*;
     use anneal_models::sampler::KvReuse;
     use serde_json::json;

@@ -16,6 +16,8 @@ const SERVER_DEFAULTS = {
   diagnostics: true,
   edit: {} as Record<string, unknown>,
   fill: {} as Record<string, unknown>,
+  disabledLanguages: [] as string[],
+  presets: ['Add type annotations', 'Add docstrings', 'Simplify'],
 };
 type ServerKey = keyof typeof SERVER_DEFAULTS;
 const SERVER_KEYS = Object.keys(SERVER_DEFAULTS) as ServerKey[];
