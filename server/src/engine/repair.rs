@@ -120,33 +120,23 @@ pub fn repair(
     let mut target = request.target.clone();
     let mut out = Repaired { errors_before: tree.syntax_errors(&text, target.clone()), ..Default::default() };
     let mut passes = 0;
-    // Errors before `from` were searched and not repaired: the next round looks past them. Once
-    // everything after them is done, they are searched once more, since a repair further on can
-    // make an earlier error mendable (an unclosed bracket two lines down).
-    let (mut from, mut skipped, mut retried, mut repaired_since) = (target.start, false, false, false);
-    for round in 0..2 * MAX_ERRORS {
+    for round in 0..MAX_ERRORS {
         if tree.syntax_errors(&text, target.clone()) == 0 {
             break;
-        }
-        if tree.syntax_errors(&text, from.max(target.start)..target.end) == 0 || from > target.end {
-            if !skipped || retried || !repaired_since {
-                break;
-            }
-            (from, retried) = (target.start, true);
         }
         // Each error gets the deadline, the whole request at most three times it.
         let limits = SearchLimits { deadline: deadline.map(|d| (Instant::now() + d).min(started + 3 * d)), ..SearchLimits::default() };
         // In a large file the search reparses a window around the error, not the file: a
         // reparse after a fix re-reads everything the error had thrown off, and in 10,000 lines
         // that cost ~10 ms a candidate. The winner is then checked on the whole file.
-        let first = tree.errors(&text, 1000).into_iter().find(|e| e.range.start <= target.end && from.max(target.start) <= e.range.end);
+        let first = tree.errors(&text, 1000).into_iter().find(|e| e.range.start <= target.end && target.start <= e.range.end);
         let local = match &first {
             Some(error) if text.len() > LOCAL_ABOVE => local_window(&tree, &text, &error.range),
             _ => 0..text.len(),
         };
         let local_tree;
         let (search_text, search_tree, search_target) = if local == (0..text.len()) {
-            (text.as_str(), &tree, from.max(target.start)..target.end)
+            (text.as_str(), &tree, target.clone())
         } else {
             let at = first.as_ref().expect("a window only around an error").range.start - local.start;
             local_tree = SyntaxTree::new(&text[local.clone()], Some(request.language));
@@ -194,9 +184,8 @@ pub fn repair(
             }
         }
         let Some((i, new_text, new_tree)) = chosen else {
-            out.unrepaired.get_or_insert(unrepaired.clone());
-            (from, skipped, repaired_since) = (unrepaired.end + 1, true, false);
-            continue;
+            out.unrepaired = Some(unrepaired);
+            break;
         };
         let best = ranked[i].clone();
         if round == 0 {
@@ -209,10 +198,6 @@ pub fn repair(
         let delta = inserted.len() as isize - range.len() as isize;
         target = target.start.min(range.start)
             ..((target.end as isize + delta).max(0) as usize).max(range.start + inserted.len()).min(text.len());
-        if from > range.start {
-            from = ((from as isize + delta).max(0) as usize).max(range.start + inserted.len());
-        }
-        repaired_since = true;
         out.steps.push(best.candidate.description.clone());
     }
     out.forward_passes = passes;
