@@ -44,6 +44,22 @@ pub struct Change {
 }
 
 impl Change {
+    /// The one replacement that turns `old` into `new`: their common start and end left out,
+    /// cut at character boundaries.
+    pub fn between(old: &str, new: &str) -> Change {
+        let (a, b) = (old.as_bytes(), new.as_bytes());
+        let mut prefix = a.iter().zip(b).take_while(|(x, y)| x == y).count();
+        let most = a.len().min(b.len()) - prefix;
+        let mut suffix = a.iter().rev().zip(b.iter().rev()).take(most).take_while(|(x, y)| x == y).count();
+        while !old.is_char_boundary(prefix) || !new.is_char_boundary(prefix) {
+            prefix -= 1;
+        }
+        while !old.is_char_boundary(a.len() - suffix) || !new.is_char_boundary(b.len() - suffix) {
+            suffix -= 1;
+        }
+        Change { range: prefix..a.len() - suffix, text: new[prefix..b.len() - suffix].to_string() }
+    }
+
     pub fn apply(&self, text: &str) -> String {
         let mut out = String::with_capacity(text.len() + self.text.len());
         out.push_str(&text[..self.range.start]);
@@ -852,18 +868,8 @@ fn closing_lines(
 /// A search result as a change of the original text: the smallest replacement that turns it
 /// into the state's text.
 fn candidate(original: &str, state: State) -> Candidate {
-    let (a, b) = (original.as_bytes(), state.text.as_bytes());
-    let mut prefix = a.iter().zip(b).take_while(|(x, y)| x == y).count();
-    let max_suffix = a.len().min(b.len()) - prefix;
-    let mut suffix = a.iter().rev().zip(b.iter().rev()).take(max_suffix).take_while(|(x, y)| x == y).count();
-    while !original.is_char_boundary(prefix) || !state.text.is_char_boundary(prefix) {
-        prefix -= 1;
-    }
-    while !original.is_char_boundary(a.len() - suffix) || !state.text.is_char_boundary(b.len() - suffix) {
-        suffix -= 1;
-    }
     Candidate {
-        change: Change { range: prefix..a.len() - suffix, text: state.text[prefix..b.len() - suffix].to_string() },
+        change: Change::between(original, &state.text),
         edits: state.edits,
         sources: state.sources,
         weight: state.weight,
@@ -893,6 +899,16 @@ mod tests {
         }
         assert!(literals(Language::Ruby).keywords.contains(&"end"));
         assert!(literals(Language::Bash).keywords.contains(&"fi"));
+    }
+
+    #[test]
+    fn the_change_between_two_texts_is_their_difference_at_character_boundaries() {
+        for (old, new) in [("abc", "abc"), ("a(b", "a(b)"), ("x = 1", "x = 2"), ("é", "è"), ("😀a", "😀"), ("", "x")] {
+            let change = Change::between(old, new);
+            assert_eq!(change.apply(old), new, "{old:?} → {new:?}");
+            assert!(change.range.len() + change.text.len() <= old.len().max(new.len()) + 4);
+        }
+        assert_eq!(Change::between("a(b", "a(b)"), Change { range: 3..3, text: ")".into() });
     }
 
     #[test]

@@ -203,7 +203,7 @@ pub fn repair(
     out.forward_passes = passes;
     out.errors_after = tree.syntax_errors(&text, target);
     if text != request.text {
-        out.change = Some(diff(request.text, &text));
+        out.change = Some(Change::between(request.text, &text));
     }
     Ok(out)
 }
@@ -229,21 +229,6 @@ fn local_window(tree: &SyntaxTree, text: &str, error: &Range<usize>) -> Range<us
     let start = b[..bounds.start].iter().rposition(|&c| c == b'\n').map_or(0, |i| i + 1);
     let end = b[bounds.end..].iter().position(|&c| c == b'\n').map_or(b.len(), |i| bounds.end + i + 1);
     start..end
-}
-
-/// The one replacement that turns `old` into `new`.
-fn diff(old: &str, new: &str) -> Change {
-    let (a, b) = (old.as_bytes(), new.as_bytes());
-    let mut prefix = a.iter().zip(b).take_while(|(x, y)| x == y).count();
-    let most = a.len().min(b.len()) - prefix;
-    let mut suffix = a.iter().rev().zip(b.iter().rev()).take(most).take_while(|(x, y)| x == y).count();
-    while !old.is_char_boundary(prefix) || !new.is_char_boundary(prefix) {
-        prefix -= 1;
-    }
-    while !old.is_char_boundary(a.len() - suffix) || !new.is_char_boundary(b.len() - suffix) {
-        suffix -= 1;
-    }
-    Change { range: prefix..a.len() - suffix, text: new[prefix..b.len() - suffix].to_string() }
 }
 
 /// Orders the valid candidates, best first.

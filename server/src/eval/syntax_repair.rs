@@ -303,13 +303,7 @@ fn judge(case: &Case, arm: &str, result: &str, ms: f64, forward_passes: usize, r
 
 /// The bytes of `old` that differ from `new` (common prefix and suffix removed).
 fn diff_range(old: &str, new: &str) -> Option<Range<usize>> {
-    if old == new {
-        return None;
-    }
-    let (a, b) = (old.as_bytes(), new.as_bytes());
-    let p = a.iter().zip(b).take_while(|(x, y)| x == y).count();
-    let s = a[p..].iter().rev().zip(b[p..].iter().rev()).take_while(|(x, y)| x == y).count();
-    Some(p..a.len() - s)
+    (old != new).then(|| anneal_grammars::Change::between(old, new).range)
 }
 
 pub fn run(args: SyntaxRepairArgs) -> Result<()> {
