@@ -359,6 +359,46 @@ fn a_repair_edit_starts_mid_line_in_utf16_columns() {
     assert!(client.shutdown().success());
 }
 
+/// SECURITY.md and the README promise that a rewrite which would add syntax errors is refused,
+/// after retries with more steps and smaller blocks, and reported with the figures. Every other
+/// Rust test accepts such proposals; here the default (refusing) settings hold, on random
+/// weights, whose proposals break the syntax all but always.
+#[test]
+fn a_rewrite_that_adds_syntax_errors_is_refused_after_its_retries_with_the_figures() {
+    let model = lsp_client::tiny_checkpoint(BIN);
+    let mut client = LspClient::start(BIN);
+    let options = json!({"model": model.path().to_str().unwrap(), "edit": {"mode": "mask", "retries": 2, "mask": {"maxSteps": 4}}});
+    client.initialize(&[], options);
+    let uri = "file:///tmp/anneal-e2e/refused.py";
+    open(&mut client, uri, PYTHON);
+    let action = code_action(&mut client, uri, json!({"start": {"line": 1, "character": 0}, "end": {"line": 3, "character": 0}}));
+    let resolved = client.request("codeAction/resolve", action);
+    let message = resolved["error"]["message"].as_str().unwrap_or_else(|| panic!("the rewrite was not refused: {resolved}"));
+    assert!(message.contains("would add syntax errors (") && message.contains("after 3 attempts"), "{message}");
+    let (before, after) = {
+        let figures = &message[message.find('(').unwrap() + 1..message.find(')').unwrap()];
+        let numbers: Vec<usize> =
+            figures.split(|c: char| !c.is_ascii_digit()).filter(|w| !w.is_empty()).map(|w| w.parse().unwrap()).collect();
+        (numbers[0], numbers[1])
+    };
+    assert!(after > before, "the figures say why: {message}");
+    // The retries ran, and said so in the progress the editor shows.
+    client.pump(Duration::from_millis(200));
+    let reports: Vec<String> = client
+        .seen
+        .iter()
+        .filter(|m| m["method"] == "$/progress")
+        .filter_map(|m| m["params"]["value"]["message"].as_str().map(str::to_string))
+        .collect();
+    for retry in ["retry 1 ·", "retry 2 ·"] {
+        assert!(reports.iter().any(|r| r.starts_with(retry)), "no progress from {retry:?}: {reports:?}");
+    }
+    assert!(!reports.iter().any(|r| r.starts_with("retry 3")), "one retry too many: {reports:?}");
+    // Nothing was applied, and the server still answers.
+    assert!(!client.seen.iter().any(|m| m["method"] == "workspace/applyEdit"));
+    assert!(client.shutdown().success());
+}
+
 const GEOMETRY: &str = "import math\n\n\ndef area(r):\n    return math.pi * r * r\n\n\nclass Shape:\n    def size(self):\n        return area(self.r)\n\n\nprint(area(2))\n";
 const REPORT: &str = "from geometry import area\n\ntotal = area(1) + area(3)\nprint(total)\n";
 
