@@ -129,7 +129,8 @@ pub fn repair(
         // In a large file the search reparses a window around the error, not the file: a
         // reparse after a fix re-reads everything the error had thrown off, and in 10,000 lines
         // that cost ~10 ms a candidate. The winner is then checked on the whole file.
-        let first = tree.errors(&text, 1000).into_iter().find(|e| e.range.start <= target.end && target.start <= e.range.end);
+        let errors_now = tree.errors(&text, 1000);
+        let first = errors_now.iter().find(|e| e.range.start <= target.end && target.start <= e.range.end);
         let local = match &first {
             Some(error) if text.len() > LOCAL_ABOVE => local_window(&tree, &text, &error.range),
             _ => 0..text.len(),
@@ -138,7 +139,7 @@ pub fn repair(
         let (search_text, search_tree, search_target) = if local == (0..text.len()) {
             (text.as_str(), &tree, target.clone())
         } else {
-            let at = first.as_ref().expect("a window only around an error").range.start - local.start;
+            let at = first.expect("a window only around an error").range.start - local.start;
             local_tree = SyntaxTree::new(&text[local.clone()], Some(request.language));
             (&text[local.clone()], &local_tree, at..at)
         };
@@ -167,10 +168,9 @@ pub fn repair(
             candidate.change.range = candidate.change.range.start + local.start..candidate.change.range.end + local.start;
         }
         let unrepaired = error.range.start + local.start..error.range.end + local.start;
-        let ranked = rank(model, ranker, &text, outcome.candidates, &mut passes, observe, round)?;
+        let mut ranked = rank(model, ranker, &text, outcome.candidates, &mut passes, observe, round)?;
         // The best candidate that leaves fewer errors in the whole file (in a window, one
         // could have thrown off the code past its end).
-        let errors_now = tree.errors(&text, 1000).len();
         let mut chosen = None;
         for (i, scored) in ranked.iter().enumerate().take(4) {
             let Change { range, text: inserted } = &scored.candidate.change;
@@ -178,7 +178,7 @@ pub fn repair(
             let new_text = scored.candidate.change.apply(&text);
             next.edit(&anneal_grammars::TextEdit::replace(&text, range.clone(), inserted));
             next.reparse(&new_text);
-            if next.errors(&new_text, 1000).len() < errors_now {
+            if next.errors(&new_text, 1000).len() < errors_now.len() {
                 chosen = Some((i, new_text, next));
                 break;
             }
@@ -187,10 +187,9 @@ pub fn repair(
             out.unrepaired = Some(unrepaired);
             break;
         };
-        let best = ranked[i].clone();
+        let best = ranked.remove(i);
         if round == 0 {
-            out.alternatives =
-                std::iter::once(best.clone()).chain(ranked.into_iter().enumerate().filter(|(j, _)| *j != i).map(|(_, s)| s)).collect();
+            out.alternatives = std::iter::once(best.clone()).chain(ranked).collect();
         }
         let Change { range, text: inserted } = &best.candidate.change;
         text = new_text;
@@ -217,14 +216,8 @@ const LOCAL_ABOVE: usize = 32 << 10;
 fn local_window(tree: &SyntaxTree, text: &str, error: &Range<usize>) -> Range<usize> {
     const MARGIN: usize = 4 << 10;
     let b = text.as_bytes();
-    let mut from = error.start.saturating_sub(MARGIN);
-    while !text.is_char_boundary(from) {
-        from -= 1;
-    }
-    let mut to = (error.end.min(error.start + (64 << 10)) + MARGIN).min(text.len());
-    while !text.is_char_boundary(to) {
-        to += 1;
-    }
+    let from = floor_boundary(text, error.start.saturating_sub(MARGIN));
+    let to = ceil_boundary(text, (error.end.min(error.start + (64 << 10)) + MARGIN).min(text.len()));
     let bounds = tree.top_level_bounds(text, from..to);
     let start = b[..bounds.start].iter().rposition(|&c| c == b'\n').map_or(0, |i| i + 1);
     let end = b[bounds.end..].iter().position(|&c| c == b'\n').map_or(b.len(), |i| bounds.end + i + 1);
@@ -434,7 +427,7 @@ pub fn pll(model: &Model, text: &str, candidates: &[Candidate], passes: &mut usi
         let positions: Vec<usize> = group.iter().map(|&i| at[i]).collect();
         let logits = model.logits_at(&batch, &positions)?.to_dtype(DType::F32)?;
         *passes += 1;
-        let log_probs = candle_nn_log_softmax(&logits)?;
+        let log_probs = candle_nn::ops::log_softmax(&logits, D::Minus1)?;
         let ids = Tensor::new(group.iter().map(|&i| truth[i]).collect::<Vec<u32>>(), log_probs.device())?.unsqueeze(1)?;
         let picked = log_probs.gather(&ids, 1)?.squeeze(1)?.to_vec1::<f32>()?;
         for (&i, lp) in group.iter().zip(picked) {
@@ -456,14 +449,6 @@ fn ceil_boundary(text: &str, mut at: usize) -> usize {
         at += 1;
     }
     at
-}
-
-/// log-softmax over the last dimension.
-fn candle_nn_log_softmax(logits: &Tensor) -> candle_core::Result<Tensor> {
-    let max = logits.max_keepdim(D::Minus1)?;
-    let shifted = logits.broadcast_sub(&max)?;
-    let sum = shifted.exp()?.sum_keepdim(D::Minus1)?.log()?;
-    shifted.broadcast_sub(&sum)
 }
 
 #[cfg(test)]
