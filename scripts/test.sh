@@ -12,6 +12,9 @@ rustfmt --version >/dev/null 2>&1 || rustup component add rustfmt
 echo "cargo fmt --all --check"
 cargo fmt --all --check
 cargo test --workspace --locked
+# The GPU check's steps on the CPU at tiny sizes, so that its first run on a lent GPU does not
+# fail on a typo (scripts/device-check.sh; about a minute on the build above).
+scripts/device-check.sh dry-run target/device-check-dry-run
 ANNEAL_BIN="$PWD/target/debug/anneal" editors/nvim/test/run.sh
 (cd editors/vscode && npm ci --no-audit --no-fund --loglevel=error && npm test)
 if [ "${VSCODE_E2E:-0}" = 1 ]; then

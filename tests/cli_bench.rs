@@ -23,7 +23,7 @@ fn bench_measures_every_arm_in_one_run_and_writes_json() {
     let r: Value = serde_json::from_str(&std::fs::read_to_string(&out).unwrap()).unwrap();
     let arms = r["arms"].as_array().unwrap();
     let names: Vec<&str> = arms.iter().map(|a| a["arm"].as_str().unwrap()).collect();
-    assert_eq!(names, ["ar", "one per pass", "diffusion", "diffusion+cache", "diffusion+dual"]);
+    assert_eq!(names, ["ar", "one per pass", "diffusion", "diffusion+cache", "diffusion+dual", "4 per pass+dual"]);
     // Autoregressive decoding is one forward pass per token, by construction.
     assert_eq!(arms[0]["forward_passes"], json!(16), "{r}");
     assert_eq!(arms[1]["same_as_slow"], 1.0);
@@ -37,6 +37,9 @@ fn bench_measures_every_arm_in_one_run_and_writes_json() {
         let per_second = written as f64 / a["seconds"].as_f64().unwrap();
         assert!((a["tokens_per_second"].as_f64().unwrap() - per_second).abs() < 1e-6 * per_second.max(1.0), "{a}");
     }
+    // Four commits a pass: two passes per 8-token block, plus the dual cache's refreshes.
+    let four = &arms[5];
+    assert!(four["forward_passes"].as_u64().unwrap() <= 2 * 4, "{four}");
     for a in arms {
         let ratio = a["tokens_per_second"].as_f64().unwrap() / arms[0]["tokens_per_second"].as_f64().unwrap();
         assert!((a["speedup_over_ar"].as_f64().unwrap() - ratio).abs() < 1e-9, "the speed-up is the ratio of the arms' tokens/s: {a}");

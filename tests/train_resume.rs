@@ -129,3 +129,25 @@ fn self_distillation_fine_tunes_from_its_init_and_refuses_without_one() {
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("self-distillation needs a teacher"), "{}", String::from_utf8_lossy(&out.stderr));
 }
+
+#[test]
+fn a_run_given_minutes_stops_when_they_are_up_with_its_evaluation_and_a_checkpoint() {
+    // `--max-minutes 0`: the time is up after the first step, which must still end the run as
+    // the last step does: final metrics (with the block-fill figures) and a checkpoint there.
+    let dir = tempfile::tempdir().unwrap();
+    let corpus = dir.path().join("corpus");
+    write_corpus(&corpus);
+    let out = dir.path().join("timed");
+    let config = write_config_with(dir.path(), &corpus, &out, serde_json::json!({ "post": [] }));
+    let run = Command::new(BIN).arg("train").arg(&config).args(["--max-minutes", "0", "--device", "cpu"]).output().unwrap();
+    assert!(run.status.success(), "{}", String::from_utf8_lossy(&run.stderr));
+    assert_eq!(latest_step(&out), 1, "stopped after one of its 30 steps");
+    let metrics = std::fs::read_to_string(out.join("metrics.jsonl")).unwrap();
+    let last: serde_json::Value = serde_json::from_str(metrics.lines().last().unwrap()).unwrap();
+    assert_eq!(last["step"], 1);
+    assert!(last["fill_accuracy"].is_number(), "the final evaluation ran: {last}");
+    // An unknown device is refused before any work.
+    let bad = Command::new(BIN).arg("train").arg(&config).args(["--device", "tpu"]).output().unwrap();
+    assert!(!bad.status.success());
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("unknown device `tpu`"), "{}", String::from_utf8_lossy(&bad.stderr));
+}

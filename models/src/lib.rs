@@ -172,7 +172,8 @@ impl Model {
         let tokenizer = Tokenizer::from_bytes(default_model::TOKENIZER)?;
         checkpoint::check_tokenizer(&config, &tokenizer)?;
         let tokenizer = tokenizer.with_specials(&config);
-        let vb = candle_nn::VarBuilder::from_slice_safetensors(default_model::WEIGHTS, dtype, device)?;
+        let weights = default_model::weights().context("default model")?;
+        let vb = candle_nn::VarBuilder::from_slice_safetensors(&weights, dtype, device)?;
         let transformer = Transformer::new(&config, Mode::Infer, vb).context("embedded default model")?;
         Ok(Model {
             shift: false,
@@ -406,9 +407,35 @@ const LOGITS_AT_TOKENS: usize = 8192;
 
 /// The shipped default checkpoint, embedded at compile time from `models/default/`.
 pub mod default_model {
+    use std::borrow::Cow;
+
     pub const CONFIG: &str = include_str!("../default/config.json");
     pub const TOKENIZER: &[u8] = include_bytes!("../default/tokenizer.json");
-    pub const WEIGHTS: &[u8] = include_bytes!("../default/model.safetensors");
+
+    /// The weights' safetensors bytes: embedded (feature `embedded-weights`, on by default), or
+    /// read from `$ANNEAL_DEFAULT_MODEL_DIR`, else from this crate's `default/` folder.
+    pub fn weights() -> std::io::Result<Cow<'static, [u8]>> {
+        #[cfg(feature = "embedded-weights")]
+        {
+            Ok(Cow::Borrowed(include_bytes!("../default/model.safetensors")))
+        }
+        #[cfg(not(feature = "embedded-weights"))]
+        {
+            let dir = std::env::var_os("ANNEAL_DEFAULT_MODEL_DIR")
+                .map(std::path::PathBuf::from)
+                .unwrap_or_else(|| std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("default"));
+            let file = dir.join(crate::checkpoint::WEIGHTS_FILE);
+            std::fs::read(&file).map(Cow::Owned).map_err(|e| {
+                std::io::Error::new(
+                    e.kind(),
+                    format!(
+                        "this build has no embedded default model and cannot read {}: {e} (set ANNEAL_DEFAULT_MODEL_DIR)",
+                        file.display()
+                    ),
+                )
+            })
+        }
+    }
 
     /// Writes the embedded checkpoint out as a folder (for tools that read folders).
     pub fn write_to(dir: &std::path::Path) -> std::io::Result<()> {
@@ -416,6 +443,6 @@ pub mod default_model {
         std::fs::create_dir_all(dir)?;
         std::fs::write(dir.join(CONFIG_FILE), CONFIG)?;
         std::fs::write(dir.join(TOKENIZER_FILE), TOKENIZER)?;
-        std::fs::write(dir.join(WEIGHTS_FILE), WEIGHTS)
+        std::fs::write(dir.join(WEIGHTS_FILE), weights()?)
     }
 }

@@ -2,6 +2,7 @@
 //! freshly initialised weights. Plumbing tests, parity tests and benchmarks of a real shape use
 //! them; nothing a user sees is judged on one.
 
+use std::collections::HashMap;
 use std::path::Path;
 
 use anyhow::{Context, Result};
@@ -15,6 +16,12 @@ use crate::transformer::{Mode, Transformer};
 
 /// Initialises a model of `config` and writes it with `tokenizer` into `dir`.
 pub fn write_random_checkpoint(dir: &Path, config: &Config, tokenizer: &Tokenizer, seed: u64) -> Result<()> {
+    write_random_checkpoint_as(dir, config, tokenizer, seed, DType::F32)
+}
+
+/// [`write_random_checkpoint`] with the weights stored as `dtype`: a 7B shape in bf16 is half
+/// the file to write and to read, and what a GPU loads anyway.
+pub fn write_random_checkpoint_as(dir: &Path, config: &Config, tokenizer: &Tokenizer, seed: u64, dtype: DType) -> Result<()> {
     config.validate()?;
     std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
     let device = Device::Cpu;
@@ -22,7 +29,13 @@ pub fn write_random_checkpoint(dir: &Path, config: &Config, tokenizer: &Tokenize
     let vb = VarBuilder::from_varmap(&varmap, DType::F32, &device);
     Transformer::new(config, Mode::Train, vb)?;
     init_seeded(&varmap, seed)?;
-    varmap.save(dir.join(WEIGHTS_FILE))?;
+    if dtype == DType::F32 {
+        varmap.save(dir.join(WEIGHTS_FILE))?;
+    } else {
+        let data = varmap.data().lock().expect("varmap lock");
+        let tensors = data.iter().map(|(name, var)| Ok((name.clone(), var.to_dtype(dtype)?))).collect::<Result<HashMap<_, _>>>()?;
+        candle_core::safetensors::save(&tensors, dir.join(WEIGHTS_FILE))?;
+    }
     std::fs::write(dir.join(CONFIG_FILE), serde_json::to_string_pretty(config)?)?;
     tokenizer.save(&dir.join(TOKENIZER_FILE))?;
     Ok(())

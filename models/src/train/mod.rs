@@ -279,12 +279,23 @@ fn batch_at(
 }
 
 pub fn train(cfg: &TrainConfig, on_progress: &mut dyn FnMut(&TrainProgress)) -> Result<PathBuf> {
+    train_on(cfg, &Device::Cpu, None, on_progress)
+}
+
+/// [`train`] on `device`, ending early (with the final evaluation and a checkpoint, as at the
+/// last step) once `stop_after` has passed: a run sized to a machine lent for minutes.
+pub fn train_on(
+    cfg: &TrainConfig,
+    device: &Device,
+    stop_after: Option<std::time::Duration>,
+    on_progress: &mut dyn FnMut(&TrainProgress),
+) -> Result<PathBuf> {
     if cfg.total_steps() == 0 || cfg.batch_size == 0 || cfg.window < 16 {
         bail!("steps and batch_size must be positive and window at least 16");
     }
     std::fs::create_dir_all(&cfg.out)?;
     std::fs::write(cfg.out.join("train-config.json"), serde_json::to_string_pretty(cfg)?)?;
-    let device = Device::Cpu;
+    let device = device.clone();
 
     let tok_path = cfg.out.join(TOKENIZER_FILE);
     if let (false, Some(init)) = (tok_path.is_file(), &cfg.init) {
@@ -371,7 +382,8 @@ pub fn train(cfg: &TrainConfig, on_progress: &mut dyn FnMut(&TrainProgress)) -> 
         window_tokens += cfg.batch_size * cfg.window;
         state.elapsed_secs = elapsed_before + started.elapsed().as_secs_f64();
 
-        let finished = state.step == total;
+        let out_of_time = stop_after.is_some_and(|limit| started.elapsed() >= limit);
+        let finished = state.step == total || out_of_time;
         if state.step % cfg.eval_every == 0 || finished {
             let eval_model = infer_model()?;
             let (valid_loss, acc) = evaluate::masked_accuracy(&eval_model, cfg, &valid, sp, &device)?;
@@ -415,6 +427,9 @@ pub fn train(cfg: &TrainConfig, on_progress: &mut dyn FnMut(&TrainProgress)) -> 
             tokens_per_sec: tps,
             last_eval: last_eval.as_ref(),
         });
+        if finished {
+            break;
+        }
     }
     latest_checkpoint(&cfg.out).context("training ended without a checkpoint")
 }

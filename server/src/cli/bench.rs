@@ -70,20 +70,21 @@ pub struct BenchArgs {
     out: PathBuf,
 }
 
-/// Counts forward passes and the time spent in them, around any denoiser.
+/// Counts forward passes and the time spent in them, around a model.
 struct Timed<'a> {
-    inner: &'a dyn Denoiser,
+    inner: &'a Model,
     spent: Mutex<(usize, Duration)>,
 }
 
 impl<'a> Timed<'a> {
-    fn new(inner: &'a dyn Denoiser) -> Self {
+    fn new(inner: &'a Model) -> Self {
         Timed { inner, spent: Mutex::new((0, Duration::ZERO)) }
     }
 
-    fn time<T>(&self, f: impl FnOnce() -> T) -> T {
+    fn time(&self, f: impl FnOnce() -> candle_core::Result<Tensor>) -> candle_core::Result<Tensor> {
         let started = Instant::now();
-        let out = f();
+        // A GPU runs the pass after the call returns: wait for it, or the time lands outside.
+        let out = f().and_then(|t| self.inner.device.synchronize().map(|()| t));
         let mut spent = self.spent.lock().expect("timer lock");
         spent.0 += 1;
         spent.1 += started.elapsed();
@@ -177,6 +178,8 @@ struct TorchComparison {
     /// How many times faster Anneal's pass is (above 1: faster than PyTorch).
     speedup: f64,
     torch_version: String,
+    /// PyTorch's own peak (`torch.cuda.max_memory_allocated`) on a GPU.
+    torch_peak_gpu_mib: Option<f64>,
 }
 
 pub fn run(args: BenchArgs) -> Result<()> {
@@ -193,7 +196,9 @@ pub fn run(args: BenchArgs) -> Result<()> {
                 shape.display(),
                 anneal_models::config_parameter_count(&config) as f64 / 1e6
             );
-            anneal_models::random::write_random_checkpoint(scratch.path(), &config, &tokenizer, 0)?;
+            // The weights in the dtype the device loads: half the bytes of a 7B shape on a GPU.
+            let dtype = anneal_models::dtype_for(&device);
+            anneal_models::random::write_random_checkpoint_as(scratch.path(), &config, &tokenizer, 0, dtype)?;
             Some(scratch.path().to_path_buf())
         }
         (None, None, Some(_)) => {
@@ -214,7 +219,7 @@ pub fn run(args: BenchArgs) -> Result<()> {
         model.source = "default".into();
     }
     let tasks = tasks(&model, &args)?;
-    let bar = ProgressBar::new((5 * tasks.len() + args.sizes.len() + 1) as u64)
+    let bar = ProgressBar::new((6 * tasks.len() + args.sizes.len() + 1) as u64)
         .with_style(ProgressStyle::with_template("{bar:30} {pos}/{len} {msg} · ETA {eta}")?);
     let mut arms = vec![];
     for (arm, config) in [
@@ -228,6 +233,12 @@ pub fn run(args: BenchArgs) -> Result<()> {
         (
             "diffusion+dual",
             Some(MaskConfig { threshold: args.threshold, max_steps: args.block, cache: KvReuse::Dual, ..MaskConfig::default() }),
+        ),
+        // Four tokens a pass whatever the confidence: the speed a model that commits four a
+        // pass would get, which random weights (`--shape`) never reach by threshold.
+        (
+            "4 per pass+dual",
+            Some(MaskConfig { threshold: f32::INFINITY, max_steps: args.block.div_ceil(4), cache: KvReuse::Dual, ..MaskConfig::default() }),
         ),
     ] {
         bar.set_message(arm);
@@ -375,6 +386,7 @@ fn time_pass(model: &Model, task: &Task, before: usize, block: usize, after: usi
     ids.extend(std::iter::repeat_n(sp.mask, block));
     ids.extend(repeat(&task.suffix, after));
     let mean = |f: &dyn Fn() -> candle_core::Result<Tensor>| -> Result<f64> {
+        let f = || f().and_then(|t| model.device.synchronize().map(|()| t));
         f()?; // warm-up; for the cached arm it also encodes the prefix once
         let runs = 5;
         let started = Instant::now();
@@ -400,12 +412,19 @@ fn torch_comparison(
 ) -> Result<TorchComparison> {
     let ours = time_pass(model, task, args.context, args.block, args.context)?;
     let tokens = 2 * args.context + args.block;
-    let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../scripts/torch_forward.py");
+    // The script travels inside the binary: a release binary carried to a GPU machine has no
+    // source tree beside it.
+    let scripts = tempfile::tempdir()?;
+    let script = scripts.path().join("torch_forward.py");
+    std::fs::write(&script, include_str!("../../../scripts/torch_forward.py"))?;
     let threads = candle_core::utils::get_num_threads();
+    let torch_device = if model.device.is_cuda() { "cuda" } else { "cpu" };
+    let dtype = if model.dtype == candle_core::DType::BF16 { "bf16" } else { "f32" };
     let out = std::process::Command::new(python)
         .arg(&script)
         .arg(dir)
         .args(["--tokens", &tokens.to_string(), "--runs", "5", "--threads", &threads.to_string()])
+        .args(["--device", torch_device, "--dtype", dtype])
         .output()
         .with_context(|| format!("cannot run {}", python.display()))?;
     if !out.status.success() {
@@ -419,6 +438,7 @@ fn torch_comparison(
         torch_ms,
         speedup: torch_ms / ours.full_ms,
         torch_version: json["torch"].as_str().unwrap_or_default().to_string(),
+        torch_peak_gpu_mib: json["peak_gpu_mib"].as_f64(),
     })
 }
 
@@ -466,6 +486,9 @@ fn print(r: &Report) {
             "one pass over {} tokens: {:.2} ms here, {:.2} ms in PyTorch {} eager: {:.2}x",
             t.tokens, t.anneal_ms, t.torch_ms, t.torch_version, t.speedup
         );
+        if let Some(peak) = t.torch_peak_gpu_mib {
+            println!("PyTorch's peak GPU memory: {peak:.0} MiB");
+        }
     }
     if let Some(m) = r.peak_rss_mib {
         println!("peak memory: {m:.0} MiB");
