@@ -185,14 +185,22 @@ fn a_newer_rewrite_of_the_same_document_cancels_the_older() {
     let model = lsp_client::tiny_checkpoint(BIN);
     let (mut client, _uri, action) = slow_session(model.path());
     let first = client.request_async("codeAction/resolve", action.clone());
-    std::thread::sleep(Duration::from_millis(300));
+    client.wait_for_a_step();
     let second = client.request_async("codeAction/resolve", action);
+    let token = client.wait_for_a_step();
     let r1 = client.wait_response(first, Duration::from_secs(60));
     assert_eq!(r1["error"]["code"], -32800, "the older request is cancelled: {r1}");
-    let cancel = json!({"id": second});
-    client.notify("$/cancelRequest", cancel);
+    // $/cancelRequest alone stops the second while it decodes, within about one step: the
+    // answer comes within twice the slowest step measured just before (a step is checked for
+    // cancellation when it ends), plus 20 ms for the messages.
+    let step = client.slowest_step(&token, 8);
+    let sent = std::time::Instant::now();
+    client.notify("$/cancelRequest", json!({"id": second}));
     let r2 = client.wait_response(second, Duration::from_secs(60));
+    let latency = sent.elapsed();
     assert_eq!(r2["error"]["code"], -32800, "$/cancelRequest stops a running rewrite: {r2}");
+    eprintln!("cancelled in {latency:?}; slowest of 8 steps before it {step:?}");
+    assert!(latency <= 2 * step + Duration::from_millis(20), "cancelled after {latency:?}, a step takes up to {step:?}");
     assert!(client.shutdown().success());
 }
 
@@ -201,7 +209,7 @@ fn typing_inside_the_span_cancels_the_rewrite() {
     let model = lsp_client::tiny_checkpoint(BIN);
     let (mut client, uri, action) = slow_session(model.path());
     let id = client.request_async("codeAction/resolve", action);
-    std::thread::sleep(Duration::from_millis(300));
+    client.wait_for_a_step();
     client.notify(
         "textDocument/didChange",
         json!({"textDocument": {"uri": uri, "version": 2},

@@ -149,7 +149,7 @@ impl LspClient {
             let left = deadline.saturating_duration_since(Instant::now());
             let msg = match self.incoming.recv_timeout(left) {
                 Ok(m) => m,
-                Err(RecvTimeoutError::Timeout) => panic!("no {what} within {limit:?}; {} other messages seen", self.seen.len()),
+                Err(RecvTimeoutError::Timeout) => panic!("no {what} within {limit:?}; other messages seen: {}", self.describe_seen()),
                 Err(RecvTimeoutError::Disconnected) => {
                     panic!("server closed its output before the {what}; {} other messages seen", self.seen.len())
                 }
@@ -162,6 +162,45 @@ impl LspClient {
                 return self.seen.remove(i);
             }
         }
+    }
+
+    /// Waits until the job started by the latest request is decoding: its first work-done
+    /// progress report (sent after a decode step). The job is known by the progress token the
+    /// server creates for it, since an earlier job's last reports may still arrive after its
+    /// answer. For tests that act while a job runs, instead of a sleep that assumes it still
+    /// does. Returns the token.
+    pub fn wait_for_a_step(&mut self) -> Value {
+        // Jobs' tokens are `anneal/job/N`; the model's load has its own (`anneal/load/N`).
+        let is_create = |m: &Value| {
+            m["method"] == "window/workDoneProgress/create" && m["params"]["token"].as_str().is_some_and(|t| t.starts_with("anneal/job/"))
+        };
+        self.seen.retain(|m| !is_create(m));
+        let token = self.wait_for(Duration::from_secs(60), is_create)["params"]["token"].clone();
+        self.wait_for(Duration::from_secs(60), Self::is_report_of(&token));
+        token
+    }
+
+    fn is_report_of(token: &Value) -> impl Fn(&Value) -> bool + '_ {
+        move |m: &Value| m["method"] == "$/progress" && m["params"]["token"] == *token && m["params"]["value"]["kind"] == "report"
+    }
+
+    /// The longest time between `n` consecutive progress reports of the job with this progress
+    /// token: its slowest decode step, as the client sees it, on this machine now.
+    pub fn slowest_step(&mut self, token: &Value, n: usize) -> Duration {
+        self.wait_for(Duration::from_secs(60), Self::is_report_of(token));
+        let mut last = Instant::now();
+        let mut slowest = Duration::ZERO;
+        for _ in 0..n {
+            self.wait_for(Duration::from_secs(60), Self::is_report_of(token));
+            slowest = slowest.max(last.elapsed());
+            last = Instant::now();
+        }
+        slowest
+    }
+
+    /// The messages seen and not taken, one line each, for a failure's message.
+    fn describe_seen(&self) -> String {
+        self.seen.iter().map(|m| format!("\n  {}", m.to_string().chars().take(160).collect::<String>())).collect()
     }
 
     pub fn request(&mut self, method: &str, params: Value) -> Value {
