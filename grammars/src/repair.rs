@@ -33,6 +33,12 @@ use crate::{Language, SyntaxTree};
 /// Repairs of the first of several mistakes kept while the search looks for one of all.
 const PARTIAL_KEPT: usize = 64;
 
+/// Repairs of the first of several mistakes handed to the ranker.
+const PARTIAL_RANKED: usize = 6;
+
+/// Windows searched in one wide ERROR, one after another, while none finds a repair.
+const MAX_WINDOWS: usize = 3;
+
 /// Errors looked at in one file: more is not a file to repair token by token.
 const ERROR_LIMIT: usize = 200;
 
@@ -208,6 +214,8 @@ struct State {
     steps: Vec<String>,
     /// The region the edits may touch, in this text's bytes.
     window: Range<usize>,
+    /// Tokens in the window the parse could not place (see [`loose_count`]).
+    loose: usize,
 }
 
 impl State {
@@ -230,6 +238,18 @@ impl State {
     /// rest of the error is another mistake, or this one seen later).
     fn reach(&self) -> usize {
         self.first_near().map_or(usize::MAX, |e| e.range.start)
+    }
+
+    /// Whether the parse now gets past the edits: the first error left near the window starts,
+    /// and the first token it could not place lies, after the line of the last edit (a mistake
+    /// mended, the error left another one further on).
+    fn mended_before_errors(&self) -> bool {
+        let b = self.text.as_bytes();
+        let line_end = b[self.edited_end.min(b.len())..].iter().position(|&c| c == b'\n').map_or(b.len(), |i| self.edited_end + i);
+        let line_start = b[..self.edited_end.min(b.len())].iter().rposition(|&c| c == b'\n').map_or(0, |i| i + 1);
+        // No token the parse could not place on the edited line.
+        loose_count(&self.tree, &(line_start..line_end)) == 0
+            || self.first_near().is_some_and(|e| e.range.start > self.edited_end && e.token.start > line_end)
     }
 
     /// Ordering for the beam: fewer errors, a parse that gets further, smaller errors.
@@ -277,6 +297,12 @@ enum Source {
 }
 
 impl SyntaxTree {
+    /// Tokens of `range` the parse could not place (under an ERROR) or had to invent
+    /// (MISSING): with the count of errors, how far a text is from parsing.
+    pub fn unplaced_tokens(&self, text: &str, range: Range<usize>) -> usize {
+        self.tree_for(text).map_or(0, |tree| loose_count(&tree, &range))
+    }
+
     /// Repairs the first syntax error that touches `target` (byte offsets of `text`, the text
     /// this tree describes); see the module's documentation. Without a language, or for a text
     /// with no error there, the outcome holds no candidates.
@@ -289,13 +315,42 @@ impl SyntaxTree {
         let Some(error) = errors.iter().find(|e| overlaps(&e.range, &target)).cloned() else {
             return SearchOutcome::default();
         };
-        let mut search = Search { language, limits, suggest, parses: 0, cut_short: false, parser: None };
+        let mut search = Search { language, limits, suggest, parses: 0, budget: limits.max_parses, cut_short: false, parser: None };
         // A large ERROR is searched where the caller points into it (a diagnostic's token, the
         // error's start for a whole file).
-        let anchor = target.start.clamp(error.range.start, error.range.end);
-        let window = window(&tree, text, &error, anchor, limits.window_tokens);
-        let start = State { text: text.to_string(), tree, errors, edits: 0, sources: 0, weight: 0, edited_end: 0, steps: vec![], window };
-        let mut found = search.run(start);
+        let mut anchor = target.start.clamp(error.range.start, error.range.end);
+        let mut found: Vec<Candidate> = vec![];
+        for _ in 0..MAX_WINDOWS {
+            let window = window(&tree, text, &error, anchor, limits.window_tokens);
+            let start = State {
+                text: text.to_string(),
+                loose: loose_count(&tree, &window),
+                tree: tree.clone(),
+                errors: errors.clone(),
+                edits: 0,
+                sources: 0,
+                weight: 0,
+                edited_end: 0,
+                steps: vec![],
+                window: window.clone(),
+            };
+            let (candidates, complete) = search.run(start);
+            if complete || found.is_empty() {
+                found = candidates;
+            }
+            // An ERROR wider than the window (a function whose brace went astray) may hold its
+            // mistake past the window: search again from the next token the parse could not
+            // place there, with a budget of its own. A repair of all of it found there beats
+            // one of the first of several mistakes found here.
+            let next = loose_tokens(&tree, &error.range).into_iter().find(|&at| at > window.end);
+            match next {
+                Some(at) if !complete && !search.limits.deadline.is_some_and(|d| Instant::now() >= d) && !search.suggest.cancelled() => {
+                    anchor = at;
+                    search.budget = search.parses + limits.max_parses;
+                }
+                _ => break,
+            }
+        }
         // Several edits can land on the same text (`a  b` with a token inserted at either end
         // of the gap): keep one.
         let mut seen = HashSet::new();
@@ -309,6 +364,8 @@ struct Search<'a> {
     limits: &'a SearchLimits,
     suggest: &'a mut dyn Suggest,
     parses: usize,
+    /// Reparses allowed before the search stops: [`SearchLimits::max_parses`] a window.
+    budget: usize,
     cut_short: bool,
     /// One parser for every reparse of the search.
     parser: Option<tree_sitter::Parser>,
@@ -316,16 +373,18 @@ struct Search<'a> {
 
 impl Search<'_> {
     fn out_of_budget(&mut self) -> bool {
-        let over =
-            self.parses >= self.limits.max_parses || self.limits.deadline.is_some_and(|d| Instant::now() >= d) || self.suggest.cancelled();
+        let over = self.parses >= self.budget || self.limits.deadline.is_some_and(|d| Instant::now() >= d) || self.suggest.cancelled();
         self.cut_short |= over;
         over
     }
 
     /// Breadth first by edit count: the candidates of the smallest depth that has any.
-    fn run(&mut self, start: State) -> Vec<Candidate> {
+    /// The candidates, and whether they repair all of the error (else they mend the first of
+    /// its mistakes).
+    fn run(&mut self, start: State) -> (Vec<Candidate>, bool) {
         let original = start.text.clone();
         let start_errors = start.errors.len();
+        let start_loose = start.loose;
         let mut partial: Vec<State> = vec![];
         let mut frontier = vec![start];
         for _depth in 0..self.limits.max_edits.clamp(1, 3) {
@@ -341,18 +400,25 @@ impl Search<'_> {
                     let fewer = next.errors.len() < state.errors.len();
                     if next.near() == 0 && fewer {
                         solved.push(next);
-                    } else if next.badness() < state.badness() {
-                        // The parse now gets past every edit with fewer errors than at the
-                        // start: this mistake is mended and the error left is another one.
-                        if next.errors.len() < start_errors && next.reach() > next.edited_end && partial.len() < PARTIAL_KEPT {
-                            partial.push(next.clone());
-                        }
+                        continue;
+                    }
+                    // The parse now gets past every edit and places more of the tokens: this
+                    // mistake is mended and what is left is another one (an error can split
+                    // in two when a mistake inside it is mended).
+                    if next.errors.len() <= start_errors + 1
+                        && next.loose < start_loose
+                        && next.mended_before_errors()
+                        && partial.len() < PARTIAL_KEPT
+                    {
+                        partial.push(next.clone());
+                    }
+                    if next.badness() < state.badness() {
                         progress.push(next);
                     }
                 }
             }
             if !solved.is_empty() {
-                return solved.into_iter().map(|s| candidate(&original, s)).collect();
+                return (solved.into_iter().map(|s| candidate(&original, s)).collect(), true);
             }
             if self.cut_short {
                 break;
@@ -367,8 +433,13 @@ impl Search<'_> {
         // No edit mends everything near the error (two mistakes on a line, one of them deeper
         // than the search): the caller gets the edits that mend the first, fewest edits first,
         // and searches again from there.
+        // Of those, the ones that leave the fewest tokens the parse cannot place: mending a
+        // mistake puts back the tokens it threw off, an edit that only moves the error does not.
         let fewest = partial.iter().map(|s| s.edits).min().unwrap_or(0);
-        partial.into_iter().filter(|s| s.edits == fewest).map(|s| candidate(&original, s)).collect()
+        partial.retain(|s| s.edits == fewest);
+        partial.sort_by_key(|s| (s.loose, s.sources));
+        partial.truncate(PARTIAL_RANKED);
+        (partial.into_iter().map(|s| candidate(&original, s)).collect(), false)
     }
 
     /// Applies one edit and reparses incrementally; `None` when the parse ran out of time.
@@ -389,13 +460,20 @@ impl Search<'_> {
         if !inserted.is_empty() && in_comment(&tree, range.start..range.start + inserted.len()) {
             return None;
         }
+        // Nor may an edit turn the code after it into a comment (`*/` deleted before it).
+        let after = range.start + inserted.len();
+        if after < text.len() && in_comment(&tree, after..after + 1) && !in_comment(&state.tree, range.end..range.end + 1) {
+            return None;
+        }
         let errors = verify::errors(&tree, ERROR_LIMIT);
         let delta = inserted.len() as isize - range.len() as isize;
         let end = (state.window.end as isize + delta).max(state.window.start as isize) as usize;
         let mut steps = state.steps.clone();
         steps.push(edit.what.clone());
+        let window = state.window.start.min(range.start)..end.max(range.start + inserted.len()).min(text.len());
         Some(State {
-            window: state.window.start.min(range.start)..end.max(range.start + inserted.len()).min(text.len()),
+            loose: loose_count(&tree, &window),
+            window,
             text,
             tree,
             errors,
@@ -503,7 +581,7 @@ impl Search<'_> {
             }
         }
         // Deletions.
-        for leaf in &leaves {
+        for leaf in leaves.iter().filter(|l| l.typo_sized) {
             let r = leaf.range.clone();
             let what = format!("delete '{}'", &text[r.clone()]);
             push(&mut out, Change { range: r.clone(), text: String::new() }, what.clone(), Source::Grammar);
@@ -514,7 +592,7 @@ impl Search<'_> {
         }
         // Replacements.
         let words = identifiers(text, &leaves);
-        for (i, leaf) in leaves.iter().enumerate() {
+        for (i, leaf) in leaves.iter().enumerate().filter(|(_, l)| l.typo_sized) {
             let old = &text[leaf.range.clone()];
             let mut tokens = tagged(&missing, Source::Missing);
             match allowed_after(i.checked_sub(1).map(|j| &leaves[j])) {
@@ -659,12 +737,20 @@ fn identifiers(text: &str, leaves: &[Leaf]) -> Vec<String> {
 struct Leaf {
     range: Range<usize>,
     next_state: u16,
+    /// A token a typo could have made or broken, which an edit may delete or replace: not a
+    /// comment nor a string's text, nor longer than a word gets.
+    typo_sized: bool,
 }
 
 /// The tokens (leaves that are not zero-width) around the window: those of its lines and the
 /// line before, at most `limit` in all, most of them from the start of the window (where an
 /// error is usually detected late, not early).
 fn leaves_in(tree: &Tree, window: &Range<usize>) -> Vec<Leaf> {
+    leaves_nodes(tree, window).into_iter().map(leaf).collect()
+}
+
+/// The non-empty leaves of `tree` that touch `window`, in document order.
+fn leaves_nodes<'t>(tree: &'t Tree, window: &Range<usize>) -> Vec<Node<'t>> {
     let mut out = vec![];
     let mut stack = vec![tree.root_node()];
     while let Some(node) = stack.pop() {
@@ -673,7 +759,7 @@ fn leaves_in(tree: &Tree, window: &Range<usize>) -> Vec<Leaf> {
         }
         if node.child_count() == 0 {
             if node.end_byte() > node.start_byte() && !node.is_missing() {
-                out.push(leaf(node));
+                out.push(node);
             }
             continue;
         }
@@ -684,8 +770,48 @@ fn leaves_in(tree: &Tree, window: &Range<usize>) -> Vec<Leaf> {
     out
 }
 
+/// Tokens in `range` that the parse could not place (leaves under an ERROR) and tokens it had
+/// to invent (MISSING): how much of the text an error throws off. Mending one of several
+/// mistakes inside one ERROR leaves the error but fewer of these.
+fn loose_count(tree: &Tree, range: &Range<usize>) -> usize {
+    let mut count = 0;
+    let mut stack = vec![tree.root_node()];
+    while let Some(node) = stack.pop() {
+        if node.end_byte() < range.start || node.start_byte() > range.end {
+            continue;
+        }
+        if node.child_count() == 0 {
+            count += usize::from(node.is_missing() || node.parent().is_some_and(|p| p.is_error()));
+            continue;
+        }
+        if !node.has_error() {
+            continue;
+        }
+        let mut cursor = node.walk();
+        stack.extend(node.children(&mut cursor));
+    }
+    count
+}
+
+/// Where the tokens that the parse could not place in a larger node start (leaves whose parent
+/// is an ERROR), in `range`.
+fn loose_tokens(tree: &Tree, range: &Range<usize>) -> Vec<usize> {
+    let mut out: Vec<usize> = leaves_nodes(tree, range)
+        .into_iter()
+        .filter(|n| n.parent().is_some_and(|p| p.is_error()) && n.start_byte() >= range.start)
+        .map(|n| n.start_byte())
+        .collect();
+    out.sort_unstable();
+    out
+}
+
 fn leaf(node: Node) -> Leaf {
+    let kind = node.kind();
     Leaf {
+        typo_sized: node.byte_range().len() <= 32
+            && !kind.contains("comment")
+            && !kind.contains("string_content")
+            && !kind.contains("string_fragment"),
         range: node.byte_range(),
         next_state: if node.has_error() || node.parent().is_some_and(|p| p.is_error()) { 0 } else { node.next_parse_state() },
     }
@@ -944,6 +1070,34 @@ mod tests {
             }
         }
         assert!(repair("def f(x):\n    return x\n", Language::Python).is_empty());
+    }
+
+    #[test]
+    fn no_repair_turns_code_into_a_comment() {
+        let broken = "fn f() {\n    /* note */ let v: Vec<i32)> = vec![];\n}\n";
+        let found = repair(broken, Language::Rust);
+        assert!(!found.is_empty());
+        assert!(found.iter().all(|f| f.contains("*/")), "{found:#?}");
+    }
+
+    #[test]
+    fn a_mistake_past_the_first_window_of_a_wide_error_is_found() {
+        // tree-sitter wraps the whole function in one ERROR that starts at `fn`, more than a
+        // window's tokens before the swapped `{)`.
+        let fixed = "fn all_prefixes(string: String) -> Vec<String>{\n\n\n   let mut res:Vec<String> = vec![];\n   let mut res_str:String = String::new();\n\nfor c in string.chars(){\n    res_str.push(c);\n    res.push(res_str.clone());\n}\nreturn res;\n}\n";
+        let broken = fixed.replace("chars(){", "chars({)");
+        let found = repair(&broken, Language::Rust);
+        assert!(found.iter().any(|f| f == fixed), "{found:#?}");
+    }
+
+    #[test]
+    fn the_first_of_several_mistakes_in_one_error_is_mended_alone() {
+        // Three mistakes in one ERROR: no three-edit repair is within the search's budget, but
+        // mending the first puts back most of the tokens the parse could not place.
+        let text = "from typing import List, Tuple\n\n\ndef sum_product(numbers: List[int)] -> Tuple[int, int]:\n    sum_value = 0\n    prod_value = 1\n\n    for n in numbers\n        sum_value += n\n        prod_value *= n\n    retrun sum_value, prod_value\n";
+        let found = repair(text, Language::Python);
+        let first_mended = text.replace("List[int)]", "List[int])");
+        assert!(found.contains(&first_mended), "{found:#?}");
     }
 
     #[test]

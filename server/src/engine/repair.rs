@@ -120,6 +120,8 @@ pub fn repair(
     let mut target = request.target.clone();
     let mut out = Repaired { errors_before: tree.syntax_errors(&text, target.clone()), ..Default::default() };
     let mut passes = 0;
+    // The last repaired text with no more errors in the target than the input, and its steps.
+    let mut no_worse: Option<(String, usize, usize)> = None;
     for round in 0..MAX_ERRORS {
         if tree.syntax_errors(&text, target.clone()) == 0 {
             break;
@@ -170,7 +172,9 @@ pub fn repair(
         let unrepaired = error.range.start + local.start..error.range.end + local.start;
         let mut ranked = rank(model, ranker, &text, outcome.candidates, &mut passes, observe, round)?;
         // The best candidate that leaves fewer errors in the whole file (in a window, one
-        // could have thrown off the code past its end).
+        // could have thrown off the code past its end), or as many but fewer tokens the parse
+        // cannot place (one of several mistakes in one error mended).
+        let unplaced_now = tree.unplaced_tokens(&text, 0..text.len());
         let mut chosen = None;
         for (i, scored) in ranked.iter().enumerate().take(4) {
             let Change { range, text: inserted } = &scored.candidate.change;
@@ -178,7 +182,10 @@ pub fn repair(
             let new_text = scored.candidate.change.apply(&text);
             next.edit(&anneal_grammars::TextEdit::replace(&text, range.clone(), inserted));
             next.reparse(&new_text);
-            if next.errors(&new_text, 1000).len() < errors_now.len() {
+            let errors_next = next.errors(&new_text, 1000).len();
+            if errors_next < errors_now.len()
+                || (errors_next <= errors_now.len() + 1 && next.unplaced_tokens(&new_text, 0..new_text.len()) < unplaced_now)
+            {
                 chosen = Some((i, new_text, next));
                 break;
             }
@@ -198,9 +205,21 @@ pub fn repair(
         target = target.start.min(range.start)
             ..((target.end as isize + delta).max(0) as usize).max(range.start + inserted.len()).min(text.len());
         out.steps.push(best.candidate.description.clone());
+        let errors = tree.syntax_errors(&text, target.clone());
+        if errors <= out.errors_before {
+            no_worse = Some((text.clone(), out.steps.len(), errors));
+        }
     }
     out.forward_passes = passes;
-    out.errors_after = tree.syntax_errors(&text, target);
+    out.errors_after = tree.syntax_errors(&text, target.clone());
+    // Mending one of several mistakes in an error can split it in two; if the rest could not be
+    // mended, go back to the last text with no more errors than the input.
+    if out.errors_after > out.errors_before {
+        let (kept, steps, errors) = no_worse.unwrap_or_else(|| (request.text.to_string(), 0, out.errors_before));
+        text = kept;
+        out.steps.truncate(steps);
+        out.errors_after = errors;
+    }
     if text != request.text {
         out.change = Some(Change::between(request.text, &text));
     }
@@ -476,6 +495,19 @@ mod tests {
         assert!(fixed.contains("for v in values:\n"), "{fixed}");
         assert!(fixed.contains("print(result)\n"), "{fixed}");
         assert!(repaired.forward_passes > 0);
+    }
+
+    #[test]
+    fn several_mistakes_in_one_error_are_repaired_one_after_another() {
+        let original = "from typing import List, Tuple\n\n\ndef sum_product(numbers: List[int]) -> Tuple[int, int]:\n    sum_value = 0\n    prod_value = 1\n\n    for n in numbers:\n        sum_value += n\n        prod_value *= n\n    return sum_value, prod_value\n";
+        let broken = original.replace("int])", "int)]").replace("numbers:\n", "numbers\n").replace("return", "retrun");
+        for ranker in [Ranker::Parser, Ranker::Model { prior: EDIT_PRIOR }] {
+            let repaired = run(&broken, Language::Python, ranker);
+            let fixed = repaired.change.clone().expect("a repair").apply(&broken);
+            assert_eq!(anneal_grammars::syntax_errors(&fixed, 0..fixed.len(), Language::Python), 0, "{ranker:?}: {fixed}");
+            assert!(fixed.contains("List[int])"), "{ranker:?}: {fixed}");
+            assert_eq!(repaired.errors_after, 0, "{ranker:?}");
+        }
     }
 
     #[test]
