@@ -1,6 +1,6 @@
 //! `anneal bench` end to end on the embedded default model, at a size that runs in seconds: it
 //! prints its tables and writes a JSON report whose figures hang together. (What the figures
-//! are is the benchmark's business; see README. Here: that they are measured, not their size.)
+//! are is the benchmark's business; see docs/benchmarks.md. Here: that they are measured, not their size.)
 
 use serde_json::{json, Value};
 

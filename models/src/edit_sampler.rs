@@ -32,7 +32,7 @@ pub struct EditConfig {
     /// (pad or end-of-text) belongs where a token is, when nothing is its first choice. Apart
     /// from `replace_threshold` because the two trade differently: on the default model, 0.3
     /// repairs half as many snippets again as 0.6 but makes three times as many worse, most
-    /// of them by deleting tokens that belong (README, "Training for the locate rounds").
+    /// of them by deleting tokens that belong (docs/experiments/locate-stage.md).
     pub delete_threshold: f32,
     /// Whether `locate` rounds also ask each gap for a missing token. Off by default: it
     /// doubles a round's passes, the default model proposes no insertion at the default bars,

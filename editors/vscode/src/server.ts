@@ -58,7 +58,7 @@ export function findServer(): { path: string } | { error: string } {
 
 export type ServerState = 'stopped' | 'starting' | 'running' | 'missing' | 'failed';
 
-/** The answer to `anneal/status` (see the server's README). */
+/** The answer to `anneal/status` (see docs/lsp.md in the repository). */
 export interface ServerStatus {
   state: 'idle' | 'loading' | 'ready' | 'failed';
   model: string;

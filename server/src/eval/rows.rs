@@ -11,7 +11,7 @@ use serde::de::DeserializeOwned;
 /// the error for a missing file.
 pub fn read_text(path: &Path, what: &str) -> Result<String> {
     let bytes = std::fs::read(path).with_context(|| {
-        format!("cannot read the {what} file {} (pass its path with --data; see the README's evaluation section)", path.display())
+        format!("cannot read the {what} file {} (pass its path with --data; see docs/evaluation.md)", path.display())
     })?;
     if path.extension().is_some_and(|e| e == "gz") {
         let mut text = String::new();
