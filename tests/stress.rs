@@ -205,7 +205,7 @@ fn a_thousand_rewrites_with_edits_and_cancellations() {
             client.notify("$/cancelRequest", json!({"id": id}));
             tally.cancels_sent += 1;
         }
-        let measure = (n + 1) % SAMPLE_EVERY == 0 && (n + 1 <= 100 + SAMPLE_SPAN || n + 1 > requests - SAMPLE_SPAN) && n + 1 >= 100;
+        let measure = (n + 1) % SAMPLE_EVERY == 0 && (n < 100 + SAMPLE_SPAN || n + 1 > requests - SAMPLE_SPAN) && n + 1 >= 100;
         while pending.len() > IN_FLIGHT || (n + 1 == requests || measure) && !pending.is_empty() {
             let p = pending.pop_front().unwrap();
             let r = client.wait_for(LIMIT, |m| m["id"] == p.id && m.get("method").is_none());
@@ -213,7 +213,7 @@ fn a_thousand_rewrites_with_edits_and_cancellations() {
         }
         if measure {
             let rss = quiet_rss(&mut client);
-            if n + 1 <= 100 + SAMPLE_SPAN {
+            if n < 100 + SAMPLE_SPAN {
                 early.extend(rss)
             } else {
                 late.extend(rss)

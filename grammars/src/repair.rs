@@ -344,7 +344,7 @@ impl SyntaxTree {
             // one of the first of several mistakes found here.
             let next = loose_tokens(&tree, &error.range).into_iter().find(|&at| at > window.end);
             match next {
-                Some(at) if !complete && !search.limits.deadline.is_some_and(|d| Instant::now() >= d) && !search.suggest.cancelled() => {
+                Some(at) if !complete && search.limits.deadline.is_none_or(|d| Instant::now() < d) && !search.suggest.cancelled() => {
                     anchor = at;
                     search.budget = search.parses + limits.max_parses;
                 }
@@ -699,8 +699,8 @@ fn distance(a: &[u8], b: &[u8]) -> usize {
     for (i, row) in d.iter_mut().enumerate() {
         row[0] = i;
     }
-    for j in 0..=m {
-        d[0][j] = j;
+    for (j, cell) in d[0].iter_mut().enumerate() {
+        *cell = j;
     }
     for i in 1..=n {
         for j in 1..=m {
@@ -899,7 +899,7 @@ fn line_edits(text: &str, line: Range<usize>, language: Language, push: &mut dyn
     for quote in ['"', '\'', '`'] {
         let positions: Vec<usize> =
             content.char_indices().filter(|&(i, c)| c == quote && (i == 0 || content.as_bytes()[i - 1] != b'\\')).map(|(i, _)| i).collect();
-        if positions.len() % 2 == 0 {
+        if positions.len().is_multiple_of(2) {
             continue;
         }
         let open = *positions.last().expect("odd count");

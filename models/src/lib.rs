@@ -3,6 +3,8 @@
 //!
 //! Invariant: this crate knows tensors and tokens. It knows nothing of tree-sitter, of syntax
 //! or of LSP; its inputs are token ids and plain text, its outputs token ids and text.
+// stdout is the LSP channel when a library runs inside the server: print nothing there.
+#![deny(clippy::print_stdout)]
 
 pub mod batch;
 pub mod bpe;

@@ -1,14 +1,21 @@
 //! `anneal`: the language server and its command line.
 
+// stdout is the LSP channel: only the command line may print to it.
 mod cli;
+#[deny(clippy::print_stdout)]
 mod document;
+#[deny(clippy::print_stdout)]
 mod engine;
 mod eval;
 #[cfg(test)]
 mod fuzz;
+#[deny(clippy::print_stdout)]
 mod lsp;
+#[deny(clippy::print_stdout)]
 mod model_host;
+#[deny(clippy::print_stdout)]
 mod position;
+#[deny(clippy::print_stdout)]
 mod settings;
 
 use clap::{Parser, Subcommand};

@@ -205,7 +205,7 @@ mod tests {
                 continue;
             };
             // A server default of null (the embedded model) may be stated by what it means.
-            let stated = entry.get("default").filter(|d| !(d.is_object() && d.as_object().unwrap().is_empty()) && !default.is_null());
+            let stated = entry.get("default").filter(|d| !d.as_object().is_some_and(|o| o.is_empty()) && !default.is_null());
             if let Some(stated) = stated {
                 let same = match (stated.as_f64(), default.as_f64()) {
                     // f32 defaults serialise with f32's rounding (0.9 → 0.8999999761581421).

@@ -121,6 +121,7 @@ pub enum EditCorruption {
 /// absorbs the change of length, and masks go on top. Every position is learnt — so the model
 /// learns to distrust visible tokens, not only to fill masks — and visible tokens that differ
 /// from their target weigh `edit_weight`, since they are a few percent of a window.
+#[allow(clippy::too_many_arguments, reason = "the stage's knobs, each a training setting; a struct would only rename them")]
 pub fn edit_example(
     rng: &mut StdRng,
     stream: &[u32],

@@ -384,7 +384,7 @@ pub fn train_on(
 
         let out_of_time = stop_after.is_some_and(|limit| started.elapsed() >= limit);
         let finished = state.step == total || out_of_time;
-        if state.step % cfg.eval_every == 0 || finished {
+        if state.step.is_multiple_of(cfg.eval_every) || finished {
             let eval_model = infer_model()?;
             let (valid_loss, acc) = evaluate::masked_accuracy(&eval_model, cfg, &valid, sp, &device)?;
             // Block fill decodes up to a block's worth of passes: only once, at the end.
@@ -417,7 +417,7 @@ pub fn train_on(
             window_tokens = 0;
             window_start = std::time::Instant::now();
         }
-        if state.step % 100 == 0 {
+        if state.step.is_multiple_of(100) {
             tracing::info!(step = state.step, ?stage, loss = loss_avg.unwrap_or(l), tokens_per_sec = tps as u64, "training");
         }
         on_progress(&TrainProgress {

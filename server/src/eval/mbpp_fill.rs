@@ -67,8 +67,7 @@ fn tested_function(code: &str, tests: &[String]) -> Option<String> {
     code.lines()
         .filter_map(|l| l.strip_prefix("def "))
         .filter_map(|rest| rest.split('(').next().map(|name| name.trim().to_string()))
-        .filter(|name| tests.iter().any(|t| t.contains(&format!("{name}("))))
-        .last()
+        .rfind(|name| tests.iter().any(|t| t.contains(&format!("{name}("))))
 }
 
 /// Where `def name(` (or `def name (`) starts a line of `code`.

@@ -10,9 +10,8 @@ use serde::de::DeserializeOwned;
 /// The text of a benchmark file; `.gz` files are decompressed. `what` names the benchmark in
 /// the error for a missing file.
 pub fn read_text(path: &Path, what: &str) -> Result<String> {
-    let bytes = std::fs::read(path).with_context(|| {
-        format!("cannot read the {what} file {} (pass its path with --data; see docs/evaluation.md)", path.display())
-    })?;
+    let bytes = std::fs::read(path)
+        .with_context(|| format!("cannot read the {what} file {} (pass its path with --data; see docs/evaluation.md)", path.display()))?;
     if path.extension().is_some_and(|e| e == "gz") {
         let mut text = String::new();
         flate2::read::GzDecoder::new(&bytes[..])
