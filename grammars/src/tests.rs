@@ -106,3 +106,20 @@ fn empty_text_plans_nothing() {
         assert_eq!(plan, Plan { span: 0..0, blocks: vec![], order: vec![], edges: vec![] });
     }
 }
+
+/// tree-sitter-ruby 0.23.1's scanner truncates a heredoc word of 256 bytes or more when it
+/// saves its state and asserts on reading it back (upstream issue #269): with that assert live,
+/// parsing this file aborted the whole process. `.cargo/config.toml` builds C with NDEBUG.
+#[test]
+fn a_long_unterminated_heredoc_word_does_not_abort_the_ruby_parser() {
+    let line = "  if the string inside is too short it doesn't crash\n  but I haven't found exactly how many chars is the problem\n\n";
+    let text = format!("<<~\"BASH\n{line}{line}  it needs this line\nBASH\n");
+    let mut tree = SyntaxTree::new(&text, Some(Language::Ruby));
+    assert!(tree.tree_for(&text).is_some());
+    // And incrementally, as the repair search and every keystroke reparse.
+    let at = text.find("needs").expect("the word");
+    let edited = text.replace("needs", "needs still");
+    tree.edit(&TextEdit::replace(&text, at..at + 5, "needs still"));
+    tree.reparse(&edited);
+    assert!(tree.tree_for(&edited).is_some());
+}
