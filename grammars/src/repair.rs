@@ -320,6 +320,7 @@ impl SyntaxTree {
         // error's start for a whole file).
         let mut anchor = target.start.clamp(error.range.start, error.range.end);
         let mut found: Vec<Candidate> = vec![];
+        let loose = loose_tokens(&tree, &error.range);
         for _ in 0..MAX_WINDOWS {
             let window = window(&tree, text, &error, anchor, limits.window_tokens);
             let start = State {
@@ -342,7 +343,7 @@ impl SyntaxTree {
             // mistake past the window: search again from the next token the parse could not
             // place there, with a budget of its own. A repair of all of it found there beats
             // one of the first of several mistakes found here.
-            let next = loose_tokens(&tree, &error.range).into_iter().find(|&at| at > window.end);
+            let next = loose.iter().copied().find(|&at| at > window.end);
             match next {
                 Some(at) if !complete && search.limits.deadline.is_none_or(|d| Instant::now() < d) && !search.suggest.cancelled() => {
                     anchor = at;
@@ -781,7 +782,7 @@ fn loose_count(tree: &Tree, range: &Range<usize>) -> usize {
             continue;
         }
         if node.child_count() == 0 {
-            count += usize::from(node.is_missing() || node.parent().is_some_and(|p| p.is_error()));
+            count += usize::from(node.is_missing() || unplaced(node));
             continue;
         }
         if !node.has_error() {
@@ -794,15 +795,14 @@ fn loose_count(tree: &Tree, range: &Range<usize>) -> usize {
 }
 
 /// Where the tokens that the parse could not place in a larger node start (leaves whose parent
-/// is an ERROR), in `range`.
+/// is an ERROR), in `range`, in document order.
 fn loose_tokens(tree: &Tree, range: &Range<usize>) -> Vec<usize> {
-    let mut out: Vec<usize> = leaves_nodes(tree, range)
-        .into_iter()
-        .filter(|n| n.parent().is_some_and(|p| p.is_error()) && n.start_byte() >= range.start)
-        .map(|n| n.start_byte())
-        .collect();
-    out.sort_unstable();
-    out
+    leaves_nodes(tree, range).into_iter().filter(|&n| unplaced(n) && n.start_byte() >= range.start).map(|n| n.start_byte()).collect()
+}
+
+/// A token the parse could not place in a larger node: a leaf directly under an ERROR.
+fn unplaced(node: Node) -> bool {
+    node.parent().is_some_and(|p| p.is_error())
 }
 
 fn leaf(node: Node) -> Leaf {
@@ -813,7 +813,7 @@ fn leaf(node: Node) -> Leaf {
             && !kind.contains("string_content")
             && !kind.contains("string_fragment"),
         range: node.byte_range(),
-        next_state: if node.has_error() || node.parent().is_some_and(|p| p.is_error()) { 0 } else { node.next_parse_state() },
+        next_state: if node.has_error() || unplaced(node) { 0 } else { node.next_parse_state() },
     }
 }
 

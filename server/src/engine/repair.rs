@@ -122,8 +122,10 @@ pub fn repair(
     let mut passes = 0;
     // The last repaired text with no more errors in the target than the input, and its steps.
     let mut no_worse: Option<(String, usize, usize)> = None;
+    // Errors left in the target, counted once a round after its change.
+    let mut errors_left = out.errors_before;
     for round in 0..MAX_ERRORS {
-        if tree.syntax_errors(&text, target.clone()) == 0 {
+        if errors_left == 0 {
             break;
         }
         // Each error gets the deadline, the whole request at most three times it.
@@ -205,13 +207,13 @@ pub fn repair(
         target = target.start.min(range.start)
             ..((target.end as isize + delta).max(0) as usize).max(range.start + inserted.len()).min(text.len());
         out.steps.push(best.candidate.description.clone());
-        let errors = tree.syntax_errors(&text, target.clone());
-        if errors <= out.errors_before {
-            no_worse = Some((text.clone(), out.steps.len(), errors));
+        errors_left = tree.syntax_errors(&text, target.clone());
+        if errors_left <= out.errors_before {
+            no_worse = Some((text.clone(), out.steps.len(), errors_left));
         }
     }
     out.forward_passes = passes;
-    out.errors_after = tree.syntax_errors(&text, target.clone());
+    out.errors_after = errors_left;
     // Mending one of several mistakes in an error can split it in two; if the rest could not be
     // mended, go back to the last text with no more errors than the input.
     if out.errors_after > out.errors_before {
