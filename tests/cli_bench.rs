@@ -49,3 +49,37 @@ fn bench_measures_every_arm_in_one_run_and_writes_json() {
     assert!(timing.iter().all(|t| t["dual_ms"].as_f64().unwrap() > 0.0), "{timing:?}");
     assert!(r["reuse_512_ratio"].as_f64().unwrap() > 0.0);
 }
+
+#[test]
+fn bench_compares_precisions_against_the_first_in_one_run() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("precisions.json");
+    let root = concat!(env!("CARGO_MANIFEST_DIR"), "/..");
+    let run = std::process::Command::new(BIN)
+        .current_dir(root)
+        .args(["bench", "--dtype", "f32,q8_0,q4k", "--tasks", "2", "--block", "8", "--context", "16", "--files", "examples", "--out"])
+        .arg(&out)
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&run.stdout);
+    assert!(run.status.success(), "{stdout}\n{}", String::from_utf8_lossy(&run.stderr));
+    assert!(stdout.contains("| q4k |") && stdout.contains("top-1 agreement"), "{stdout}");
+    let r: Value = serde_json::from_str(&std::fs::read_to_string(&out).unwrap()).unwrap();
+    let p = r["precisions"].as_array().unwrap();
+    let names: Vec<&str> = p.iter().map(|x| x["precision"].as_str().unwrap()).collect();
+    assert_eq!(names, ["f32", "q8_0", "q4k"]);
+    let f = |i: usize, k: &str| p[i][k].as_f64().unwrap();
+    // The baseline against itself, and ratios that are ratios of the figures printed.
+    assert_eq!((f(0, "top1_agreement"), f(0, "pass_speedup"), f(0, "kl_mean")), (1.0, 1.0, 0.0));
+    for i in 1..3 {
+        assert!((f(i, "pass_speedup") - f(0, "pass_ms") / f(i, "pass_ms")).abs() < 1e-9, "{r}");
+        assert!(f(i, "kl_mean") >= 0.0 && f(i, "kl_max") >= f(i, "kl_mean"), "{r}");
+        assert!(f(i, "top1_agreement") > 0.8, "a quantized layer loaded wrongly agrees by chance: {r}");
+    }
+    // Fewer bits, fewer bytes.
+    assert!(f(0, "weight_mib") > f(1, "weight_mib") && f(1, "weight_mib") > f(2, "weight_mib"), "{r}");
+
+    let bad = std::process::Command::new(BIN).current_dir(root).args(["bench", "--dtype", "f32,fp8"]).output().unwrap();
+    let stderr = String::from_utf8_lossy(&bad.stderr);
+    assert!(!bad.status.success() && stderr.contains("unknown dtype `fp8`"), "{stderr}");
+}

@@ -100,3 +100,22 @@ fn a_file_with_syntax_errors_is_repaired_without_a_range() {
     assert!(started.elapsed() < std::time::Duration::from_secs(30), "{:?}", started.elapsed());
     assert_eq!(std::fs::read_to_string(&garbage).unwrap(), noise, "the file is untouched");
 }
+
+/// Quantized weights through the command line: the README's repair at q8_0 and q4k, and a
+/// precision that does not exist named in the error.
+#[test]
+fn the_repair_runs_on_quantized_weights_and_a_bad_dtype_is_named() {
+    let example = concat!(env!("CARGO_MANIFEST_DIR"), "/../examples/broken.py");
+    for dtype in ["q8_0", "q4k"] {
+        let out = Command::new(BIN).arg("edit").arg(example).args(["--dtype", dtype]).output().unwrap();
+        let (stdout, stderr) = (String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+        assert!(out.status.success(), "{dtype}: {stderr}");
+        assert!(
+            stdout.contains("+    for value in values:\n") && stdout.contains("+    return total / len(values)\n"),
+            "{dtype}: {stdout}"
+        );
+    }
+    let out = Command::new(BIN).arg("edit").arg(example).args(["--dtype", "int3"]).output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success() && stderr.contains("unknown dtype `int3`") && stderr.contains("q4k"), "{stderr}");
+}

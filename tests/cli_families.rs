@@ -63,6 +63,7 @@ fn model_info_names_the_family_and_an_instruct_folder_prompts_with_its_template(
         let (stdout, stderr) = text(&out);
         assert!(out.status.success(), "{stderr}");
         assert!(stdout.contains(&format!("family: {name}")) && stdout.contains("stored as: F32"), "{stdout}");
+        assert!(stdout.contains("GiB as q8_0") && stdout.contains("GiB as q4k"), "{stdout}");
         assert!(stdout.contains("follows instructions: no"), "{stdout}");
     }
     let instruct = checkpoints::instruct_checkpoint();

@@ -192,6 +192,19 @@ fn status_says_what_model_runs_where_and_why_one_failed() {
     let titles: Vec<&str> = r["result"].as_array().unwrap().iter().map(|a| a["title"].as_str().unwrap()).collect();
     assert!(titles.contains(&"Anneal: Rewrite selection") && !titles.iter().any(|t| t.contains("docstrings")), "{titles:?}");
 
+    // A quantized precision reloads the model, and the status says which one runs.
+    client.notify("workspace/didChangeConfiguration", json!({"settings": {"dtype": "q4k"}}));
+    let mut dtype = Value::Null;
+    for _ in 0..300 {
+        let r = client.request("anneal/status", Value::Null);
+        dtype = r["result"]["modelInfo"]["dtype"].clone();
+        if r["result"]["state"] == "ready" && dtype == "q4k" {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert_eq!(dtype, "q4k");
+
     let missing = tempfile::tempdir().unwrap();
     client.notify("workspace/didChangeConfiguration", json!({"settings": {"model": missing.path()}}));
     let status = wait_for_state(&mut client, "failed");

@@ -12,6 +12,7 @@ use candle_core::{DType, Device};
 use candle_nn::VarBuilder;
 
 use crate::config::{Config, Family};
+use crate::precision::Precision;
 use crate::tokenizer::{Tokenizer, EOT, MASK, PAD};
 
 pub const CONFIG_FILE: &str = "config.json";
@@ -113,10 +114,10 @@ pub fn stored_dtypes(files: &[PathBuf]) -> Result<Vec<String>> {
     Ok(all)
 }
 
-/// Bytes the weights take in memory as `dtype`, plus a tenth for activations and caches at
-/// editor-sized canvases.
-pub fn memory_needed(config: &Config, dtype: DType) -> u64 {
-    let weights = crate::config_parameter_count(config) as u64 * dtype.size_in_bytes() as u64;
+/// Bytes the weights take in memory at `precision`, plus a tenth for activations and caches
+/// at editor-sized canvases.
+pub fn memory_needed(config: &Config, precision: impl Into<Precision>) -> u64 {
+    let weights = precision.into().weight_bytes(config);
     weights + weights / 10
 }
 
@@ -130,15 +131,21 @@ pub fn memory_available() -> Option<u64> {
 
 /// Refuses, before a byte of weights is read, a model that will not fit in memory: loading
 /// it anyway would swap the machine to a halt next to the user's editor.
-pub fn check_fits(config: &Config, dtype: DType, device: &Device) -> Result<()> {
-    let needed = memory_needed(config, dtype);
+pub fn check_fits(config: &Config, precision: impl Into<Precision>, device: &Device) -> Result<()> {
+    let precision = precision.into();
+    let needed = memory_needed(config, precision);
     if !device.is_cpu() {
         return Ok(()); // device memory is reported by the device's own allocator error
     }
     if let Some(available) = memory_available() {
         if needed > available {
+            let smaller = match precision {
+                Precision::Q4K => "",
+                Precision::Q8_0 => "`dtype: q4k`, ",
+                _ => "`dtype: q8_0` or `q4k`, ",
+            };
             bail!(
-                "the model needs about {:.1} GiB as {dtype:?} but only {:.1} GiB of memory is available; try `dtype: bf16`, a smaller model, or a GPU",
+                "the model needs about {:.1} GiB as {precision} but only {:.1} GiB of memory is available; try {smaller}a smaller model, or a GPU",
                 needed as f64 / GIB,
                 available as f64 / GIB
             );
@@ -204,11 +211,26 @@ mod tests {
         let mut huge = Config::tiny(152_064, 2, 1, 0);
         (huge.hidden_size, huge.intermediate_size, huge.num_hidden_layers) = (16_384, 65_536, 320);
         let err = check_fits(&huge, DType::BF16, &Device::Cpu).unwrap_err().to_string();
-        assert!(err.contains("needs about") && err.contains("GiB as BF16") && err.contains("available"), "{err}");
+        assert!(err.contains("needs about") && err.contains("GiB as bf16") && err.contains("available"), "{err}");
         // The tiny shape fits, and bf16 needs half of f32.
         let tiny = Config::tiny(256, 2, 1, 0);
         check_fits(&tiny, DType::F32, &Device::Cpu).unwrap();
         let (f32_bytes, bf16_bytes) = (memory_needed(&tiny, DType::F32), memory_needed(&tiny, DType::BF16));
         assert!(f32_bytes > bf16_bytes && f32_bytes.abs_diff(2 * bf16_bytes) <= 2, "{f32_bytes} vs {bf16_bytes}");
+    }
+
+    #[test]
+    fn the_memory_check_counts_quantized_weights_at_their_size_and_names_a_smaller_dtype() {
+        let mut huge = Config::tiny(152_064, 2, 1, 0);
+        (huge.hidden_size, huge.intermediate_size, huge.num_hidden_layers) = (16_384, 65_536, 320);
+        let err = check_fits(&huge, DType::F32, &Device::Cpu).unwrap_err().to_string();
+        assert!(err.contains("GiB as f32") && err.contains("`dtype: q8_0` or `q4k`"), "{err}");
+        let err = check_fits(&huge, Precision::Q4K, &Device::Cpu).unwrap_err().to_string();
+        assert!(err.contains("GiB as q4k") && !err.contains("`dtype:"), "{err}");
+        let (f32_bytes, q8, q4) =
+            (memory_needed(&huge, DType::F32), memory_needed(&huge, Precision::Q8_0), memory_needed(&huge, Precision::Q4K));
+        // Nearly all of this shape is linear layers: close to 8.5 and 4.5 bits a weight.
+        let (r8, r4) = (q8 as f64 / f32_bytes as f64, q4 as f64 / f32_bytes as f64);
+        assert!((0.26..0.30).contains(&r8) && (0.14..0.18).contains(&r4), "{r8} {r4}");
     }
 }

@@ -12,6 +12,7 @@ pub mod checkpoint;
 pub mod config;
 pub mod edit_sampler;
 pub mod hub_cache;
+pub mod precision;
 pub mod prompt;
 pub mod random;
 pub mod sampler;
@@ -26,6 +27,7 @@ use anyhow::{Context, Result};
 use candle_core::{DType, Device, Tensor};
 
 pub use config::{Config, Family};
+pub use precision::Precision;
 pub use tokenizer::Tokenizer;
 use transformer::{Mode, Transformer};
 
@@ -92,7 +94,9 @@ pub struct Model {
     pub device: Device,
     /// Where the weights came from, for logs and the status bar.
     pub source: String,
-    /// The weights' dtype (see [`dtype_for`]).
+    /// How the weights are held: a float dtype or quantized linear layers.
+    pub precision: Precision,
+    /// The dtype activations run in (and every weight, at a float precision).
     pub dtype: DType,
     /// The chat template of an instruct checkpoint; `None` for base and native models.
     pub chat_template: Option<prompt::ChatTemplate>,
@@ -131,17 +135,20 @@ impl Model {
         Model::load_as(dir, device, dtype_for(device))
     }
 
-    /// [`Model::load`] with the weights in `dtype`.
-    pub fn load_as(dir: &Path, device: &Device, dtype: DType) -> Result<Model> {
+    /// [`Model::load`] with the weights at `precision` (a float dtype, or quantized as they
+    /// load).
+    pub fn load_as(dir: &Path, device: &Device, precision: impl Into<Precision>) -> Result<Model> {
+        let precision = precision.into();
+        let dtype = precision.dtype();
         let config = checkpoint::read_config(dir)?;
         let tokenizer = Tokenizer::from_file(&dir.join(checkpoint::TOKENIZER_FILE))?;
         checkpoint::check_tokenizer(&config, &tokenizer)?;
         let tokenizer = tokenizer.with_specials(&config);
         let files = checkpoint::weight_files(dir)?;
-        checkpoint::check_fits(&config, dtype, device)?;
+        checkpoint::check_fits(&config, precision, device)?;
         let vb = checkpoint::var_builder(&files, dtype, device)?;
-        let transformer =
-            Transformer::new(&config, Mode::Infer, vb).with_context(|| format!("weights in {} do not match config.json", dir.display()))?;
+        let transformer = Transformer::with_precision(&config, Mode::Infer, precision, vb)
+            .with_context(|| format!("weights in {} do not match config.json", dir.display()))?;
         // Only the open families were tuned on a chat format; a native checkpoint has none.
         let chat_template = match config.family()? {
             Family::Anneal => None,
@@ -153,6 +160,7 @@ impl Model {
             tokenizer,
             device: device.clone(),
             source: dir.display().to_string(),
+            precision,
             dtype,
             chat_template,
             transformer,
@@ -168,21 +176,24 @@ impl Model {
         Model::load_default_as(device, dtype_for(device))
     }
 
-    /// [`Model::load_default`] with the weights in `dtype`.
-    pub fn load_default_as(device: &Device, dtype: DType) -> Result<Model> {
+    /// [`Model::load_default`] with the weights at `precision`.
+    pub fn load_default_as(device: &Device, precision: impl Into<Precision>) -> Result<Model> {
+        let precision = precision.into();
+        let dtype = precision.dtype();
         let config = checkpoint::parse_config(default_model::CONFIG).context("embedded default model")?;
         let tokenizer = Tokenizer::from_bytes(default_model::TOKENIZER)?;
         checkpoint::check_tokenizer(&config, &tokenizer)?;
         let tokenizer = tokenizer.with_specials(&config);
         let weights = default_model::weights().context("default model")?;
         let vb = candle_nn::VarBuilder::from_slice_safetensors(&weights, dtype, device)?;
-        let transformer = Transformer::new(&config, Mode::Infer, vb).context("embedded default model")?;
+        let transformer = Transformer::with_precision(&config, Mode::Infer, precision, vb).context("embedded default model")?;
         Ok(Model {
             shift: false,
             config,
             tokenizer,
             device: device.clone(),
             source: "default".into(),
+            precision,
             dtype,
             chat_template: None,
             transformer,
@@ -214,6 +225,7 @@ impl Model {
                 tokenizer: self.tokenizer.clone(),
                 device: self.device.clone(),
                 source: self.source.clone(),
+                precision: self.precision,
                 dtype: self.dtype,
                 chat_template: self.chat_template.clone(),
                 shift: self.shift,
@@ -236,13 +248,10 @@ impl BatchHandle {
     }
 }
 
-/// f32 on CPU (no fast half-precision matmul there); bf16 on GPUs.
+/// The float dtype weights load in by default: f32 on CPU (no fast half-precision matmul
+/// there); bf16 on GPUs.
 pub fn dtype_for(device: &Device) -> DType {
-    if device.is_cpu() {
-        DType::F32
-    } else {
-        DType::BF16
-    }
+    Precision::default_for(device).dtype()
 }
 
 /// Parameters implied by a config, without loading anything (for `model info` and memory

@@ -9,10 +9,12 @@
 //! `Mode::Train` swaps candle's fused norm/rope/softmax kernels (which have no backward pass
 //! and would silently stop gradients) for the same maths written in differentiable ops.
 
+use candle_core::quantized::{GgmlDType, QMatMul, QTensor};
 use candle_core::{DType, Device, IndexOp, Module, Result, Tensor, D};
-use candle_nn::{embedding, linear_b, linear_no_bias, Embedding, Linear, VarBuilder};
+use candle_nn::{embedding, linear_b, Embedding, Linear, VarBuilder};
 
 use crate::config::{Config, Family};
+use crate::precision::Precision;
 
 /// Where each weight lives in a family's checkpoint. The maths is the same; only the names
 /// differ (Qwen2's for `anneal` and `dream`, OLMo's for `llada`).
@@ -142,20 +144,62 @@ impl RotaryEmbedding {
     }
 }
 
+/// A linear layer: float weights, or GGML blocks that multiply without being dequantized.
+#[derive(Debug, Clone)]
+enum Proj {
+    Float(Linear),
+    Blocks { weight: QMatMul, bias: Option<Tensor> },
+}
+
+impl Proj {
+    /// `blocks`: the block type to quantize the weight to as it loads (the float weight is
+    /// dropped at once, so a model never sits in memory in floats); `None` keeps floats.
+    fn new(inputs: usize, outputs: usize, bias: bool, blocks: Option<GgmlDType>, vb: VarBuilder) -> Result<Self> {
+        let Some(blocks) = blocks else { return Ok(Proj::Float(linear_b(inputs, outputs, bias, vb)?)) };
+        let weight = vb.get((outputs, inputs), "weight")?;
+        let weight = QMatMul::from_qtensor(QTensor::quantize(&weight, blocks)?)?;
+        let bias = bias.then(|| vb.get(outputs, "bias")).transpose()?;
+        Ok(Proj::Blocks { weight, bias })
+    }
+
+    /// A float weight `[outputs, inputs]` already loaded (a tied output layer).
+    fn from_weight(weight: Tensor, blocks: Option<GgmlDType>) -> Result<Self> {
+        Ok(match blocks {
+            None => Proj::Float(Linear::new(weight, None)),
+            Some(blocks) => Proj::Blocks { weight: QMatMul::from_qtensor(QTensor::quantize(&weight, blocks)?)?, bias: None },
+        })
+    }
+
+    fn forward(&self, x: &Tensor) -> Result<Tensor> {
+        match self {
+            Proj::Float(linear) => linear.forward(x),
+            Proj::Blocks { weight, bias } => {
+                // The quantized kernels read their input as one contiguous f32 buffer.
+                let y = weight.forward(&x.contiguous()?)?;
+                match bias {
+                    Some(bias) => y.broadcast_add(bias),
+                    None => Ok(y),
+                }
+            }
+        }
+    }
+}
+
 #[derive(Debug, Clone)]
 struct Mlp {
-    gate_proj: Linear,
-    up_proj: Linear,
-    down_proj: Linear,
+    gate_proj: Proj,
+    up_proj: Proj,
+    down_proj: Proj,
 }
 
 impl Mlp {
-    fn new(cfg: &Config, names: &TensorNames, vb: VarBuilder) -> Result<Self> {
+    fn new(cfg: &Config, precision: Precision, names: &TensorNames, vb: VarBuilder) -> Result<Self> {
         let (h, i) = (cfg.hidden_size, cfg.intermediate_size);
+        let (from_h, from_i) = (precision.linear_blocks(h), precision.linear_blocks(i));
         Ok(Self {
-            gate_proj: linear_no_bias(h, i, vb.pp(names.gate))?,
-            up_proj: linear_no_bias(h, i, vb.pp(names.up))?,
-            down_proj: linear_no_bias(i, h, vb.pp(names.down))?,
+            gate_proj: Proj::new(h, i, false, from_h, vb.pp(names.gate))?,
+            up_proj: Proj::new(h, i, false, from_h, vb.pp(names.up))?,
+            down_proj: Proj::new(i, h, false, from_i, vb.pp(names.down))?,
         })
     }
 
@@ -167,10 +211,10 @@ impl Mlp {
 
 #[derive(Debug, Clone)]
 struct Attention {
-    q_proj: Linear,
-    k_proj: Linear,
-    v_proj: Linear,
-    o_proj: Linear,
+    q_proj: Proj,
+    k_proj: Proj,
+    v_proj: Proj,
+    o_proj: Proj,
     heads: usize,
     kv_heads: usize,
     head_dim: usize,
@@ -178,15 +222,15 @@ struct Attention {
 }
 
 impl Attention {
-    fn new(cfg: &Config, mode: Mode, names: &TensorNames, vb: VarBuilder) -> Result<Self> {
+    fn new(cfg: &Config, mode: Mode, precision: Precision, names: &TensorNames, vb: VarBuilder) -> Result<Self> {
         let (h, d) = (cfg.hidden_size, cfg.head_dim());
         let (heads, kv_heads) = (cfg.num_attention_heads, cfg.num_key_value_heads);
-        let proj = |out: usize, name: &str| linear_b(h, out, cfg.attention_bias, vb.pp(name));
+        let proj = |out: usize, name: &str| Proj::new(h, out, cfg.attention_bias, precision.linear_blocks(h), vb.pp(name));
         Ok(Self {
             q_proj: proj(heads * d, names.q)?,
             k_proj: proj(kv_heads * d, names.k)?,
             v_proj: proj(kv_heads * d, names.v)?,
-            o_proj: linear_no_bias(heads * d, h, vb.pp(names.o))?,
+            o_proj: Proj::new(heads * d, h, false, precision.linear_blocks(heads * d), vb.pp(names.o))?,
             heads,
             kv_heads,
             head_dim: d,
@@ -267,11 +311,11 @@ struct DecoderLayer {
 }
 
 impl DecoderLayer {
-    fn new(cfg: &Config, mode: Mode, names: &TensorNames, vb: VarBuilder) -> Result<Self> {
+    fn new(cfg: &Config, mode: Mode, precision: Precision, names: &TensorNames, vb: VarBuilder) -> Result<Self> {
         let norm = |name: &str| RmsNorm::new(cfg.hidden_size, cfg.rms_norm_eps, mode, vb.pp(name));
         Ok(Self {
-            self_attn: Attention::new(cfg, mode, names, vb.clone())?,
-            mlp: Mlp::new(cfg, names, vb.clone())?,
+            self_attn: Attention::new(cfg, mode, precision, names, vb.clone())?,
+            mlp: Mlp::new(cfg, precision, names, vb.clone())?,
             input_layernorm: norm(names.attn_norm)?,
             post_attention_layernorm: norm(names.mlp_norm)?,
         })
@@ -349,23 +393,35 @@ pub struct Transformer {
     embed_tokens: Embedding,
     layers: Vec<DecoderLayer>,
     norm: RmsNorm,
-    lm_head: Linear,
+    lm_head: Proj,
     rotary: RotaryEmbedding,
     max_len: usize,
 }
 
 impl Transformer {
+    /// The weights in `vb`'s dtype.
     pub fn new(cfg: &Config, mode: Mode, vb: VarBuilder) -> Result<Self> {
+        let precision = Precision::of_dtype(vb.dtype());
+        Transformer::with_precision(cfg, mode, precision, vb)
+    }
+
+    /// The weights at `precision`: a quantized one quantizes the linear layers as they load
+    /// (`vb` then gives f32, the dtype of everything else). Training needs float weights.
+    pub fn with_precision(cfg: &Config, mode: Mode, precision: Precision, vb: VarBuilder) -> Result<Self> {
+        if mode == Mode::Train && precision.is_quantized() {
+            candle_core::bail!("quantized weights ({precision}) cannot be trained");
+        }
         let names = TensorNames::of(cfg.family().map_err(candle_core::Error::wrap)?);
         let embed_tokens = embedding(cfg.vocab_size, cfg.hidden_size, vb.pp(names.embed))?;
         let layers = (0..cfg.num_hidden_layers)
-            .map(|i| DecoderLayer::new(cfg, mode, &names, vb.pp(format!("{}.{i}", names.layers))))
+            .map(|i| DecoderLayer::new(cfg, mode, precision, &names, vb.pp(format!("{}.{i}", names.layers))))
             .collect::<Result<Vec<_>>>()?;
         let norm = RmsNorm::new(cfg.hidden_size, cfg.rms_norm_eps, mode, vb.pp(names.final_norm))?;
+        let head_blocks = precision.output_blocks(cfg.hidden_size);
         let lm_head = if cfg.tie_word_embeddings {
-            Linear::new(embed_tokens.embeddings().clone(), None)
+            Proj::from_weight(embed_tokens.embeddings().clone(), head_blocks)?
         } else {
-            linear_no_bias(cfg.hidden_size, cfg.vocab_size, vb.pp(names.lm_head))?
+            Proj::new(cfg.hidden_size, cfg.vocab_size, false, head_blocks, vb.pp(names.lm_head))?
         };
         let rotary = RotaryEmbedding::new(cfg, vb.device())?;
         Ok(Self { embed_tokens, layers, norm, lm_head, rotary, max_len: positions_kept(cfg) })

@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use anneal_models::Model;
+use anneal_models::{Model, Precision};
 use candle_core::Device;
 use tokio::sync::watch;
 
@@ -31,9 +31,9 @@ impl ModelSource {
         }
     }
 
-    /// Loads the weights in `dtype`, or the device's default.
-    pub fn load(&self, device: &Device, dtype: Option<candle_core::DType>) -> anyhow::Result<Model> {
-        let dtype = dtype.unwrap_or_else(|| anneal_models::dtype_for(device));
+    /// Loads the weights at `precision`, or the device's default.
+    pub fn load(&self, device: &Device, precision: Option<Precision>) -> anyhow::Result<Model> {
+        let dtype = precision.unwrap_or_else(|| Precision::default_for(device));
         match self {
             ModelSource::Default => Model::load_default_as(device, dtype),
             ModelSource::Dir(dir) => Model::load_as(dir, device, dtype),
@@ -80,7 +80,7 @@ impl ModelHost {
     }
 
     /// Loads on a blocking thread; returns when loading is done, with the result.
-    pub async fn load(&self, source: ModelSource, device: Device, dtype: Option<candle_core::DType>) -> Result<Arc<Model>, String> {
+    pub async fn load(&self, source: ModelSource, device: Device, dtype: Option<Precision>) -> Result<Arc<Model>, String> {
         self.tx.send_replace(ModelState::Loading);
         let result = tokio::task::spawn_blocking(move || source.load(&device, dtype))
             .await

@@ -2,6 +2,7 @@
 //! A bad value is reported to the user with the field's name; the server keeps its previous
 //! settings rather than stopping.
 
+use anneal_models::Precision;
 use serde::{Deserialize, Serialize};
 
 use crate::engine::EditSettings;
@@ -13,7 +14,10 @@ pub struct Settings {
     pub model: Option<String>,
     /// `"cpu"` or `"cuda"` / `"cuda:N"` (needs a build with the `cuda` feature).
     pub device: String,
-    /// `"auto"` (f32 on a CPU, bf16 on a GPU), `"f32"`, `"bf16"` or `"f16"`.
+    /// How the weights are held: `"auto"` (f32 on a CPU, bf16 on a GPU), `"f32"`, `"bf16"`,
+    /// `"f16"`, or quantized as they load: `"q8_0"` (8.5 bits a weight, close to f32) or
+    /// `"q4k"` (4.5 bits: a 7B checkpoint in about 5 GB). Quantized weights are what a laptop
+    /// CPU runs a large checkpoint with.
     pub dtype: String,
     /// `languageId`s Anneal leaves alone: no actions, diagnostics or fills in those documents.
     pub disabled_languages: Vec<String>,
@@ -102,16 +106,9 @@ impl Settings {
         self.edit.out_of_range()
     }
 
-    /// The weights' dtype: `None` for the device's default.
-    pub fn dtype(&self) -> Result<Option<candle_core::DType>, String> {
-        use candle_core::DType;
-        match self.dtype.as_str() {
-            "auto" => Ok(None),
-            "f32" => Ok(Some(DType::F32)),
-            "bf16" => Ok(Some(DType::BF16)),
-            "f16" => Ok(Some(DType::F16)),
-            d => Err(format!("unknown dtype `{d}` (expected auto, f32, bf16 or f16)")),
-        }
+    /// The weights' precision: `None` for the device's default.
+    pub fn dtype(&self) -> Result<Option<Precision>, String> {
+        parse_precision(&self.dtype)
     }
 
     /// Whether Anneal works on documents of `language_id`.
@@ -122,6 +119,17 @@ impl Settings {
     pub fn device(&self) -> Result<candle_core::Device, String> {
         parse_device(&self.device)
     }
+}
+
+/// `auto` (`None`: the device's default) or a [`Precision`]'s name.
+pub fn parse_precision(name: &str) -> Result<Option<Precision>, String> {
+    if name == "auto" {
+        return Ok(None);
+    }
+    Precision::parse(name).map(Some).ok_or_else(|| {
+        let names: Vec<&str> = Precision::ALL.iter().map(|p| p.name()).collect();
+        format!("unknown dtype `{name}` (expected auto, {})", names.join(", "))
+    })
 }
 
 /// `cpu`, `cuda`, `cuda:N` or `metal`. A GPU device in a build without its cargo feature

@@ -22,7 +22,7 @@ use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use anneal_models::sampler::{choices, decode_masked, Confidence, KvReuse, MaskConfig, MaskRequest, Outcome};
-use anneal_models::{Denoiser, Model, Specials};
+use anneal_models::{Denoiser, Model, Precision, Specials};
 use anyhow::{bail, Context, Result};
 use candle_core::Tensor;
 use clap::Args;
@@ -48,26 +48,31 @@ pub struct BenchArgs {
     /// Where the model runs: cpu, cuda, cuda:N or metal (GPU builds only).
     #[arg(long, default_value = "cpu")]
     device: String,
+    /// How the weights are held: auto (f32 on a CPU, bf16 on a GPU), f32, bf16, f16, q8_0 or
+    /// q4k. Several (`f32,q8_0,q4k`) compare them in one run instead, each against the
+    /// first: logit drift, decode agreement, pass time and decode speed.
+    #[arg(long, value_delimiter = ',', default_value = "auto")]
+    pub(super) dtype: Vec<String>,
     /// Source files the blocks are cut from (Anneal's own, held out from every training run).
     #[arg(long, default_values = ["server/src", "models/src", "grammars/src"])]
-    files: Vec<PathBuf>,
+    pub(super) files: Vec<PathBuf>,
     #[arg(long, default_value_t = 24)]
-    tasks: usize,
+    pub(super) tasks: usize,
     /// Tokens per block.
     #[arg(long, default_value_t = 32)]
-    block: usize,
+    pub(super) block: usize,
     /// Tokens of context on each side.
     #[arg(long, default_value_t = 96)]
-    context: usize,
+    pub(super) context: usize,
     /// The diffusion arms' confidence threshold.
     #[arg(long, default_value_t = 0.9)]
-    threshold: f32,
+    pub(super) threshold: f32,
     /// Block sizes for the forward-pass timing.
     #[arg(long, value_delimiter = ',', default_values_t = [8, 16, 32, 64, 128])]
     sizes: Vec<usize>,
     /// Where the figures go as JSON.
     #[arg(long, default_value = "bench-results/bench.json")]
-    out: PathBuf,
+    pub(super) out: PathBuf,
 }
 
 /// Counts forward passes and the time spent in them, around a model.
@@ -110,10 +115,10 @@ impl Denoiser for Timed<'_> {
     }
 }
 
-struct Task {
-    prefix: Vec<u32>,
-    truth: Vec<u32>,
-    suffix: Vec<u32>,
+pub(super) struct Task {
+    pub(super) prefix: Vec<u32>,
+    pub(super) truth: Vec<u32>,
+    pub(super) suffix: Vec<u32>,
 }
 
 #[derive(Serialize, Default, Clone)]
@@ -141,24 +146,59 @@ struct ArmFigures {
 }
 
 #[derive(Serialize)]
-struct PassTiming {
+pub(super) struct PassTiming {
     block: usize,
     /// Milliseconds for one pass over context + block + context.
-    full_ms: f64,
+    pub(super) full_ms: f64,
     /// With the prefix's keys and values kept: block + suffix only.
     cached_ms: f64,
     /// With both sides' keys and values kept (dual cache): the block's queries only.
     dual_ms: f64,
 }
 
+/// What a run measured: the model, the threads and the blocks.
 #[derive(Serialize)]
-struct Report {
+pub(super) struct RunInfo {
     model: String,
     parameters: usize,
     threads: usize,
     tasks: usize,
     block: usize,
     context: usize,
+}
+
+impl RunInfo {
+    pub(super) fn new(model: &Model, tasks: usize, args: &BenchArgs) -> RunInfo {
+        RunInfo {
+            model: model.source.clone(),
+            parameters: model.parameter_count(),
+            threads: candle_core::utils::get_num_threads(),
+            tasks,
+            block: args.block,
+            context: args.context,
+        }
+    }
+}
+
+impl std::fmt::Display for RunInfo {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "model {} ({:.1} M parameters), {} threads; {} blocks of {} tokens between {} tokens of context each side",
+            self.model,
+            self.parameters as f64 / 1e6,
+            self.threads,
+            self.tasks,
+            self.block,
+            self.context
+        )
+    }
+}
+
+#[derive(Serialize)]
+struct Report {
+    #[serde(flatten)]
+    run: RunInfo,
     threshold: f32,
     arms: Vec<ArmFigures>,
     pass_timing: Vec<PassTiming>,
@@ -184,9 +224,19 @@ struct TorchComparison {
 
 pub fn run(args: BenchArgs) -> Result<()> {
     let device = crate::settings::parse_device(&args.device).map_err(anyhow::Error::msg)?;
+    let precisions = args
+        .dtype
+        .iter()
+        .map(|d| crate::settings::parse_precision(d).map(|p| p.unwrap_or_else(|| Precision::default_for(&device))))
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(anyhow::Error::msg)?;
     // A random shape and, for the PyTorch comparison, the embedded model are written to a
     // temporary folder: both sides then read the same safetensors.
     let scratch = tempfile::tempdir()?;
+    if precisions.len() > 1 {
+        return compare_precisions(&args, &precisions, scratch.path(), &device);
+    }
+    let precision = precisions.first().copied().unwrap_or_else(|| Precision::default_for(&device));
     let folder = match (&args.shape, &args.model, &args.torch) {
         (Some(shape), _, _) => {
             let config = anneal_models::checkpoint::read_config_file(shape)?;
@@ -209,8 +259,8 @@ pub fn run(args: BenchArgs) -> Result<()> {
         _ => None,
     };
     let mut model = match (&folder, &args.model) {
-        (Some(dir), _) => Model::load(dir, &device)?,
-        (None, spec) => ModelSource::parse(spec.as_deref()).load(&device, None)?,
+        (Some(dir), _) => Model::load_as(dir, &device, precision)?,
+        (None, spec) => ModelSource::parse(spec.as_deref()).load(&device, Some(precision))?,
     };
     // Name what was measured, not the temporary folder it was read from.
     if let Some(shape) = &args.shape {
@@ -263,12 +313,7 @@ pub fn run(args: BenchArgs) -> Result<()> {
         _ => None,
     };
     let report = Report {
-        model: model.source.clone(),
-        parameters: model.parameter_count(),
-        threads: candle_core::utils::get_num_threads(),
-        tasks: tasks.len(),
-        block: args.block,
-        context: args.context,
+        run: RunInfo::new(&model, tasks.len(), &args),
         threshold: args.threshold,
         arms,
         pass_timing,
@@ -285,8 +330,36 @@ pub fn run(args: BenchArgs) -> Result<()> {
     Ok(())
 }
 
+/// `--dtype` with several precisions: the checkpoint (a folder, the default model, or random
+/// weights of `--shape`, written in f32 so that every precision starts from the same floats)
+/// at each, against the first.
+fn compare_precisions(args: &BenchArgs, precisions: &[Precision], scratch: &std::path::Path, device: &candle_core::Device) -> Result<()> {
+    if args.torch.is_some() {
+        bail!("--torch times one precision: give --dtype one value");
+    }
+    let (dir, source) = match (&args.shape, ModelSource::parse(args.model.as_deref())) {
+        (Some(shape), _) => {
+            let config = anneal_models::checkpoint::read_config_file(shape)?;
+            let tokenizer = anneal_models::Tokenizer::from_bytes(anneal_models::default_model::TOKENIZER)?;
+            eprintln!("writing random f32 weights of {}…", shape.display());
+            anneal_models::random::write_random_checkpoint_as(scratch, &config, &tokenizer, 0, candle_core::DType::F32)?;
+            (scratch.to_path_buf(), format!("random weights of {}", shape.display()))
+        }
+        (None, ModelSource::Default) => {
+            anneal_models::default_model::write_to(scratch)?;
+            (scratch.to_path_buf(), "default".to_string())
+        }
+        (None, ModelSource::Dir(dir)) => (dir.clone(), dir.display().to_string()),
+        (None, ModelSource::Hub(id)) => {
+            let cache = anneal_models::hub_cache::cache_dir().context("no Hugging Face cache folder (set HF_HOME)")?;
+            (anneal_models::hub_cache::snapshot(&cache, &id)?, id)
+        }
+    };
+    super::bench_precision::run(args, precisions, &dir, &source, device)
+}
+
 /// Blocks of held-out code, spread evenly over the files' token streams.
-fn tasks(model: &Model, args: &BenchArgs) -> Result<Vec<Task>> {
+pub(super) fn tasks(model: &Model, args: &BenchArgs) -> Result<Vec<Task>> {
     let mut files = vec![];
     for root in &args.files {
         collect(root, &mut files)?;
@@ -379,7 +452,7 @@ fn autoregressive(model: &dyn Denoiser, task: &Task) -> Result<Vec<u32>> {
 }
 
 /// One pass over `before` tokens of context, `block` masks and `after` tokens of context.
-fn time_pass(model: &Model, task: &Task, before: usize, block: usize, after: usize) -> Result<PassTiming> {
+pub(super) fn time_pass(model: &Model, task: &Task, before: usize, block: usize, after: usize) -> Result<PassTiming> {
     let sp = model.specials();
     let repeat = |src: &[u32], n: usize| -> Vec<u32> { src.iter().copied().cycle().take(n).collect() };
     let mut ids = repeat(&task.prefix, before);
@@ -442,23 +515,14 @@ fn torch_comparison(
     })
 }
 
-fn peak_rss_mib() -> Option<f64> {
+pub(super) fn peak_rss_mib() -> Option<f64> {
     let status = std::fs::read_to_string("/proc/self/status").ok()?;
     let kib: f64 = status.lines().find(|l| l.starts_with("VmHWM:"))?.split_whitespace().nth(1)?.parse().ok()?;
     Some(kib / 1024.0)
 }
 
 fn print(r: &Report) {
-    println!(
-        "model {} ({:.1} M parameters), {} threads; {} blocks of {} tokens between {} tokens of context each side, threshold {}",
-        r.model,
-        r.parameters as f64 / 1e6,
-        r.threads,
-        r.tasks,
-        r.block,
-        r.context,
-        r.threshold
-    );
+    println!("{}, threshold {}", r.run, r.threshold);
     println!("\n| arm | tokens/s | passes/token | written | outside the pass | same as one per pass | accuracy |");
     println!("|---|---|---|---|---|---|---|");
     for a in &r.arms {

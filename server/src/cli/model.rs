@@ -3,10 +3,9 @@
 use std::path::PathBuf;
 
 use anyhow::Result;
-use candle_core::DType;
 use clap::Subcommand;
 
-use anneal_models::{checkpoint, config_parameter_count, hub_cache, random};
+use anneal_models::{checkpoint, config_parameter_count, hub_cache, random, Precision};
 
 #[derive(Subcommand)]
 pub enum ModelCommand {
@@ -64,8 +63,12 @@ pub fn run(cmd: ModelCommand) -> Result<()> {
             let template = anneal_models::prompt::ChatTemplate::from_dir(&dir)?;
             println!("follows instructions: {}", if template.is_some() { "yes (chat template)" } else { "no (base model: infill prompt)" });
             println!("stored as: {}", checkpoint::stored_dtypes(&checkpoint::weight_files(&dir)?)?.join(", "));
-            let gib = |d| checkpoint::memory_needed(&config, d) as f64 / (1u64 << 30) as f64;
-            println!("memory to run it: {:.2} GiB in f32, {:.2} GiB in bf16/f16", gib(DType::F32), gib(DType::BF16));
+            let gib = |p: Precision| checkpoint::memory_needed(&config, p) as f64 / (1u64 << 30) as f64;
+            let each: Vec<String> = [Precision::F32, Precision::BF16, Precision::Q8_0, Precision::Q4K]
+                .into_iter()
+                .map(|p| format!("{:.2} GiB as {}", gib(p), if p == Precision::BF16 { "bf16/f16" } else { p.name() }))
+                .collect();
+            println!("memory to run it (--dtype): {}", each.join(", "));
             if let Some(available) = checkpoint::memory_available() {
                 println!("memory available now: {:.2} GiB", available as f64 / (1u64 << 30) as f64);
             }

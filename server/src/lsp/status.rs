@@ -54,7 +54,7 @@ pub fn status(session: &Session) -> Result<Status> {
                 source: m.source.clone(),
                 family: m.config.family().map(|f| format!("{f:?}").to_lowercase()).unwrap_or_else(|_| m.config.model_type.clone()),
                 parameters: m.parameter_count(),
-                dtype: format!("{:?}", m.dtype).to_lowercase(),
+                dtype: m.precision.name().into(),
                 vocab_size: m.config.vocab_size,
                 edit_trained: m.config.anneal_edit_trained,
                 follows_instructions: m.follows_instructions(),
