@@ -137,6 +137,12 @@ impl Language {
         self.spec().ids[0]
     }
 
+    /// Whether indentation is syntax (Python): there the parse already follows it, and
+    /// [`crate::SyntaxTree::misnested_lines`] has nothing to add.
+    pub fn indentation_is_syntax(self) -> bool {
+        self == Language::Python
+    }
+
     pub(crate) fn tree_sitter(self) -> tree_sitter::Language {
         (self.spec().tree_sitter)()
     }

@@ -38,6 +38,7 @@ mod blocks;
 mod grammar;
 mod indent;
 mod language;
+mod nesting;
 mod order;
 mod repair;
 mod span;

@@ -297,6 +297,16 @@ enum Source {
 }
 
 impl SyntaxTree {
+    /// Lines starting in `range` whose indentation disagrees with the parse (see
+    /// [`crate::nesting`]): of several repairs that parse, the one the author's indentation
+    /// agrees with leaves fewest.
+    pub fn misnested_lines(&self, text: &str, range: Range<usize>) -> usize {
+        if self.language().is_none_or(Language::indentation_is_syntax) {
+            return 0;
+        }
+        self.tree_for(text).map_or(0, |tree| crate::nesting::misnested_lines(&tree, text, range))
+    }
+
     /// Tokens of `range` the parse could not place (under an ERROR) or had to invent
     /// (MISSING): with the count of errors, how far a text is from parsing.
     pub fn unplaced_tokens(&self, text: &str, range: Range<usize>) -> usize {
@@ -635,7 +645,11 @@ impl Search<'_> {
             line_edits(text, line, self.language, &mut |change, what| push(&mut out, change, what, Source::Grammar));
         }
         let error = state.first_near().map(|e| e.range.clone()).unwrap_or(focus.clone());
-        closing_lines(text, &focus, &error, &leaves, &missing, lits, &mut |change, what| push(&mut out, change, what, Source::Grammar));
+        let closers = closers(lits, &missing);
+        // Where indentation says a block's closer was lost: as telling as a MISSING node (and
+        // first, so that the same edit proposed below keeps this source).
+        owed_closers(text, &state.tree, &error, &closers, &mut |change, what| push(&mut out, change, what, Source::Missing));
+        closing_lines(text, &focus, &error, &leaves, &closers, &mut |change, what| push(&mut out, change, what, Source::Grammar));
         // Likelier sources first, so that a search cut short has tried them.
         out.sort_by_key(|e| e.source);
         out
@@ -924,14 +938,9 @@ fn closing_lines(
     window: &Range<usize>,
     error: &Range<usize>,
     leaves: &[Leaf],
-    missing: &[&str],
-    lits: &Literals,
+    closers: &[&str],
     push: &mut dyn FnMut(Change, String),
 ) {
-    let closers: Vec<&str> = ["end", "fi", "done", "esac", "}"]
-        .into_iter()
-        .filter(|k| lits.keywords.contains(k) || lits.punctuation.contains(k) || missing.contains(k))
-        .collect();
     if closers.is_empty() {
         return;
     }
@@ -956,7 +965,7 @@ fn closing_lines(
             continue;
         }
         for indent in indents.iter().flat_map(|i| [i.clone(), i.strip_suffix(unit.as_str()).unwrap_or("").to_string()]) {
-            for closer in &closers {
+            for closer in closers {
                 push(Change { range: at..at, text: format!("{indent}{closer}\n") }, format!("insert '{closer}' on a line of its own"));
             }
         }
@@ -971,13 +980,13 @@ fn closing_lines(
         let content = &text[line.clone()];
         let next = lines[i + 1..].iter().find(|l| !text[(*l).clone()].trim().is_empty());
         if content.trim().is_empty() && !content.is_empty() {
-            for closer in &closers {
+            for closer in closers {
                 push(Change { range: line.end..line.end, text: closer.to_string() }, format!("insert '{closer}' on a line of its own"));
             }
             sites += 1;
         } else if let Some(next) = next.filter(|n| !content.trim().is_empty() && indent_of(n) < indent_of(line)) {
             let indent = &text[next.start..next.start + indent_of(next)];
-            for closer in &closers {
+            for closer in closers {
                 push(
                     Change { range: line.end + 1..line.end + 1, text: format!("{indent}{closer}\n") },
                     format!("insert '{closer}' on a line of its own"),
@@ -986,6 +995,100 @@ fn closing_lines(
             sites += 1;
         }
         if sites >= 40 {
+            break;
+        }
+    }
+}
+
+/// The block closers of a grammar that go on a line of their own: `end`, `fi`, `done`, `esac`,
+/// `}` (those it has, or a MISSING node names).
+fn closers(lits: &Literals, missing: &[&str]) -> Vec<&'static str> {
+    ["end", "fi", "done", "esac", "}"]
+        .into_iter()
+        .filter(|k| lits.keywords.contains(k) || lits.punctuation.contains(k) || missing.contains(k))
+        .collect()
+}
+
+/// Words that go on with a block rather than close it, when they start a line indented as its
+/// opener: `else`, `rescue`, `when`…, and a line that continues an expression.
+const CONTINUATIONS: [&str; 16] =
+    ["else", "elsif", "elif", "rescue", "ensure", "when", "in", "then", "do", "catch", "finally", "except", ")", "]", ".", "&&"];
+
+/// Sites where indentation owes a closer: a block's closer lost (`end`, `fi` or `}` deleted
+/// with its line, or misspelt) is noticed by the parse only where the text runs out, far from
+/// where it was. Indentation says where: before the first line after a block's opener that is
+/// indented no deeper than the opener and neither closes nor continues the block. Openers are
+/// the lines followed by a deeper one, from the start of the top-level node around the error
+/// to its end; a correct block never owes one, so the sites are few. Each site gets the
+/// closer inserted at the opener's indentation, after the block's last line, and a word there
+/// spelt close to a closer gets it respelt.
+fn owed_closers(text: &str, tree: &Tree, error: &Range<usize>, closers: &[&str], push: &mut dyn FnMut(Change, String)) {
+    const MAX_SITES: usize = 8;
+    if closers.is_empty() {
+        return;
+    }
+    let root = tree.root_node();
+    let mut cursor = root.walk();
+    let top = root.children(&mut cursor).find(|c| c.start_byte() <= error.start && error.start <= c.end_byte());
+    let Some(top) = top else { return };
+    let span = top.start_byte()..top.end_byte().max(error.end).min(text.len());
+    let lines = lines_in(text, &span);
+    // (indent, first word) of each line; None for a blank one.
+    let shape: Vec<Option<(usize, &str)>> = lines
+        .iter()
+        .map(|l| {
+            let content = &text[l.clone()];
+            let body = content.trim_start();
+            let first = body.split(|c: char| c.is_whitespace() || c == ';' || c == '(').next().unwrap_or("");
+            (!body.is_empty()).then_some((content.len() - body.len(), first))
+        })
+        .collect();
+    let next_filled = |from: usize| (from..lines.len()).find(|&i| shape[i].is_some());
+    let mut sites = 0;
+    for opener in 0..lines.len() {
+        let Some((indent, _)) = shape[opener] else { continue };
+        let Some(body) = next_filled(opener + 1) else { break };
+        if shape[body].is_none_or(|(i, _)| i <= indent) {
+            continue;
+        }
+        // The first line back at the opener's depth that neither continues nor closes it; a
+        // closer or continuation less indented belongs to an outer block.
+        let mut owed = None;
+        let mut at = body;
+        while let Some(k) = next_filled(at + 1) {
+            at = k;
+            let (i, word) = shape[k].expect("filled");
+            if i > indent {
+                continue;
+            }
+            // `end.compact`, `});`, `fi;`: the token starts the line's first word.
+            let starts =
+                |c: &str| word.strip_prefix(c).is_some_and(|rest| !is_word(c) || !rest.starts_with(|x: char| is_word_byte(x as u8)));
+            let closes = closers.iter().any(|c| starts(c));
+            let continues = CONTINUATIONS.iter().any(|c| starts(c));
+            if i == indent && continues {
+                continue;
+            }
+            if !(i == indent && closes) {
+                owed = Some(k);
+            }
+            break;
+        }
+        let Some(k) = owed else { continue };
+        let (_, word) = shape[k].expect("filled");
+        let last = (opener..k).rev().find(|&i| shape[i].is_some()).expect("the opener is filled");
+        let at = (lines[last].end + 1).min(text.len());
+        let pad = &text[lines[opener].start..lines[opener].start + indent];
+        for closer in closers {
+            let inserted = if at == text.len() && !text.ends_with('\n') { format!("\n{pad}{closer}") } else { format!("{pad}{closer}\n") };
+            push(Change { range: at..at, text: inserted }, format!("insert '{closer}' on a line of its own"));
+            if shape[k].is_some_and(|(i, _)| i == indent) && is_word(word) && close_spelling(word, closer) {
+                let start = lines[k].start + shape[k].expect("filled").0;
+                push(Change { range: start..start + word.len(), text: closer.to_string() }, format!("replace '{word}' with '{closer}'"));
+            }
+        }
+        sites += 1;
+        if sites >= MAX_SITES {
             break;
         }
     }
@@ -1009,9 +1112,19 @@ mod tests {
     use super::*;
 
     fn repair(text: &str, language: Language) -> Vec<String> {
+        candidates(text, language).iter().map(|c| c.change.apply(text)).collect()
+    }
+
+    fn candidates(text: &str, language: Language) -> Vec<Candidate> {
         let tree = SyntaxTree::new(text, Some(language));
-        let outcome = tree.repair_candidates(text, 0..text.len(), &SearchLimits::default(), &mut NoSuggestions);
-        outcome.candidates.iter().map(|c| c.change.apply(text)).collect()
+        tree.repair_candidates(text, 0..text.len(), &SearchLimits::default(), &mut NoSuggestions).candidates
+    }
+
+    /// The candidate that turns `text` into `want`, if the search found it.
+    fn restoring(text: &str, want: &str, language: Language) -> Candidate {
+        let found = candidates(text, language);
+        let descriptions: Vec<&str> = found.iter().map(|c| c.description.as_str()).collect();
+        found.iter().find(|c| c.change.apply(text) == want).unwrap_or_else(|| panic!("not among {descriptions:#?}")).clone()
     }
 
     #[test]
@@ -1098,6 +1211,24 @@ mod tests {
         let found = repair(text, Language::Python);
         let first_mended = text.replace("List[int)]", "List[int])");
         assert!(found.contains(&first_mended), "{found:#?}");
+    }
+
+    #[test]
+    fn a_closer_lost_far_from_the_end_is_put_back_where_indentation_owes_it() {
+        // The parse notices the lost `end` only at the end of the file, where inserting one
+        // parses too: indentation's site must weigh no more than that one (a MISSING node's).
+        let methods: String = (0..40).map(|i| format!("  def g{i}\n    {i}\n  end\n\n")).collect();
+        let ruby = format!("class A\n  def f\n    1\n  end\n\nclass B\n{methods}end\n");
+        let restored = format!("class A\n  def f\n    1\n  end\nend\n\nclass B\n{methods}end\n");
+        let placed = restoring(&ruby, &restored, Language::Ruby);
+        let lightest = candidates(&ruby, Language::Ruby).iter().map(|c| c.weight).min();
+        assert_eq!(Some(placed.weight), lightest, "{placed:?}");
+        let bash = "f() {\n  if [ -n \"$1\" ]; then\n    echo a\n  echo b\n}\n\ng() {\n  echo c\n}\n";
+        let restored = "f() {\n  if [ -n \"$1\" ]; then\n    echo a\n  fi\n  echo b\n}\n\ng() {\n  echo c\n}\n";
+        assert_eq!(restoring(bash, restored, Language::Bash).weight, 1);
+        // A misspelt closer is respelt where it stands.
+        let ruby = "class A\n  def f\n    1\n  edn\nend\n\nclass B\nend\n";
+        restoring(ruby, &ruby.replace("edn", "end"), Language::Ruby);
     }
 
     #[test]

@@ -172,7 +172,8 @@ pub fn repair(
             candidate.change.range = candidate.change.range.start + local.start..candidate.change.range.end + local.start;
         }
         let unrepaired = error.range.start + local.start..error.range.end + local.start;
-        let mut ranked = rank(model, ranker, &text, outcome.candidates, &mut passes, observe, round)?;
+        let searched = Searched { text: search_text, tree: search_tree, offset: local.start };
+        let mut ranked = rank(model, ranker, &text, &searched, outcome.candidates, &mut passes, observe, round)?;
         // The best candidate that leaves fewer errors in the whole file (in a window, one
         // could have thrown off the code past its end), or as many but fewer tokens the parse
         // cannot place (one of several mistakes in one error mended).
@@ -245,18 +246,24 @@ fn local_window(tree: &SyntaxTree, text: &str, error: &Range<usize>) -> Range<us
     start..end
 }
 
-/// Orders the valid candidates, best first.
+/// Orders the valid candidates, best first. The model ranks the ones it scores by the lines
+/// each leaves at odds with the file's indentation (fewest first; see
+/// [`SyntaxTree::misnested_lines`]), then by its score: where a small model cannot tell a lost
+/// `end` put back where the indentation stops from one put at the end of the file, the
+/// author's indentation can.
+#[allow(clippy::too_many_arguments)]
 fn rank(
     model: Option<&Model>,
     ranker: Ranker,
     text: &str,
+    searched: &Searched,
     candidates: Vec<Candidate>,
     passes: &mut usize,
     observe: &mut dyn FnMut(&EngineProgress) -> ControlFlow<()>,
     round: usize,
 ) -> Result<Vec<Scored>, EngineError> {
     let fewest = |c: &Candidate| (c.edits, c.change.range.start, c.change.text.len());
-    let mut scored: Vec<Scored> = match (model, ranker) {
+    let mut scored: Vec<(usize, Scored)> = match (model, ranker) {
         (Some(model), Ranker::Model { prior }) if candidates.len() > 1 => {
             // The model scores the likeliest [`MAX_SCORED`]; the rest rank below them.
             let mut candidates = candidates;
@@ -267,17 +274,53 @@ fn rank(
                 return Err(EngineError::Cancelled);
             }
             let floor = scores.iter().copied().fold(f32::INFINITY, f32::min);
-            let scored =
-                candidates.into_iter().zip(scores).map(|(candidate, s)| Scored { score: s - prior * candidate.weight as f32, candidate });
+            let scored = candidates.into_iter().zip(scores).map(|(candidate, s)| {
+                (searched.misnested(&candidate.change), Scored { score: s - prior * candidate.weight as f32, candidate })
+            });
             scored
-                .chain(unscored.into_iter().map(|candidate| Scored { score: floor - 1.0 - prior * candidate.weight as f32, candidate }))
+                .chain(
+                    unscored
+                        .into_iter()
+                        .map(|candidate| (usize::MAX, Scored { score: floor - 1.0 - prior * candidate.weight as f32, candidate })),
+                )
                 .collect()
         }
-        _ => candidates.into_iter().map(|candidate| Scored { score: -(candidate.edits as f32), candidate }).collect(),
+        _ => candidates.into_iter().map(|candidate| (0, Scored { score: -(candidate.edits as f32), candidate })).collect(),
     };
-    scored.sort_by(|a, b| b.score.total_cmp(&a.score).then_with(|| fewest(&a.candidate).cmp(&fewest(&b.candidate))));
-    Ok(scored)
+    scored.sort_by(|(ma, a), (mb, b)| {
+        ma.cmp(mb).then_with(|| b.score.total_cmp(&a.score)).then_with(|| fewest(&a.candidate).cmp(&fewest(&b.candidate)))
+    });
+    Ok(scored.into_iter().map(|(_, s)| s).collect())
 }
+
+/// The text a search ran on (a window around the error in a large file) and its parse.
+struct Searched<'a> {
+    text: &'a str,
+    tree: &'a SyntaxTree,
+    /// Where `text` starts in the document.
+    offset: usize,
+}
+
+impl Searched<'_> {
+    /// Lines at odds with the indentation after `change` (in document offsets), within
+    /// [`NESTING_REACH`] of it: the search's text is reparsed, not the whole document.
+    fn misnested(&self, change: &Change) -> usize {
+        if self.tree.language().is_none_or(Language::indentation_is_syntax) {
+            return 0;
+        }
+        let range = change.range.start - self.offset..change.range.end - self.offset;
+        let mut next = self.tree.clone();
+        let repaired = Change { range: range.clone(), text: change.text.clone() }.apply(self.text);
+        next.edit(&anneal_grammars::TextEdit::replace(self.text, range.clone(), &change.text));
+        next.reparse(&repaired);
+        let end = range.start + change.text.len();
+        next.misnested_lines(&repaired, range.start.saturating_sub(NESTING_REACH)..(end + NESTING_REACH).min(repaired.len()))
+    }
+}
+
+/// Bytes on each side of a change whose lines' indentation is checked against the parse: a lost
+/// closer put back at the wrong place misnests the blocks that follow it, a few screens away.
+const NESTING_REACH: usize = 16 << 10;
 
 fn progress(round: usize, step: usize, remaining: usize) -> EngineProgress {
     EngineProgress { attempt: 0, block: round, blocks: round + 1, step, remaining, preview: None }
@@ -400,10 +443,13 @@ fn equal_lengths(canvases: Vec<Vec<u32>>, at: Vec<usize>) -> (Vec<Vec<u32>>, Vec
 /// size), so ranking ten candidates costs a few passes, not a hundred.
 pub fn pll(model: &Model, text: &str, candidates: &[Candidate], passes: &mut usize) -> anyhow::Result<Vec<f32>> {
     let mask = model.config.mask_token_id;
-    let mut canvases = vec![];
+    let mut canvases: Vec<Vec<u32>> = vec![];
     let mut at = vec![];
     let mut truth = vec![];
-    let mut owner = vec![];
+    // Who adds (or subtracts) each canvas's log-probability: candidates near one error share
+    // most of the broken text's canvases, which are asked once.
+    let mut owners: Vec<Vec<(usize, f32)>> = vec![];
+    let mut asked: std::collections::HashMap<(Vec<u32>, usize, u32), usize> = std::collections::HashMap::new();
     for (index, candidate) in candidates.iter().enumerate() {
         let repaired = candidate.change.apply(text);
         let change = &candidate.change;
@@ -415,25 +461,40 @@ pub fn pll(model: &Model, text: &str, candidates: &[Candidate], passes: &mut usi
         let ids = model.tokenizer.encode(&repaired[from..new_to])?;
         // The tokens the change made, and their neighbours: a multi-edit candidate is scored
         // where it edits, not over the unchanged code between its edits.
-        let mut scored = std::collections::BTreeSet::new();
+        let (mut scored, mut replaced) = (std::collections::BTreeSet::new(), std::collections::BTreeSet::new());
         for op in similar::capture_diff_slices(similar::Algorithm::Myers, &before, &ids) {
             if op.tag() == similar::DiffTag::Equal {
                 continue;
             }
-            let new = op.new_range();
-            for p in new.start.saturating_sub(SCORE_NEIGHBOURS)..(new.end + SCORE_NEIGHBOURS).min(ids.len()) {
-                scored.insert(p);
-            }
+            let (new, old) = (op.new_range(), op.old_range());
+            scored.extend(new.start.saturating_sub(SCORE_NEIGHBOURS)..(new.end + SCORE_NEIGHBOURS).min(ids.len()));
+            replaced.extend(old.start.saturating_sub(SCORE_NEIGHBOURS)..(old.end + SCORE_NEIGHBOURS).min(before.len()));
         }
-        for position in scored {
-            let window = position.saturating_sub(SCORE_CONTEXT)..(position + 1 + SCORE_CONTEXT).min(ids.len());
-            let mut canvas = ids[window.clone()].to_vec();
-            let i = position - window.start;
-            canvas[i] = mask;
-            canvases.push(canvas);
-            at.push(i);
-            truth.push(ids[position]);
-            owner.push(index);
+        // The repaired tokens count for the candidate, the tokens they replaced against it: the
+        // score is the log-likelihood ratio of the change, so that a deletion pays for the
+        // token it takes away as an insertion pays for the tokens it adds.
+        // A change of indentation alone is scored on what it makes: the small model reads
+        // white space poorly, and weighing the indentation a line had against the one it gets
+        // let a dedent elsewhere win over the re-indent that was lost (a 10,000-line file
+        // then took three rounds to its time limit).
+        let whitespace = |s: &str| s.chars().all(char::is_whitespace);
+        let against = if whitespace(&change.text) && whitespace(&text[change.range.clone()]) { 0.0 } else { -1.0 };
+        for (tokens, positions, sign) in [(&ids, scored, 1.0), (&before, replaced, against)] {
+            for position in positions.into_iter().filter(|_| sign != 0.0) {
+                let window = position.saturating_sub(SCORE_CONTEXT)..(position + 1 + SCORE_CONTEXT).min(tokens.len());
+                let mut canvas = tokens[window.clone()].to_vec();
+                let i = position - window.start;
+                let token = std::mem::replace(&mut canvas[i], mask);
+                let next = canvases.len();
+                let slot = *asked.entry((canvas.clone(), i, token)).or_insert(next);
+                if slot == next {
+                    canvases.push(canvas);
+                    at.push(i);
+                    truth.push(token);
+                    owners.push(vec![]);
+                }
+                owners[slot].push((index, sign));
+            }
         }
     }
     let mut scores = vec![0f32; candidates.len()];
@@ -452,7 +513,9 @@ pub fn pll(model: &Model, text: &str, candidates: &[Candidate], passes: &mut usi
         let ids = Tensor::new(group.iter().map(|&i| truth[i]).collect::<Vec<u32>>(), log_probs.device())?.unsqueeze(1)?;
         let picked = log_probs.gather(&ids, 1)?.squeeze(1)?.to_vec1::<f32>()?;
         for (&i, lp) in group.iter().zip(picked) {
-            scores[owner[i]] += lp;
+            for &(candidate, sign) in &owners[i] {
+                scores[candidate] += sign * lp;
+            }
         }
     }
     Ok(scores)
