@@ -180,11 +180,7 @@ pub fn repair(
         let unplaced_now = tree.unplaced_tokens(&text, 0..text.len());
         let mut chosen = None;
         for (i, scored) in ranked.iter().enumerate().take(4) {
-            let Change { range, text: inserted } = &scored.candidate.change;
-            let mut next = tree.clone();
-            let new_text = scored.candidate.change.apply(&text);
-            next.edit(&anneal_grammars::TextEdit::replace(&text, range.clone(), inserted));
-            next.reparse(&new_text);
+            let (new_text, next) = changed(&tree, &text, &scored.candidate.change);
             let errors_next = next.errors(&new_text, 1000).len();
             if errors_next < errors_now.len()
                 || (errors_next <= errors_now.len() + 1 && next.unplaced_tokens(&new_text, 0..new_text.len()) < unplaced_now)
@@ -309,13 +305,19 @@ impl Searched<'_> {
             return 0;
         }
         let range = change.range.start - self.offset..change.range.end - self.offset;
-        let mut next = self.tree.clone();
-        let repaired = Change { range: range.clone(), text: change.text.clone() }.apply(self.text);
-        next.edit(&anneal_grammars::TextEdit::replace(self.text, range.clone(), &change.text));
-        next.reparse(&repaired);
+        let (repaired, next) = changed(self.tree, self.text, &Change { range: range.clone(), text: change.text.clone() });
         let end = range.start + change.text.len();
         next.misnested_lines(&repaired, range.start.saturating_sub(NESTING_REACH)..(end + NESTING_REACH).min(repaired.len()))
     }
+}
+
+/// `text` with `change` applied, and `tree` (its parse) reparsed incrementally to match.
+fn changed(tree: &SyntaxTree, text: &str, change: &Change) -> (String, SyntaxTree) {
+    let mut next = tree.clone();
+    let new_text = change.apply(text);
+    next.edit(&anneal_grammars::TextEdit::replace(text, change.range.clone(), &change.text));
+    next.reparse(&new_text);
+    (new_text, next)
 }
 
 /// Bytes on each side of a change whose lines' indentation is checked against the parse: a lost
@@ -480,7 +482,10 @@ pub fn pll(model: &Model, text: &str, candidates: &[Candidate], passes: &mut usi
         let whitespace = |s: &str| s.chars().all(char::is_whitespace);
         let against = if whitespace(&change.text) && whitespace(&text[change.range.clone()]) { 0.0 } else { -1.0 };
         for (tokens, positions, sign) in [(&ids, scored, 1.0), (&before, replaced, against)] {
-            for position in positions.into_iter().filter(|_| sign != 0.0) {
+            if sign == 0.0 {
+                continue;
+            }
+            for position in positions {
                 let window = position.saturating_sub(SCORE_CONTEXT)..(position + 1 + SCORE_CONTEXT).min(tokens.len());
                 let mut canvas = tokens[window.clone()].to_vec();
                 let i = position - window.start;
