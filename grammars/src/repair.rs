@@ -409,7 +409,7 @@ impl Search<'_> {
                     }
                     let Some(next) = self.apply(state, &edit) else { continue };
                     let fewer = next.errors.len() < state.errors.len();
-                    if next.near() == 0 && fewer {
+                    if next.near() == 0 && fewer && (next.edits == 1 || compact(&original, &next.text)) {
                         solved.push(next);
                         continue;
                     }
@@ -474,6 +474,9 @@ impl Search<'_> {
         // Nor may an edit turn the code after it into a comment (`*/` deleted before it).
         let after = range.start + inserted.len();
         if after < text.len() && in_comment(&tree, after..after + 1) && !in_comment(&state.tree, range.end..range.end + 1) {
+            return None;
+        }
+        if !lexed_as_typed(&tree, &text, range.start, inserted) || swallows(&state.tree, &tree, range, inserted.len()) {
             return None;
         }
         let errors = verify::errors(&tree, ERROR_LIMIT);
@@ -611,16 +614,32 @@ impl Search<'_> {
                 None if !is_word(old) => tokens.extend(tagged(&any, Source::Any)),
                 None => {}
             }
+            // A keyword is respelt into another by one slip at most (`fi` for `if`): two
+            // would turn `def` into `undef` and silence a block that lost its `end`.
+            let keyword = lits.keywords.contains(&old);
+            let spelt_alike = |w: &str| close_spelling(old, w) && (!keyword || distance(old.as_bytes(), w.as_bytes()) <= 1);
             if is_word(old) {
-                let close = |w: &str| w != old && close_spelling(old, w);
+                let close = |w: &str| w != old && spelt_alike(w);
                 tokens.extend(lits.keywords.iter().filter(|k| close(k)).map(|k| (k.to_string(), Source::Suggested)));
                 tokens.extend(words.iter().filter(|w| close(w)).map(|w| (w.clone(), Source::Suggested)));
             }
             tokens.extend(suggested_at(&leaf.range).into_iter().map(|t| (t, Source::Suggested)));
             for (token, source) in dedup(tokens) {
                 // A word typed for punctuation or the reverse is no typo: only where a MISSING
-                // node or the caller asks for it.
-                if token == old || (is_word(&token) != is_word(old) && source > Source::Suggested) {
+                // node asks for it (the model's choices at a mask would put a quote for a word
+                // and make a string of the rest of the line).
+                if token == old || (is_word(&token) != is_word(old) && source != Source::Missing) {
+                    continue;
+                }
+                // Nor is a quote typed for a longer token (`"` for `-W` opens a string
+                // that swallows the rest of the line).
+                if matches!(token.as_str(), "\"" | "'" | "`") && old.chars().count() > 1 {
+                    continue;
+                }
+                // A word for a word is a misspelling mended only when the two are spelt
+                // alike: the model's choice of another word there (`end` for `definition`)
+                // is a rewrite, which can close a block where nothing was lost.
+                if is_word(old) && is_word(&token) && source != Source::Missing && !spelt_alike(&token) {
                     continue;
                 }
                 let replaced = spaced(text, leaf.range.clone(), &token);
@@ -645,6 +664,9 @@ impl Search<'_> {
             line_edits(text, line, self.language, &mut |change, what| push(&mut out, change, what, Source::Grammar));
         }
         let error = state.first_near().map(|e| e.range.clone()).unwrap_or(focus.clone());
+        for (line, quote) in open_string_lines(text, &state.tree, &error) {
+            quote_insertions(text, line, quote, &mut |change, what| push(&mut out, change, what, Source::Grammar));
+        }
         let closers = closers(lits, &missing);
         // Where indentation says a block's closer was lost: as telling as a MISSING node (and
         // first, so that the same edit proposed below keeps this source).
@@ -929,6 +951,62 @@ fn line_edits(text: &str, line: Range<usize>, language: Language, push: &mut dyn
     }
 }
 
+/// Lines where a string opens and runs on past the line's end, nearest to `error` first, a
+/// few: a quote lost on such a line (the closing one, or the opening one so that the closing
+/// one opens a string) is noticed by the parse only where the swallowed code ends, lines
+/// later. A quote token whose next quote of the same kind is on a later line, or a one-token
+/// string (Bash's `'...'`) holding a line break.
+fn open_string_lines(text: &str, tree: &Tree, error: &Range<usize>) -> Vec<(Range<usize>, char)> {
+    const LOOK_BACK: usize = 32 << 10;
+    let leaves = leaves_nodes(tree, &(error.start.saturating_sub(LOOK_BACK)..error.end));
+    let quote_of = |n: &Node| text[n.byte_range()].chars().next().filter(|c| matches!(c, '"' | '\'' | '`'));
+    let mut out: Vec<(Range<usize>, char)> = vec![];
+    for (i, leaf) in leaves.iter().enumerate() {
+        let Some(quote) = quote_of(leaf) else { continue };
+        // The closing quote of a string the parse placed opens nothing.
+        if leaf.parent().is_some_and(|p| p.kind().contains("string") && p.start_byte() < leaf.start_byte()) {
+            continue;
+        }
+        let own = &text[leaf.byte_range()];
+        let runs_on = if own.len() == quote.len_utf8() {
+            let close = leaves[i + 1..].iter().find(|n| text[n.byte_range()] == *own).map_or(text.len(), |n| n.start_byte());
+            text[leaf.end_byte()..close].contains('\n')
+        } else {
+            own.contains('\n')
+        };
+        if !runs_on || leaf.start_byte() >= error.end {
+            continue;
+        }
+        let line = lines_in(text, &(leaf.start_byte()..leaf.start_byte()))[0].clone();
+        if !out.iter().any(|(l, q)| *l == line && *q == quote) {
+            out.push((line, quote));
+        }
+    }
+    out.sort_by_key(|(line, _)| line.start.abs_diff(error.start));
+    out.truncate(3);
+    out
+}
+
+/// `quote` inserted where a string on `line` could have opened or closed: at the start of each
+/// word (after indentation, a space, a bracket, `=` or `,`), before a closing bracket or
+/// separator, and at the line's end.
+fn quote_insertions(text: &str, line: Range<usize>, quote: char, push: &mut dyn FnMut(Change, String)) {
+    let content = &text[line.clone()];
+    let b = content.as_bytes();
+    let trimmed = content.trim_end().len();
+    let mut sites: Vec<usize> = (0..trimmed)
+        .filter(|&i| {
+            let c = b[i];
+            let prev = if i == 0 { b' ' } else { b[i - 1] };
+            (!c.is_ascii_whitespace() && b" \t([{,=".contains(&prev) && c != quote as u8) || (i > 0 && b")]},;:".contains(&c))
+        })
+        .collect();
+    sites.push(trimmed);
+    for at in sites.into_iter().take(40) {
+        push(Change { range: line.start + at..line.start + at, text: quote.to_string() }, format!("insert {quote}"));
+    }
+}
+
 /// A closing keyword or bracket on a line of its own (`end`, `fi`, `done`, `}`): after each
 /// line of the window, indented as that line's block opener would be. Tokens come from the
 /// MISSING nodes and the parse table's lookahead after the line's last token, closers only
@@ -1096,6 +1174,19 @@ fn owed_closers(text: &str, tree: &Tree, error: &Range<usize>, closers: &[&str],
 
 /// A search result as a change of the original text: the smallest replacement that turns it
 /// into the state's text.
+/// Lines one repair of several edits may span: the edits that mend one typo lie together (a
+/// swapped pair, a doubled token and its neighbour); edits lines apart that make a file parse
+/// (an `end` near the top and a `.` further down) close blocks early or join lines, and
+/// silence the error instead of mending it.
+const MAX_REPAIR_LINES: usize = 3;
+
+/// Whether the edits that turned `original` into `repaired` lie within [`MAX_REPAIR_LINES`].
+fn compact(original: &str, repaired: &str) -> bool {
+    let change = Change::between(original, repaired);
+    let lines = |t: &str| t.bytes().filter(|&b| b == b'\n').count();
+    lines(&original[change.range.clone()]).max(lines(&change.text)) < MAX_REPAIR_LINES
+}
+
 fn candidate(original: &str, state: State) -> Candidate {
     Candidate {
         change: Change::between(original, &state.text),
@@ -1232,10 +1323,160 @@ mod tests {
     }
 
     #[test]
+    fn a_lost_quote_is_put_back_on_the_line_where_the_string_ran_on() {
+        // The closing quote lost: the parse notices only at the next quote, lines later.
+        let body = "  x = y + 1\n".repeat(30);
+        let ruby = format!("def f\n  raise \"Failed to reduce.\"\n{body}  x = \"a\"\nend\n");
+        restoring(&ruby.replacen(".\"", ".", 1), &ruby, Language::Ruby);
+        let ruby = "def solve(f, x)\n  n = 0\n  begin\n    dn = 1\n    while dn > 0\n      if n > 10\n        raise \"Failed to converge.\"\n      end\n      n += 1\n      dn = step(f, x)\n    end\n  end while(dn >= 1)\n  puts \"done #{n}\"\nend\n";
+        restoring(&ruby.replacen(".\"", ".", 1), ruby, Language::Ruby);
+        // The opening quote lost: the closing one opens a string instead.
+        let body = "  echo $x $y\n".repeat(30);
+        let bash = format!("f() {{\n  c=$(compgen -u -- \"$cur\")\n{body}  echo \"$c\"\n}}\n");
+        restoring(&bash.replacen("\"$cur", "$cur", 1), &bash, Language::Bash);
+        // A quote the model proposes for a longer token is no typo: it opens a string of the
+        // rest of the line.
+        struct Quote;
+        impl Suggest for Quote {
+            fn suggest(&mut self, _: &str, sites: &[Range<usize>]) -> Vec<Vec<String>> {
+                vec![vec!["\"".to_string()]; sites.len()]
+            }
+        }
+        let bash = "_d() {\n    R=($(compgen -W '${o:-$(_p \"$1\")}' -- \"$cur\"))\n} &&\n    complete -F _d d\n";
+        let broken = bash.replacen("\"$cur", "$cur", 1);
+        let tree = SyntaxTree::new(&broken, Some(Language::Bash));
+        let found = tree.repair_candidates(&broken, 0..broken.len(), &SearchLimits::default(), &mut Quote).candidates;
+        let texts: Vec<String> = found.iter().map(|c| c.change.apply(&broken)).collect();
+        assert!(texts.iter().any(|t| t == bash) && texts.iter().all(|t| t.contains("-W")), "{texts:#?}");
+    }
+
+    #[test]
+    fn the_line_where_a_string_runs_on_is_found_before_the_error() {
+        let body = "  x = y + 1\n".repeat(30);
+        let broken = format!("def f\n  a = \"one\"\n  raise \"Failed\n{body}  x = \"a\"\nend\n");
+        let tree = Language::Ruby.parse(&broken).unwrap();
+        let error = verify::errors(&tree, ERROR_LIMIT)[0].range.clone();
+        let lines = open_string_lines(&broken, &tree, &error);
+        let raise = broken.find("  raise").unwrap();
+        assert!(lines.iter().any(|(line, quote)| line.start == raise && *quote == '"'), "{lines:?}");
+        // The closed string on the line before is not one.
+        assert!(lines.iter().all(|(line, _)| line.start != broken.find("  a =").unwrap()), "{lines:?}");
+    }
+
+    #[test]
+    fn typed_tokens_may_not_open_a_literal_that_swallows_code() {
+        // `%` before `{` is a Ruby percent string: it would make the line parse as a string.
+        let broken = "specs.each |{s| puts s }\nx = 1\n";
+        let found = repair(broken, Language::Ruby);
+        assert!(found.iter().all(|f| !f.contains('%')), "{found:#?}");
+        // Nor may a quote make a string of the lines after it.
+        let broken = "def f\n  x = [1, 2\n  y = 3\nend\n";
+        let found = repair(broken, Language::Ruby);
+        assert!(found.iter().all(|f| !f.contains('"')), "{found:#?}");
+        // Nor a heredoc of the rest of the file.
+        let broken = "_bind()\n{\n    local cur\n    if [[ $cur == -* ;]] then\n        echo a\n    fi\n}\n";
+        let found = repair(broken, Language::Bash);
+        assert!(found.iter().all(|f| !f.contains("<<")), "{found:#?}");
+        // Nor may a word the model proposes glue to its neighbour: `un` before `def` makes
+        // `undef`, and the block that lost its `end` opens nothing.
+        struct Un;
+        impl Suggest for Un {
+            fn suggest(&mut self, _: &str, sites: &[Range<usize>]) -> Vec<Vec<String>> {
+                vec![vec!["un".to_string()]; sites.len()]
+            }
+        }
+        let broken = "class A\n  def run\n    x = 1\n\n  def b\n    2\n  end\nend\n";
+        let tree = SyntaxTree::new(broken, Some(Language::Ruby));
+        let found = tree.repair_candidates(broken, 0..broken.len(), &SearchLimits::default(), &mut Un).candidates;
+        assert!(found.iter().any(|c| c.change.apply(broken).contains("  end\n\n  def b")), "{found:#?}");
+        assert!(found.iter().all(|c| !c.change.apply(broken).contains("undef")), "{found:#?}");
+    }
+
+    #[test]
+    fn the_edits_of_one_repair_lie_together() {
+        let original = "class A\n  def f\n    x\n  end\n  def g\n    y\n  end\nend\n";
+        // Two edits on one line, or on neighbouring lines: one typo's repair.
+        assert!(compact(original, &original.replace("    x\n  end", "    x)\n  end)")));
+        // An `end` near the top and a `.` far below: not one typo's.
+        let far = original.replacen("def f", "def f end", 1).replacen("    y", "    y.", 1);
+        assert!(!compact(original, &far));
+    }
+
+    #[test]
+    fn the_model_may_not_put_a_word_for_a_word_spelt_otherwise() {
+        struct End;
+        impl Suggest for End {
+            fn suggest(&mut self, _: &str, sites: &[Range<usize>]) -> Vec<Vec<String>> {
+                vec![vec!["end".to_string()]; sites.len()]
+            }
+        }
+        let broken = "class A\n  def run\n    definition.validate\n\n  def b\n    2\n  end\nend\n";
+        let tree = SyntaxTree::new(broken, Some(Language::Ruby));
+        let found = tree.repair_candidates(broken, 0..broken.len(), &SearchLimits::default(), &mut End).candidates;
+        assert!(!found.is_empty() && found.iter().all(|c| c.change.apply(broken).contains("definition")), "{found:#?}");
+    }
+
+    #[test]
     fn misspelt_keywords_are_respelt() {
         let found = repair("def f(x):\n    retrun x\n", Language::Python);
         assert!(found.iter().any(|f| f == "def f(x):\n    return x\n"), "{found:#?}");
     }
+}
+
+/// Whether the token an edit typed at `at` (its text `inserted`, spaces around it allowed) is
+/// lexed as typed. An operator typed before a bracket can start a literal instead (Ruby's `%`
+/// before `{` opens a `%{...}` string) and a quote can open a string that runs over lines:
+/// both silence an error by swallowing code, as a comment does, rather than repair it.
+fn lexed_as_typed(tree: &Tree, text: &str, at: usize, inserted: &str) -> bool {
+    let token = inserted.trim();
+    if token.is_empty() {
+        return true;
+    }
+    let start = at + (inserted.len() - inserted.trim_start().len());
+    let Some(leaf) = tree.root_node().descendant_for_byte_range(start, start + token.len()) else { return true };
+    if is_word(token) {
+        // Nor may a word glue to its neighbour (`un` before `def` makes `undef`).
+        return leaf.child_count() > 0 || leaf.byte_range() == (start..start + token.len());
+    }
+    let quote = matches!(token, "\"" | "'" | "`");
+    if !quote {
+        // Typed as one token, lexed as one: a literal of its own, or joined to its
+        // neighbour in a longer literal (`=` beside `=`), never inside a named token.
+        return leaf.child_count() > 0 || !leaf.is_named() && text[leaf.byte_range()] == *leaf.kind() || leaf.kind() == token;
+    }
+    // A quote added to a run of quotes (`""` closing a `"""` docstring) is exempt.
+    let b = text.as_bytes();
+    if (start > 0 && b[start - 1] == token.as_bytes()[0]) || b.get(start + 1) == Some(&token.as_bytes()[0]) {
+        return true;
+    }
+    let mut node = Some(leaf);
+    while let Some(n) = node {
+        if n.kind().contains("string") && !n.kind().contains("content") && !n.kind().contains("fragment") {
+            return !text[n.byte_range()].contains('\n');
+        }
+        if n.is_error() {
+            break;
+        }
+        node = n.parent();
+    }
+    true
+}
+
+/// Bytes after an edit whose tokens are counted by [`swallows`].
+const SWALLOW_REACH: usize = 1024;
+
+/// Whether an edit of `range` (by `inserted` bytes) makes a literal of the code after it: a
+/// heredoc, a `%w(` word list, a backtick command or a `${` expansion that runs on for lines
+/// holds a handful of tokens where the code held dozens. Such an edit silences an error far
+/// from where it was made rather than mending it (as a comment would); a repair changes the
+/// count of tokens by the few it types or deletes, and closing a string raises it.
+fn swallows(old: &Tree, new: &Tree, range: &Range<usize>, inserted: usize) -> bool {
+    // Tokens an edit may take away besides those it deletes: a doubled token merged back.
+    const SLACK: usize = 3;
+    let count = |tree: &Tree, span: Range<usize>| leaves_nodes(tree, &span).iter().filter(|n| n.start_byte() >= span.start).count();
+    let before = count(old, range.start..range.end + SWALLOW_REACH);
+    let after = count(new, range.start..range.start + inserted + SWALLOW_REACH);
+    after + SLACK < before
 }
 
 /// Whether any part of `range` is inside a comment of `tree`.

@@ -365,7 +365,9 @@ fn judge(case: &Case, arm: &str, result: &str, ms: f64, forward_passes: usize, r
         arm: arm.into(),
         language: language.name().into(),
         kinds: case.kinds.clone(),
-        fixed: after == 0 && (1..=4 * case.kinds.len()).contains(&distance),
+        // The original is fixed by definition; the distance counts the broken file's parse
+        // leaves, which an unclosed string can split or join by the dozen.
+        fixed: result == case.original || after == 0 && (1..=4 * case.kinds.len()).contains(&distance),
         exact: result == case.original,
         worse: after > before || (outside && result != case.original),
         ms,
@@ -480,6 +482,7 @@ pub fn run(args: SyntaxRepairArgs) -> Result<()> {
             if let (Some(failures), false) = (&mut failures, outcome.exact) {
                 let lines = |t: &str| t.get(case.lines.start.min(t.len())..(case.lines.end + 200).min(t.len())).unwrap_or("").to_string();
                 let row = serde_json::json!({"arm": arm, "language": case.language.name(), "kinds": case.kinds, "fixed": outcome.fixed,
+                    "worse": outcome.worse, "change": anneal_grammars::Change::between(&case.broken, &last_result),
                     "original": lines(&case.original), "broken": lines(&case.broken), "result": lines(&last_result), "broken_file": case.broken});
                 writeln!(failures, "{row}")?;
             }
