@@ -185,3 +185,38 @@ fn repair_reports_every_snippet_and_refuses_bad_settings() {
     let stderr = String::from_utf8_lossy(&bad.stderr);
     assert!(stderr.contains("--settings"), "{stderr}");
 }
+
+/// `anneal eval syntax-repair` end to end on the HumanEvalPack fixtures: the arms run on the
+/// same broken files, every file gets a row per arm, the summary has its tables, and the
+/// weights can be quantized (`--dtype`), a bad dtype refused by name.
+#[test]
+fn syntax_repair_runs_its_arms_on_the_same_files() {
+    let dir = tempfile::tempdir().unwrap();
+    let (out, summary) = (dir.path().join("rows.jsonl"), dir.path().join("summary.md"));
+    let run = Command::new(BIN)
+        .args(["eval", "syntax-repair", "--data"])
+        .arg(fixture("humanevalpack"))
+        .args(["--languages", "python,rust", "--arms", "parser,model", "--large", "0", "--dtype", "q8_0", "--extra"])
+        .arg(dir.path().join("none"))
+        .arg("--out")
+        .arg(&out)
+        .arg("--summary")
+        .arg(&summary)
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&run.stdout);
+    assert!(run.status.success(), "{stdout}\n{}", String::from_utf8_lossy(&run.stderr));
+    let rows = lines(&out);
+    let count = |arm: &str| rows.iter().filter(|r| r["arm"] == arm).count();
+    assert!(count("parser") >= 2 && count("parser") == count("model"), "{rows:?}");
+    for r in &rows {
+        assert!(r["fixed"].is_boolean() && r["exact"].is_boolean() && r["worse"].is_boolean(), "{r}");
+    }
+    assert!(rows.iter().filter(|r| r["arm"] == "model").all(|r| r["forward_passes"].as_u64().is_some()));
+    let written = std::fs::read_to_string(&summary).unwrap();
+    assert!(written.contains("| python | model |") && written.contains("| rust | parser |"), "{written}");
+    assert!(written.contains("McNemar"), "{written}");
+    let bad = Command::new(BIN).args(["eval", "syntax-repair", "--dtype", "fp8"]).output().unwrap();
+    let stderr = String::from_utf8_lossy(&bad.stderr);
+    assert!(!bad.status.success() && stderr.contains("unknown dtype `fp8`"), "{stderr}");
+}

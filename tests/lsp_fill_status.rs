@@ -301,3 +301,22 @@ fn an_instruct_checkpoint_gets_the_presets_and_their_instruction_reaches_its_pro
     assert_eq!(prompted(), 1, "{}", std::fs::read_to_string(&log_path).unwrap());
     assert!(client.shutdown().success());
 }
+
+#[test]
+fn serve_dtype_is_the_default_the_editors_settings_override() {
+    // `anneal serve --dtype q8_0`: the model loads quantized when the editor names no dtype.
+    let mut client = LspClient::start_with_args(BIN, &["--dtype", "q8_0"]);
+    client.initialize(&["utf-16"], json!({}));
+    let status = wait_for_state(&mut client, "ready");
+    assert_eq!(status["modelInfo"]["dtype"], "q8_0", "{status}");
+    drop(client);
+    // The editor's own setting wins.
+    let mut client = LspClient::start_with_args(BIN, &["--dtype", "q8_0"]);
+    client.initialize(&["utf-16"], json!({"dtype": "f32"}));
+    let status = wait_for_state(&mut client, "ready");
+    assert_eq!(status["modelInfo"]["dtype"], "f32", "{status}");
+    // A dtype the server does not know stops it before it speaks, saying what it takes.
+    let out = std::process::Command::new(BIN).args(["serve", "--dtype", "fp8"]).output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success() && stderr.contains("unknown dtype `fp8`") && stderr.contains("q4k"), "{stderr}");
+}

@@ -69,7 +69,7 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     /// Speak LSP on stdin/stdout (for editors).
-    Serve,
+    Serve(ServeArgs),
     /// Rewrite a range of a file and print the change as a unified diff.
     Edit(cli::edit::EditArgs),
     /// Show how a rewrite of a range would be planned: the span, its blocks and their order.
@@ -84,6 +84,13 @@ enum Command {
     Model(cli::model::ModelCommand),
     /// Measure decoding speed: diffusion against autoregressive decoding, same weights, one run.
     Bench(cli::bench::BenchArgs),
+}
+
+#[derive(clap::Args)]
+struct ServeArgs {
+    /// The `dtype` setting's value until the editor's settings name one.
+    #[command(flatten)]
+    dtype: cli::DtypeArg,
 }
 
 fn main() {
@@ -124,9 +131,10 @@ fn run() -> anyhow::Result<()> {
         .init();
     install_panic_hook();
     match cli.command {
-        Command::Serve => {
+        Command::Serve(args) => {
+            let defaults = settings::Settings { dtype: args.dtype.setting(), ..Default::default() };
             let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
-            runtime.block_on(lsp::serve());
+            runtime.block_on(lsp::serve(defaults));
             Ok(())
         }
         Command::Edit(args) => cli::edit::run(args),

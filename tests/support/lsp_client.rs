@@ -53,6 +53,13 @@ impl LspClient {
         LspClient::spawn(command)
     }
 
+    /// Starts `anneal serve ARGS…` (`--dtype`).
+    pub fn start_with_args(binary: &str, args: &[&str]) -> LspClient {
+        let mut command = Command::new(binary);
+        command.env("ANNEAL_LOG", "anneal=debug").stderr(Stdio::inherit());
+        LspClient::spawn_with(command, args)
+    }
+
     /// [`LspClient::start_with_env`] with the server's stderr written to `log`.
     pub fn start_with_env_and_log(binary: &str, env: &[(&str, &str)], log: std::fs::File) -> LspClient {
         let mut command = Command::new(binary);
@@ -68,8 +75,12 @@ impl LspClient {
         LspClient::spawn(command)
     }
 
-    fn spawn(mut command: Command) -> LspClient {
-        let mut child = command.arg("serve").stdin(Stdio::piped()).stdout(Stdio::piped()).spawn().expect("start anneal serve");
+    fn spawn(command: Command) -> LspClient {
+        LspClient::spawn_with(command, &[])
+    }
+
+    fn spawn_with(mut command: Command, args: &[&str]) -> LspClient {
+        let mut child = command.arg("serve").args(args).stdin(Stdio::piped()).stdout(Stdio::piped()).spawn().expect("start anneal serve");
         let stdin = child.stdin.take().unwrap();
         let mut stdout = BufReader::new(child.stdout.take().unwrap());
         let (tx, incoming) = channel();

@@ -34,10 +34,8 @@ pub struct EditArgs {
     /// Where the model runs: cpu, cuda, cuda:N or metal (GPU builds only).
     #[arg(long, default_value = "cpu")]
     device: String,
-    /// How the weights are held: auto (f32 on a CPU, bf16 on a GPU), f32, bf16, f16, or
-    /// quantized as they load, q8_0 or q4k.
-    #[arg(long, default_value = "auto")]
-    dtype: String,
+    #[command(flatten)]
+    dtype: super::DtypeArg,
     /// A checkpoint folder or a Hugging Face id in the local cache (`anneal model list`); the
     /// embedded default model when absent.
     #[arg(long)]
@@ -116,8 +114,7 @@ pub fn run(args: EditArgs) -> Result<()> {
 
     let started = std::time::Instant::now();
     let device = crate::settings::parse_device(&args.device).map_err(anyhow::Error::msg)?;
-    let precision = crate::settings::parse_precision(&args.dtype).map_err(anyhow::Error::msg)?;
-    let model = ModelSource::parse(args.model.as_deref()).load(&device, precision)?;
+    let model = ModelSource::parse(args.model.as_deref()).load(&device, args.dtype.precision())?;
     tracing::info!(source = model.source, load_ms = started.elapsed().as_millis() as u64, "model loaded");
 
     let mut settings =

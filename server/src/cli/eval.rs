@@ -55,6 +55,8 @@ pub struct BenchArgs {
     /// A checkpoint folder; the embedded default model when absent.
     #[arg(long)]
     model: Option<String>,
+    #[command(flatten)]
+    dtype: super::DtypeArg,
     /// Per-sample results (JSONL); a rerun with the same file skips the samples it holds.
     /// Default: eval-results/BENCH-MODEL.jsonl.
     #[arg(long)]
@@ -128,6 +130,7 @@ pub fn run(cmd: EvalCommand) -> Result<()> {
     let config = RunConfig {
         key: RunKey { bench: bench.into(), model: model_name, source: candidates.into() },
         model,
+        precision: args.dtype.precision(),
         source: args.candidates,
         out: out.clone(),
         limit: args.limit,

@@ -11,10 +11,39 @@ pub mod train;
 
 use std::path::Path;
 
+use anneal_models::Precision;
 use anyhow::{bail, Context, Result};
 use ropey::Rope;
 
 use crate::position::{to_offset, Encoding, Position};
+
+/// `--dtype`, as `edit`, `eval` and `serve` take it (`bench` takes a list).
+#[derive(clap::Args, Clone, Debug)]
+pub struct DtypeArg {
+    /// How the weights are held: auto (f32 on a CPU, bf16 on a GPU), f32, bf16, f16, or
+    /// quantized as they load, q8_0 or q4k.
+    #[arg(long = "dtype", default_value = "auto", value_parser = parse_dtype)]
+    pub dtype: Dtype,
+}
+
+/// A parsed `--dtype`: `None` for the device's default.
+#[derive(Clone, Copy, Debug)]
+pub struct Dtype(pub Option<Precision>);
+
+fn parse_dtype(name: &str) -> Result<Dtype, String> {
+    crate::settings::parse_precision(name).map(Dtype)
+}
+
+impl DtypeArg {
+    pub fn precision(&self) -> Option<Precision> {
+        self.dtype.0
+    }
+
+    /// The name as the `dtype` setting spells it.
+    pub fn setting(&self) -> String {
+        self.dtype.0.map_or("auto".into(), |p| p.name().into())
+    }
+}
 
 /// Parses `LINE:COL-LINE:COL` (0-based lines, columns in UTF-8 bytes), for `--range`.
 pub fn parse_range(s: &str) -> Result<(Position, Position), String> {

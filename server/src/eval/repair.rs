@@ -26,6 +26,8 @@ pub struct RepairArgs {
     /// A checkpoint folder, or `default`.
     #[arg(long, default_value = "default")]
     model: String,
+    #[command(flatten)]
+    dtype: crate::cli::DtypeArg,
     /// Held-out files, one JSON object per line with `lang` and `text` (scripts/corpus.py's
     /// valid.jsonl).
     #[arg(long, default_value = "corpus/valid.jsonl")]
@@ -73,7 +75,7 @@ fn pick_snippet(rng: &mut StdRng, files: &[(Language, String)]) -> Option<Snippe
 }
 
 pub fn run(args: RepairArgs) -> Result<()> {
-    let model = ModelSource::parse(Some(&args.model)).load(&candle_core::Device::Cpu, None)?;
+    let model = ModelSource::parse(Some(&args.model)).load(&candle_core::Device::Cpu, args.dtype.precision())?;
     let files: Vec<(Language, String)> = std::fs::read_to_string(&args.corpus)
         .with_context(|| format!("cannot read {}", args.corpus.display()))?
         .lines()

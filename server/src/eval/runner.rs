@@ -22,6 +22,8 @@ use crate::model_host::ModelSource;
 pub struct RunConfig {
     pub key: RunKey,
     pub model: ModelSource,
+    /// How the weights are held; the device's default when `None`.
+    pub precision: Option<anneal_models::Precision>,
     pub source: CandidateSource,
     pub out: PathBuf,
     /// At most this many problems, chosen at random by `seed`.
@@ -61,7 +63,7 @@ pub fn run(config: &RunConfig, loaded: Loaded) -> Result<Report> {
     let langs: Vec<_> = todo.iter().map(|s| s.lang).collect::<BTreeSet<_>>().into_iter().collect();
     let executor = Executor::new(&langs, config.limits, &config.cache);
     let model = match (config.source, todo.is_empty()) {
-        (CandidateSource::Model, false) => Some(config.model.load(&candle_core::Device::Cpu, None)?),
+        (CandidateSource::Model, false) => Some(config.model.load(&candle_core::Device::Cpu, config.precision)?),
         _ => None,
     };
     if let Some(parent) = config.out.parent().filter(|p| !p.as_os_str().is_empty()) {

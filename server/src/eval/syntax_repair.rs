@@ -40,6 +40,8 @@ pub struct SyntaxRepairArgs {
     /// A checkpoint folder, or `default`.
     #[arg(long, default_value = "default")]
     model: String,
+    #[command(flatten)]
+    dtype: crate::cli::DtypeArg,
     /// Files per language at most.
     #[arg(long, default_value_t = 100)]
     limit: usize,
@@ -382,7 +384,7 @@ fn diff_range(old: &str, new: &str) -> Option<Range<usize>> {
 }
 
 pub fn run(args: SyntaxRepairArgs) -> Result<()> {
-    let model = ModelSource::parse(Some(&args.model)).load(&candle_core::Device::Cpu, None)?;
+    let model = ModelSource::parse(Some(&args.model)).load(&candle_core::Device::Cpu, args.dtype.precision())?;
     let mut corpus = load(&args.data)?;
     if args.extra.is_dir() {
         for (language, files) in load_extra(&args.extra)? {

@@ -9,7 +9,6 @@ use tower_lsp_server::ls_types::*;
 use super::{ClientSupport, Session, REWRITE_ALL_COMMAND, REWRITE_COMMAND};
 use crate::model_host::ModelSource;
 use crate::position::Encoding;
-use crate::settings::Settings;
 
 pub fn initialize(session: &Session, params: InitializeParams) -> Result<InitializeResult> {
     let caps = &params.capabilities;
@@ -37,7 +36,8 @@ pub fn initialize(session: &Session, params: InitializeParams) -> Result<Initial
     }
 
     if let Some(options) = params.initialization_options {
-        let (settings, error) = Settings::default().merged(options);
+        // Over the defaults the server was started with (`anneal serve --dtype`).
+        let (settings, error) = session.settings().merged(options);
         *session.settings.write().expect("settings lock") = settings;
         if let Some(e) = error {
             // A message cannot be shown before `initialized`; keep it until then.

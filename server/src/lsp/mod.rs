@@ -213,7 +213,8 @@ impl Backend {
 }
 
 /// Serves LSP on stdin/stdout until the client says `exit`.
-pub async fn serve() {
+/// Serves one editor over stdio; `defaults` are the settings the editor's own override.
+pub async fn serve(defaults: Settings) {
     let (service, socket) = LspService::build(|client| {
         Backend(Arc::new(Session {
             client,
@@ -221,7 +222,7 @@ pub async fn serve() {
             running: DashMap::new(),
             encoding: OnceLock::new(),
             support: OnceLock::new(),
-            settings: RwLock::new(Settings::default()),
+            settings: RwLock::new(defaults.clone()),
             startup_error: Mutex::new(None),
             model: ModelHost::default(),
             jobs: Arc::new(Semaphore::new(1)),
