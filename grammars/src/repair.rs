@@ -659,6 +659,22 @@ impl Search<'_> {
                 );
             }
         }
+        // A punctuation token swapped with the punctuation written after it, which the broken
+        // text lexes otherwise (Bash's `;]]` reads as `;` and two words `]`).
+        for a in &leaves {
+            let ta = &text[a.range.clone()];
+            let run = text[a.range.end..].bytes().take_while(|c| c.is_ascii_punctuation() && !b"\"'`#".contains(c)).count().min(3);
+            let tb = &text[a.range.end..a.range.end + run];
+            if is_word(ta) || run == 0 || ta == tb || leaves.iter().any(|l| l.range == (a.range.end..a.range.end + run)) {
+                continue;
+            }
+            push(
+                &mut out,
+                Change { range: a.range.start..a.range.end + run, text: format!("{tb}{ta}") },
+                format!("swap '{ta}' and '{tb}'"),
+                Source::Grammar,
+            );
+        }
         // Line edits.
         for line in lines_in(text, &focus) {
             line_edits(text, line, self.language, &mut |change, what| push(&mut out, change, what, Source::Grammar));
@@ -1003,7 +1019,7 @@ fn quote_insertions(text: &str, line: Range<usize>, quote: char, push: &mut dyn 
         .collect();
     sites.push(trimmed);
     for at in sites.into_iter().take(40) {
-        push(Change { range: line.start + at..line.start + at, text: quote.to_string() }, format!("insert {quote}"));
+        push(Change { range: line.start + at..line.start + at, text: quote.to_string() }, format!("insert '{quote}'"));
     }
 }
 
@@ -1414,6 +1430,12 @@ mod tests {
         let tree = SyntaxTree::new(broken, Some(Language::Ruby));
         let found = tree.repair_candidates(broken, 0..broken.len(), &SearchLimits::default(), &mut End).candidates;
         assert!(!found.is_empty() && found.iter().all(|c| c.change.apply(broken).contains("definition")), "{found:#?}");
+    }
+
+    #[test]
+    fn a_separator_swapped_into_a_bracket_is_swapped_back() {
+        let bash = "f() {\n    if [[ $cur == -* ]]; then\n        echo a\n    fi\n}\n";
+        restoring(&bash.replace("]];", ";]]"), bash, Language::Bash);
     }
 
     #[test]
