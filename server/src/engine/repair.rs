@@ -123,8 +123,11 @@ pub fn repair(
     let mut target = request.target.clone();
     let mut out = Repaired { errors_before: tree.syntax_errors(&text, target.clone()), ..Default::default() };
     let mut passes = 0;
-    // The last repaired text with no more errors in the target than the input, and its steps.
-    let mut no_worse: Option<(String, usize, usize)> = None;
+    // The repaired text with the fewest errors in the target so far (the earliest of equals),
+    // its steps and its errors.
+    let mut fewest_errors: Option<(String, usize, usize)> = None;
+    // The first error searched, in the input's bytes.
+    let mut first_error: Option<Range<usize>> = None;
     // Errors left in the target, counted once a round after its change.
     let mut errors_left = out.errors_before;
     for round in 0..MAX_ERRORS {
@@ -175,6 +178,7 @@ pub fn repair(
             candidate.change.range = candidate.change.range.start + local.start..candidate.change.range.end + local.start;
         }
         let unrepaired = error.range.start + local.start..error.range.end + local.start;
+        first_error.get_or_insert(unrepaired.clone());
         let searched = Searched { text: search_text, tree: search_tree, offset: local.start };
         let mut ranked = rank(model, ranker, &text, &searched, outcome.candidates, &mut passes, observe, round)?;
         // The best candidate that leaves fewer errors in the whole file (in a window, one
@@ -208,19 +212,26 @@ pub fn repair(
             ..((target.end as isize + delta).max(0) as usize).max(range.start + inserted.len()).min(text.len());
         out.steps.push(best.candidate.description.clone());
         errors_left = tree.syntax_errors(&text, target.clone());
-        if errors_left <= out.errors_before {
-            no_worse = Some((text.clone(), out.steps.len(), errors_left));
+        if fewest_errors.as_ref().is_none_or(|(_, _, fewest)| errors_left < *fewest) {
+            fewest_errors = Some((text.clone(), out.steps.len(), errors_left));
         }
     }
     out.forward_passes = passes;
     out.errors_after = errors_left;
-    // Mending one of several mistakes in an error can split it in two; if the rest could not be
-    // mended, go back to the last text with no more errors than the input.
-    if out.errors_after > out.errors_before {
-        let (kept, steps, errors) = no_worse.unwrap_or_else(|| (request.text.to_string(), 0, out.errors_before));
+    // Mending one of several mistakes in an error can split it in two, or leave it; if the rest
+    // could not be mended, go back to the text with the fewest errors, and to the input where no
+    // round left fewer than it had: edits that leave as many errors mend nothing a user can see
+    // (in a Ruby file whose one ERROR runs from the top, they were `end`s closing modules early).
+    if out.errors_after > 0 {
+        let (kept, steps, errors) = fewest_errors
+            .filter(|(_, _, errors)| *errors < out.errors_before)
+            .unwrap_or_else(|| (request.text.to_string(), 0, out.errors_before));
         text = kept;
         out.steps.truncate(steps);
         out.errors_after = errors;
+        if steps == 0 {
+            out.unrepaired = first_error;
+        }
     }
     if text != request.text {
         out.change = Some(Change::between(request.text, &text));
