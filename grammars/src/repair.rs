@@ -1223,8 +1223,21 @@ mod tests {
     }
 
     fn candidates(text: &str, language: Language) -> Vec<Candidate> {
+        candidates_with(text, language, &mut NoSuggestions)
+    }
+
+    fn candidates_with(text: &str, language: Language, suggest: &mut dyn Suggest) -> Vec<Candidate> {
         let tree = SyntaxTree::new(text, Some(language));
-        tree.repair_candidates(text, 0..text.len(), &SearchLimits::default(), &mut NoSuggestions).candidates
+        tree.repair_candidates(text, 0..text.len(), &SearchLimits::default(), suggest).candidates
+    }
+
+    /// A model that proposes one token everywhere.
+    struct Proposes(&'static str);
+
+    impl Suggest for Proposes {
+        fn suggest(&mut self, _: &str, sites: &[Range<usize>]) -> Vec<Vec<String>> {
+            vec![vec![self.0.to_string()]; sites.len()]
+        }
     }
 
     /// The candidate that turns `text` into `want`, if the search found it.
@@ -1352,16 +1365,9 @@ mod tests {
         restoring(&bash.replacen("\"$cur", "$cur", 1), &bash, Language::Bash);
         // A quote the model proposes for a longer token is no typo: it opens a string of the
         // rest of the line.
-        struct Quote;
-        impl Suggest for Quote {
-            fn suggest(&mut self, _: &str, sites: &[Range<usize>]) -> Vec<Vec<String>> {
-                vec![vec!["\"".to_string()]; sites.len()]
-            }
-        }
         let bash = "_d() {\n    R=($(compgen -W '${o:-$(_p \"$1\")}' -- \"$cur\"))\n} &&\n    complete -F _d d\n";
         let broken = bash.replacen("\"$cur", "$cur", 1);
-        let tree = SyntaxTree::new(&broken, Some(Language::Bash));
-        let found = tree.repair_candidates(&broken, 0..broken.len(), &SearchLimits::default(), &mut Quote).candidates;
+        let found = candidates_with(&broken, Language::Bash, &mut Proposes("\""));
         let texts: Vec<String> = found.iter().map(|c| c.change.apply(&broken)).collect();
         assert!(texts.iter().any(|t| t == bash) && texts.iter().all(|t| t.contains("-W")), "{texts:#?}");
     }
@@ -1395,15 +1401,8 @@ mod tests {
         assert!(found.iter().all(|f| !f.contains("<<")), "{found:#?}");
         // Nor may a word the model proposes glue to its neighbour: `un` before `def` makes
         // `undef`, and the block that lost its `end` opens nothing.
-        struct Un;
-        impl Suggest for Un {
-            fn suggest(&mut self, _: &str, sites: &[Range<usize>]) -> Vec<Vec<String>> {
-                vec![vec!["un".to_string()]; sites.len()]
-            }
-        }
         let broken = "class A\n  def run\n    x = 1\n\n  def b\n    2\n  end\nend\n";
-        let tree = SyntaxTree::new(broken, Some(Language::Ruby));
-        let found = tree.repair_candidates(broken, 0..broken.len(), &SearchLimits::default(), &mut Un).candidates;
+        let found = candidates_with(broken, Language::Ruby, &mut Proposes("un"));
         assert!(found.iter().any(|c| c.change.apply(broken).contains("  end\n\n  def b")), "{found:#?}");
         assert!(found.iter().all(|c| !c.change.apply(broken).contains("undef")), "{found:#?}");
     }
@@ -1420,15 +1419,8 @@ mod tests {
 
     #[test]
     fn the_model_may_not_put_a_word_for_a_word_spelt_otherwise() {
-        struct End;
-        impl Suggest for End {
-            fn suggest(&mut self, _: &str, sites: &[Range<usize>]) -> Vec<Vec<String>> {
-                vec![vec!["end".to_string()]; sites.len()]
-            }
-        }
         let broken = "class A\n  def run\n    definition.validate\n\n  def b\n    2\n  end\nend\n";
-        let tree = SyntaxTree::new(broken, Some(Language::Ruby));
-        let found = tree.repair_candidates(broken, 0..broken.len(), &SearchLimits::default(), &mut End).candidates;
+        let found = candidates_with(broken, Language::Ruby, &mut Proposes("end"));
         assert!(!found.is_empty() && found.iter().all(|c| c.change.apply(broken).contains("definition")), "{found:#?}");
     }
 
