@@ -104,3 +104,34 @@ fn a_folder_of_an_unsupported_family_is_a_clear_error() {
     assert!(!out.status.success());
     assert!(text(&out).1.contains("`gpt2` is not supported (supported: anneal, dream"), "{}", text(&out).1);
 }
+
+/// `anneal model quantize` writes a GGUF cache that `--model` loads and `model info` describes;
+/// the README's repair comes out the same from the cache of the embedded model.
+#[test]
+fn a_quantized_gguf_cache_loads_edits_and_describes_itself() {
+    let dir = tempfile::tempdir().unwrap();
+    let cache = dir.path().join("dream-q4k");
+    let out = run(&["model", "quantize", fixture("dream").to_str().unwrap(), "--dtype", "q4k", "--out", cache.to_str().unwrap()]);
+    let (stdout, stderr) = text(&out);
+    assert!(out.status.success(), "{stderr}");
+    assert!(stdout.contains("model.gguf") && stdout.contains("quantized to q4k"), "{stdout}");
+    assert!(stderr.contains("quantizing: ") && stderr.contains("tensors"), "progress is shown: {stderr}");
+    let out = run(&["model", "info", cache.to_str().unwrap()]);
+    let (stdout, stderr) = text(&out);
+    assert!(out.status.success(), "{stderr}");
+    assert!(stdout.contains("family: Dream") && stdout.contains("stored as: ") && stdout.contains("model.gguf"), "{stdout}");
+    assert!(stdout.contains("as stored (q4k)"), "{stdout}");
+
+    let default_cache = dir.path().join("default-q8");
+    let out = run(&["model", "quantize", "default", "--dtype", "q8_0", "--out", default_cache.to_str().unwrap()]);
+    assert!(out.status.success(), "{}", text(&out).1);
+    let example = concat!(env!("CARGO_MANIFEST_DIR"), "/../examples/broken.py");
+    let out = run(&["edit", example, "--model", default_cache.to_str().unwrap()]);
+    let (stdout, stderr) = text(&out);
+    assert!(out.status.success(), "{stderr}");
+    assert!(stderr.contains("model.gguf"), "the log names the file: {stderr}");
+    assert!(stdout.contains("+    for value in values:\n") && stdout.contains("+    return total / len(values)\n"), "{stdout}");
+
+    let out = run(&["model", "quantize", "default", "--dtype", "bf16", "--out", dir.path().join("x").to_str().unwrap()]);
+    assert!(!out.status.success() && text(&out).1.contains("not a quantized dtype (expected q8_0 or q4k)"), "{}", text(&out).1);
+}

@@ -270,15 +270,7 @@ fn an_instruct_checkpoint_gets_the_presets_and_their_instruction_reaches_its_pro
         "{status}"
     );
 
-    let uri = "file:///tmp/anneal-e2e/notes.txt";
-    client.notify(
-        "textDocument/didOpen",
-        json!({"textDocument": {"uri": uri, "languageId": "plaintext", "version": 1, "text": "alpha beta\ngamma delta\n"}}),
-    );
-    let range = json!({"start": {"line": 0, "character": 0}, "end": {"line": 0, "character": 5}});
-    let r =
-        client.request("textDocument/codeAction", json!({"textDocument": {"uri": uri}, "range": range, "context": {"diagnostics": []}}));
-    let actions = r["result"].as_array().unwrap().clone();
+    let actions = notes_actions(&mut client);
     let titles: Vec<&str> = actions.iter().map(|a| a["title"].as_str().unwrap()).collect();
     for preset in ["Anneal: Add type annotations", "Anneal: Add docstrings", "Anneal: Simplify"] {
         assert!(titles.contains(&preset), "{preset} not offered: {titles:?}");
@@ -319,4 +311,34 @@ fn serve_dtype_is_the_default_the_editors_settings_override() {
     let out = std::process::Command::new(BIN).args(["serve", "--dtype", "fp8"]).output().unwrap();
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(!out.status.success() && stderr.contains("unknown dtype `fp8`") && stderr.contains("q4k"), "{stderr}");
+}
+
+#[test]
+fn a_gguf_folder_serves_at_the_precision_it_stores() {
+    // llama.cpp's layout (models/tests/fixtures/gguf, written by its own Python package): the
+    // status names the file and its q8_0, whatever the dtype setting asks, and edits run on it.
+    let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/../models/tests/fixtures/gguf/llada");
+    let mut client = LspClient::start(BIN);
+    client.initialize(&["utf-16"], json!({"model": dir, "dtype": "f32"}));
+    let status = wait_for_state(&mut client, "ready");
+    assert_eq!(status["modelInfo"]["dtype"], "q8_0", "{status}");
+    assert_eq!(status["modelInfo"]["family"], "llada", "{status}");
+    assert!(status["modelInfo"]["source"].as_str().unwrap().ends_with("model.gguf"), "{status}");
+    let rewrite = notes_actions(&mut client).into_iter().find(|a| a["title"] == "Anneal: Rewrite selection").unwrap();
+    let r = client.request("codeAction/resolve", rewrite);
+    assert!(r.get("error").is_none(), "{r}");
+    assert!(client.shutdown().success());
+}
+
+/// Opens a two-line plain-text document and returns the code actions on its first word.
+fn notes_actions(client: &mut LspClient) -> Vec<Value> {
+    let uri = "file:///tmp/anneal-e2e/notes.txt";
+    client.notify(
+        "textDocument/didOpen",
+        json!({"textDocument": {"uri": uri, "languageId": "plaintext", "version": 1, "text": "alpha beta\ngamma delta\n"}}),
+    );
+    let range = json!({"start": {"line": 0, "character": 0}, "end": {"line": 0, "character": 5}});
+    let r =
+        client.request("textDocument/codeAction", json!({"textDocument": {"uri": uri}, "range": range, "context": {"diagnostics": []}}));
+    r["result"].as_array().unwrap().clone()
 }

@@ -133,7 +133,11 @@ pub fn memory_available() -> Option<u64> {
 /// it anyway would swap the machine to a halt next to the user's editor.
 pub fn check_fits(config: &Config, precision: impl Into<Precision>, device: &Device) -> Result<()> {
     let precision = precision.into();
-    let needed = memory_needed(config, precision);
+    check_bytes_fit(memory_needed(config, precision), precision, device)
+}
+
+/// [`check_fits`] for a model whose weights need `needed` bytes at `precision`.
+pub fn check_bytes_fit(needed: u64, precision: Precision, device: &Device) -> Result<()> {
     if !device.is_cpu() {
         return Ok(()); // device memory is reported by the device's own allocator error
     }

@@ -11,6 +11,7 @@ pub mod bpe;
 pub mod checkpoint;
 pub mod config;
 pub mod edit_sampler;
+pub mod gguf;
 pub mod hub_cache;
 pub mod precision;
 pub mod prompt;
@@ -136,38 +137,48 @@ impl Model {
     }
 
     /// [`Model::load`] with the weights at `precision` (a float dtype, or quantized as they
-    /// load).
+    /// load). A folder holding a GGUF file loads from it, at the precision the file stores.
     pub fn load_as(dir: &Path, device: &Device, precision: impl Into<Precision>) -> Result<Model> {
+        if let Some(file) = gguf::find(dir)? {
+            return Model::load_gguf(dir, &file, device);
+        }
         let precision = precision.into();
-        let dtype = precision.dtype();
         let config = checkpoint::read_config(dir)?;
         let tokenizer = Tokenizer::from_file(&dir.join(checkpoint::TOKENIZER_FILE))?;
         checkpoint::check_tokenizer(&config, &tokenizer)?;
-        let tokenizer = tokenizer.with_specials(&config);
         let files = checkpoint::weight_files(dir)?;
         checkpoint::check_fits(&config, precision, device)?;
-        let vb = checkpoint::var_builder(&files, dtype, device)?;
+        let vb = checkpoint::var_builder(&files, precision.dtype(), device)?;
         let transformer = Transformer::with_precision(&config, Mode::Infer, precision, vb)
             .with_context(|| format!("weights in {} do not match config.json", dir.display()))?;
-        // Only the open families were tuned on a chat format; a native checkpoint has none.
-        let chat_template = match config.family()? {
-            Family::Anneal => None,
-            Family::Dream | Family::Llada => prompt::ChatTemplate::from_dir(dir)?,
+        Model::assemble(config, tokenizer, device, dir.display().to_string(), precision, Some(dir), transformer)
+    }
+
+    /// A GGUF file's model: the config from `config.json` beside it, else from its metadata;
+    /// the tokenizer from `tokenizer.json` beside it.
+    fn load_gguf(dir: &Path, file: &Path, device: &Device) -> Result<Model> {
+        let config = dir.join(checkpoint::CONFIG_FILE).is_file().then(|| checkpoint::read_config(dir)).transpose()?;
+        let weights = Arc::new(gguf::GgufWeights::open(file, config.as_ref())?);
+        let config = match config {
+            Some(config) => config,
+            None => weights.config()?,
         };
-        Ok(Model {
-            shift: config.family()?.shifts_logits(),
-            config,
-            tokenizer,
-            device: device.clone(),
-            source: dir.display().to_string(),
-            precision,
-            dtype,
-            chat_template,
-            transformer,
-            batch: None,
-            prefix: Default::default(),
-            context: Default::default(),
-        })
+        let tokenizer_file = dir.join(checkpoint::TOKENIZER_FILE);
+        if !tokenizer_file.is_file() {
+            anyhow::bail!(
+                "{} has no {} beside {}: copy the original checkpoint's tokenizer.json there",
+                dir.display(),
+                checkpoint::TOKENIZER_FILE,
+                file.file_name().unwrap_or_default().to_string_lossy()
+            );
+        }
+        let tokenizer = Tokenizer::from_file(&tokenizer_file)?;
+        checkpoint::check_tokenizer(&config, &tokenizer)?;
+        let precision = weights.precision();
+        checkpoint::check_bytes_fit(weights.memory_needed(), precision, device)?;
+        let transformer = Transformer::from_gguf(&config, weights, device)
+            .with_context(|| format!("weights in {} do not match its config", file.display()))?;
+        Model::assemble(config, tokenizer, device, file.display().to_string(), precision, Some(dir), transformer)
     }
 
     /// The small default model compiled into the binary, so Anneal works offline on a fresh
@@ -179,23 +190,41 @@ impl Model {
     /// [`Model::load_default`] with the weights at `precision`.
     pub fn load_default_as(device: &Device, precision: impl Into<Precision>) -> Result<Model> {
         let precision = precision.into();
-        let dtype = precision.dtype();
         let config = checkpoint::parse_config(default_model::CONFIG).context("embedded default model")?;
         let tokenizer = Tokenizer::from_bytes(default_model::TOKENIZER)?;
         checkpoint::check_tokenizer(&config, &tokenizer)?;
-        let tokenizer = tokenizer.with_specials(&config);
         let weights = default_model::weights().context("default model")?;
-        let vb = candle_nn::VarBuilder::from_slice_safetensors(&weights, dtype, device)?;
+        let vb = candle_nn::VarBuilder::from_slice_safetensors(&weights, precision.dtype(), device)?;
         let transformer = Transformer::with_precision(&config, Mode::Infer, precision, vb).context("embedded default model")?;
+        Model::assemble(config, tokenizer, device, "default".into(), precision, None, transformer)
+    }
+
+    /// A model from its parts (a tokenizer already checked against the config); `dir`, the
+    /// folder it came from, may hold a chat template.
+    fn assemble(
+        config: Config,
+        tokenizer: Tokenizer,
+        device: &Device,
+        source: String,
+        precision: Precision,
+        dir: Option<&Path>,
+        transformer: Transformer,
+    ) -> Result<Model> {
+        let tokenizer = tokenizer.with_specials(&config);
+        // Only the open families were tuned on a chat format; a native checkpoint has none.
+        let chat_template = match (config.family()?, dir) {
+            (Family::Dream | Family::Llada, Some(dir)) => prompt::ChatTemplate::from_dir(dir)?,
+            _ => None,
+        };
         Ok(Model {
-            shift: false,
+            shift: config.family()?.shifts_logits(),
             config,
             tokenizer,
             device: device.clone(),
-            source: "default".into(),
+            source,
             precision,
-            dtype,
-            chat_template: None,
+            dtype: precision.dtype(),
+            chat_template,
             transformer,
             batch: None,
             prefix: Default::default(),

@@ -9,11 +9,14 @@
 //! `Mode::Train` swaps candle's fused norm/rope/softmax kernels (which have no backward pass
 //! and would silently stop gradients) for the same maths written in differentiable ops.
 
+use std::sync::Arc;
+
 use candle_core::quantized::{GgmlDType, QMatMul, QTensor};
 use candle_core::{DType, Device, IndexOp, Module, Result, Tensor, D};
 use candle_nn::{embedding, linear_b, Embedding, Linear, VarBuilder};
 
 use crate::config::{Config, Family};
+use crate::gguf::GgufWeights;
 use crate::precision::Precision;
 
 /// Where each weight lives in a family's checkpoint. The maths is the same; only the names
@@ -75,6 +78,37 @@ impl TensorNames {
             Family::Anneal | Family::Dream => TensorNames::QWEN2,
             Family::Llada => TensorNames::LLADA,
         }
+    }
+
+    /// The output layer's name (without `.weight`).
+    pub fn lm_head_name(&self) -> &'static str {
+        self.lm_head
+    }
+
+    /// The name llama.cpp's GGUF files give the tensor this family's checkpoints name `name`
+    /// (`model.layers.3.self_attn.q_proj.weight` is `blk.3.attn_q.weight`); `None` for a
+    /// tensor the model does not have.
+    pub fn gguf_name(&self, name: &str) -> Option<String> {
+        let (base, suffix) = name.rsplit_once('.')?;
+        let whole = [(self.embed, "token_embd"), (self.final_norm, "output_norm"), (self.lm_head, "output")];
+        if let Some((_, gguf)) = whole.iter().find(|(own, _)| *own == base) {
+            return Some(format!("{gguf}.{suffix}"));
+        }
+        let (layer, role) = base.strip_prefix(self.layers)?.strip_prefix('.')?.split_once('.')?;
+        let layer: usize = layer.parse().ok()?;
+        let roles = [
+            (self.q, "attn_q"),
+            (self.k, "attn_k"),
+            (self.v, "attn_v"),
+            (self.o, "attn_output"),
+            (self.gate, "ffn_gate"),
+            (self.up, "ffn_up"),
+            (self.down, "ffn_down"),
+            (self.attn_norm, "attn_norm"),
+            (self.mlp_norm, "ffn_norm"),
+        ];
+        let (_, gguf) = roles.iter().find(|(own, _)| *own == role)?;
+        Some(format!("blk.{layer}.{gguf}.{suffix}"))
     }
 }
 
@@ -157,9 +191,13 @@ impl Proj {
     fn new(inputs: usize, outputs: usize, bias: bool, blocks: Option<GgmlDType>, vb: VarBuilder) -> Result<Self> {
         let Some(blocks) = blocks else { return Ok(Proj::Float(linear_b(inputs, outputs, bias, vb)?)) };
         let weight = vb.get((outputs, inputs), "weight")?;
-        let weight = QMatMul::from_qtensor(QTensor::quantize(&weight, blocks)?)?;
+        Proj::with_blocks(QTensor::quantize(&weight, blocks)?, bias, vb)
+    }
+
+    fn with_blocks(weight: QTensor, bias: bool, vb: VarBuilder) -> Result<Self> {
+        let outputs = weight.shape().dims()[0];
         let bias = bias.then(|| vb.get(outputs, "bias")).transpose()?;
-        Ok(Proj::Blocks { weight, bias })
+        Ok(Proj::Blocks { weight: QMatMul::from_qtensor(weight)?, bias })
     }
 
     /// A float weight `[outputs, inputs]` already loaded (a tied output layer).
@@ -185,6 +223,52 @@ impl Proj {
     }
 }
 
+/// How the linear layers load: from floats, kept or quantized at a precision as they load, or
+/// as the GGML blocks a GGUF file stores (taken as they are).
+#[derive(Clone, Copy)]
+struct Linears<'a> {
+    precision: Precision,
+    stored: Option<&'a GgufWeights>,
+}
+
+impl Linears<'_> {
+    /// A hidden layer's projection of `inputs` to `outputs`.
+    fn proj(&self, inputs: usize, outputs: usize, bias: bool, vb: VarBuilder) -> Result<Proj> {
+        self.load(inputs, outputs, bias, self.precision.linear_blocks(inputs), vb)
+    }
+
+    /// The output layer, which a quantized precision keeps finer.
+    fn output(&self, inputs: usize, outputs: usize, vb: VarBuilder) -> Result<Proj> {
+        self.load(inputs, outputs, false, self.precision.output_blocks(inputs), vb)
+    }
+
+    /// The output layer tied to the embedding `weight`: a GGUF's stored blocks of it where it
+    /// has them (under the output layer's name, as `anneal model quantize` writes them, or the
+    /// embedding's, as llama.cpp does), else the float weight quantized as a precision says.
+    fn tied_output(&self, weight: &Tensor, names: &TensorNames, device: &Device) -> Result<Proj> {
+        if let Some(stored) = self.stored {
+            for name in [names.lm_head, names.embed] {
+                if let Some(blocks) = stored.blocks(&format!("{name}.weight"), device).map_err(candle_core::Error::wrap)? {
+                    return Ok(Proj::Blocks { weight: QMatMul::from_qtensor(blocks)?, bias: None });
+                }
+            }
+        }
+        Proj::from_weight(weight.clone(), self.precision.output_blocks(weight.dim(1)?))
+    }
+
+    fn load(&self, inputs: usize, outputs: usize, bias: bool, blocks: Option<GgmlDType>, vb: VarBuilder) -> Result<Proj> {
+        let Some(stored) = self.stored else { return Proj::new(inputs, outputs, bias, blocks, vb) };
+        match stored.blocks(&format!("{}.weight", vb.prefix()), vb.device()).map_err(candle_core::Error::wrap)? {
+            Some(weight) if weight.shape().dims() == [outputs, inputs] => Proj::with_blocks(weight, bias, vb),
+            Some(weight) => {
+                candle_core::bail!("{} has shape {:?}, the config implies {:?}", vb.prefix(), weight.shape(), (outputs, inputs))
+            }
+            // Stored as floats: they stay floats.
+            None => Proj::new(inputs, outputs, bias, None, vb),
+        }
+    }
+}
+
 #[derive(Debug, Clone)]
 struct Mlp {
     gate_proj: Proj,
@@ -193,13 +277,12 @@ struct Mlp {
 }
 
 impl Mlp {
-    fn new(cfg: &Config, precision: Precision, names: &TensorNames, vb: VarBuilder) -> Result<Self> {
+    fn new(cfg: &Config, linears: &Linears, names: &TensorNames, vb: VarBuilder) -> Result<Self> {
         let (h, i) = (cfg.hidden_size, cfg.intermediate_size);
-        let (from_h, from_i) = (precision.linear_blocks(h), precision.linear_blocks(i));
         Ok(Self {
-            gate_proj: Proj::new(h, i, false, from_h, vb.pp(names.gate))?,
-            up_proj: Proj::new(h, i, false, from_h, vb.pp(names.up))?,
-            down_proj: Proj::new(i, h, false, from_i, vb.pp(names.down))?,
+            gate_proj: linears.proj(h, i, false, vb.pp(names.gate))?,
+            up_proj: linears.proj(h, i, false, vb.pp(names.up))?,
+            down_proj: linears.proj(i, h, false, vb.pp(names.down))?,
         })
     }
 
@@ -222,15 +305,15 @@ struct Attention {
 }
 
 impl Attention {
-    fn new(cfg: &Config, mode: Mode, precision: Precision, names: &TensorNames, vb: VarBuilder) -> Result<Self> {
+    fn new(cfg: &Config, mode: Mode, linears: &Linears, names: &TensorNames, vb: VarBuilder) -> Result<Self> {
         let (h, d) = (cfg.hidden_size, cfg.head_dim());
         let (heads, kv_heads) = (cfg.num_attention_heads, cfg.num_key_value_heads);
-        let proj = |out: usize, name: &str| Proj::new(h, out, cfg.attention_bias, precision.linear_blocks(h), vb.pp(name));
+        let proj = |out: usize, name: &str| linears.proj(h, out, cfg.attention_bias, vb.pp(name));
         Ok(Self {
             q_proj: proj(heads * d, names.q)?,
             k_proj: proj(kv_heads * d, names.k)?,
             v_proj: proj(kv_heads * d, names.v)?,
-            o_proj: Proj::new(heads * d, h, false, precision.linear_blocks(heads * d), vb.pp(names.o))?,
+            o_proj: linears.proj(heads * d, h, false, vb.pp(names.o))?,
             heads,
             kv_heads,
             head_dim: d,
@@ -311,11 +394,11 @@ struct DecoderLayer {
 }
 
 impl DecoderLayer {
-    fn new(cfg: &Config, mode: Mode, precision: Precision, names: &TensorNames, vb: VarBuilder) -> Result<Self> {
+    fn new(cfg: &Config, mode: Mode, linears: &Linears, names: &TensorNames, vb: VarBuilder) -> Result<Self> {
         let norm = |name: &str| RmsNorm::new(cfg.hidden_size, cfg.rms_norm_eps, mode, vb.pp(name));
         Ok(Self {
-            self_attn: Attention::new(cfg, mode, precision, names, vb.clone())?,
-            mlp: Mlp::new(cfg, precision, names, vb.clone())?,
+            self_attn: Attention::new(cfg, mode, linears, names, vb.clone())?,
+            mlp: Mlp::new(cfg, linears, names, vb.clone())?,
             input_layernorm: norm(names.attn_norm)?,
             post_attention_layernorm: norm(names.mlp_norm)?,
         })
@@ -411,17 +494,28 @@ impl Transformer {
         if mode == Mode::Train && precision.is_quantized() {
             candle_core::bail!("quantized weights ({precision}) cannot be trained");
         }
+        Transformer::load(cfg, mode, Linears { precision, stored: None }, vb)
+    }
+
+    /// The weights of a GGUF file: linear layers as the GGML blocks it stores, the rest
+    /// (embedding, norms, biases) in f32.
+    pub fn from_gguf(cfg: &Config, weights: Arc<GgufWeights>, device: &Device) -> Result<Self> {
+        let linears = Linears { precision: weights.precision(), stored: Some(&weights) };
+        let vb = VarBuilder::from_backend(Box::new(crate::gguf::Floats(weights.clone())), DType::F32, device.clone());
+        Transformer::load(cfg, Mode::Infer, linears, vb)
+    }
+
+    fn load(cfg: &Config, mode: Mode, linears: Linears, vb: VarBuilder) -> Result<Self> {
         let names = TensorNames::of(cfg.family().map_err(candle_core::Error::wrap)?);
         let embed_tokens = embedding(cfg.vocab_size, cfg.hidden_size, vb.pp(names.embed))?;
         let layers = (0..cfg.num_hidden_layers)
-            .map(|i| DecoderLayer::new(cfg, mode, precision, &names, vb.pp(format!("{}.{i}", names.layers))))
+            .map(|i| DecoderLayer::new(cfg, mode, &linears, &names, vb.pp(format!("{}.{i}", names.layers))))
             .collect::<Result<Vec<_>>>()?;
         let norm = RmsNorm::new(cfg.hidden_size, cfg.rms_norm_eps, mode, vb.pp(names.final_norm))?;
-        let head_blocks = precision.output_blocks(cfg.hidden_size);
         let lm_head = if cfg.tie_word_embeddings {
-            Proj::from_weight(embed_tokens.embeddings().clone(), head_blocks)?
+            linears.tied_output(embed_tokens.embeddings(), &names, vb.device())?
         } else {
-            Proj::new(cfg.hidden_size, cfg.vocab_size, false, head_blocks, vb.pp(names.lm_head))?
+            linears.output(cfg.hidden_size, cfg.vocab_size, vb.pp(names.lm_head))?
         };
         let rotary = RotaryEmbedding::new(cfg, vb.device())?;
         Ok(Self { embed_tokens, layers, norm, lm_head, rotary, max_len: positions_kept(cfg) })

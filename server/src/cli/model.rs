@@ -5,7 +5,8 @@ use std::path::PathBuf;
 use anyhow::Result;
 use clap::Subcommand;
 
-use anneal_models::{checkpoint, config_parameter_count, hub_cache, random, Precision};
+use crate::model_host::ModelSource;
+use anneal_models::{checkpoint, config_parameter_count, gguf, hub_cache, random, Precision};
 
 #[derive(Subcommand)]
 pub enum ModelCommand {
@@ -16,9 +17,27 @@ pub enum ModelCommand {
         /// Seed for the weights: the same seed gives the same file.
         #[arg(long, default_value_t = 0)]
         seed: u64,
+        /// A real checkpoint's shape (`config.json`, e.g. models/shapes/*.json) instead of the
+        /// tiny one: weights stored in bf16 as published checkpoints are, with the embedded
+        /// model's tokenizer.
+        #[arg(long)]
+        shape: Option<PathBuf>,
     },
     /// Show a checkpoint folder's family, size and memory needs.
     Info { dir: PathBuf },
+    /// Write a checkpoint's weights quantized, as GGUF (`OUT/model.gguf`, with the config and
+    /// tokenizer beside it), so that later loads skip quantizing: `--model OUT`.
+    Quantize {
+        /// The checkpoint: a folder (safetensors), a Hugging Face id in the local cache, or
+        /// `default` (the embedded model).
+        model: String,
+        /// q8_0 or q4k.
+        #[arg(long, value_parser = parse_quantized)]
+        dtype: Precision,
+        /// Output folder.
+        #[arg(long)]
+        out: PathBuf,
+    },
     /// List the checkpoints in the local Hugging Face cache (usable as `--model ORG/NAME`).
     List,
     /// Download a checkpoint (`ORG/NAME[@REVISION]`) into the local Hugging Face cache: the
@@ -26,13 +45,60 @@ pub enum ModelCommand {
     Pull { id: String },
 }
 
+fn parse_quantized(name: &str) -> Result<Precision, String> {
+    Precision::parse(name).filter(|p| p.is_quantized()).ok_or_else(|| format!("`{name}` is not a quantized dtype (expected q8_0 or q4k)"))
+}
+
 pub fn run(cmd: ModelCommand) -> Result<()> {
     match cmd {
-        ModelCommand::Random { dir, seed } => {
+        ModelCommand::Random { dir, seed, shape: None } => {
             random::write_tiny_checkpoint(&dir, seed)?;
             println!("wrote a tiny random-weight checkpoint to {}", dir.display());
         }
+        ModelCommand::Random { dir, seed, shape: Some(shape) } => {
+            let config = checkpoint::read_config_file(&shape)?;
+            let tokenizer = anneal_models::Tokenizer::from_bytes(anneal_models::default_model::TOKENIZER)?;
+            random::write_random_checkpoint_as(&dir, &config, &tokenizer, seed, candle_core::DType::BF16)?;
+            println!(
+                "wrote random weights of {} ({:.0} M parameters, bf16) to {}",
+                shape.display(),
+                config_parameter_count(&config) as f64 / 1e6,
+                dir.display()
+            );
+        }
         ModelCommand::Pull { id } => super::pull::pull(&id)?,
+        ModelCommand::Quantize { model, dtype, out } => {
+            let started = std::time::Instant::now();
+            let scratch = tempfile::tempdir()?;
+            let dir = match ModelSource::parse(Some(&model)) {
+                ModelSource::Default => {
+                    anneal_models::default_model::write_to(scratch.path())?;
+                    scratch.path().to_path_buf()
+                }
+                ModelSource::Dir(dir) => dir,
+                ModelSource::Hub(id) => {
+                    let Some(cache) = hub_cache::cache_dir() else { anyhow::bail!("no Hugging Face cache folder (set HF_HOME)") };
+                    hub_cache::snapshot(&cache, &id)?
+                }
+            };
+            let mut shown = 0;
+            let written = gguf::quantize_checkpoint(&dir, &out, dtype, &mut |done, total| {
+                // A line per tenth: a 7B checkpoint takes minutes.
+                if done * 10 / total.max(1) > shown || done == total {
+                    shown = done * 10 / total.max(1);
+                    eprintln!("quantizing: {done}/{total} tensors");
+                }
+            })?;
+            println!(
+                "wrote {} ({:.1} MiB, {} tensors, {} quantized to {dtype}) in {:.1} s; load it with --model {}",
+                written.path.display(),
+                written.bytes as f64 / (1u64 << 20) as f64,
+                written.tensors,
+                written.quantized,
+                started.elapsed().as_secs_f64(),
+                out.display()
+            );
+        }
         ModelCommand::List => {
             let Some(cache) = hub_cache::cache_dir() else { anyhow::bail!("no Hugging Face cache folder (set HF_HOME)") };
             let models = hub_cache::list(&cache)?;
@@ -51,7 +117,14 @@ pub fn run(cmd: ModelCommand) -> Result<()> {
             }
         }
         ModelCommand::Info { dir } => {
-            let config = checkpoint::read_config(&dir)?;
+            let gguf_file = gguf::find(&dir)?;
+            let stated = dir.join(checkpoint::CONFIG_FILE).is_file().then(|| checkpoint::read_config(&dir)).transpose()?;
+            let weights = gguf_file.as_deref().map(|f| gguf::GgufWeights::open(f, stated.as_ref())).transpose()?;
+            let config = match (stated, &weights) {
+                (Some(config), _) => config,
+                (None, Some(weights)) => weights.config()?,
+                (None, None) => checkpoint::read_config(&dir)?,
+            };
             let params = config_parameter_count(&config);
             println!("family: {:?}", config.family()?);
             println!("parameters: {:.2} M", params as f64 / 1e6);
@@ -62,13 +135,26 @@ pub fn run(cmd: ModelCommand) -> Result<()> {
             println!("edit-trained: {}", config.anneal_edit_trained);
             let template = anneal_models::prompt::ChatTemplate::from_dir(&dir)?;
             println!("follows instructions: {}", if template.is_some() { "yes (chat template)" } else { "no (base model: infill prompt)" });
-            println!("stored as: {}", checkpoint::stored_dtypes(&checkpoint::weight_files(&dir)?)?.join(", "));
-            let gib = |p: Precision| checkpoint::memory_needed(&config, p) as f64 / (1u64 << 30) as f64;
-            let each: Vec<String> = [Precision::F32, Precision::BF16, Precision::Q8_0, Precision::Q4K]
-                .into_iter()
-                .map(|p| format!("{:.2} GiB as {}", gib(p), if p == Precision::BF16 { "bf16/f16" } else { p.name() }))
-                .collect();
-            println!("memory to run it (--dtype): {}", each.join(", "));
+            let gib = |bytes: u64| bytes as f64 / (1u64 << 30) as f64;
+            if let Some(weights) = weights {
+                let types: Vec<String> = weights.stored_types().iter().map(|t| format!("{t:?}")).collect();
+                println!("stored as: {} ({})", types.join(", "), weights.path().display());
+                // A GGUF runs at what it stores: the dtype setting applies to safetensors.
+                println!("memory to run it: {:.2} GiB as stored ({})", gib(weights.memory_needed()), weights.precision());
+            } else {
+                println!("stored as: {}", checkpoint::stored_dtypes(&checkpoint::weight_files(&dir)?)?.join(", "));
+                let each: Vec<String> = [Precision::F32, Precision::BF16, Precision::Q8_0, Precision::Q4K]
+                    .into_iter()
+                    .map(|p| {
+                        format!(
+                            "{:.2} GiB as {}",
+                            gib(checkpoint::memory_needed(&config, p)),
+                            if p == Precision::BF16 { "bf16/f16" } else { p.name() }
+                        )
+                    })
+                    .collect();
+                println!("memory to run it (--dtype): {}", each.join(", "));
+            }
             if let Some(available) = checkpoint::memory_available() {
                 println!("memory available now: {:.2} GiB", available as f64 / (1u64 << 30) as f64);
             }

@@ -1,0 +1,499 @@
+//! GGUF checkpoints: quantized weights as llama.cpp stores them, read without dequantizing.
+//!
+//! A folder holding one `.gguf` file loads from it: llama.cpp's diffusion conversions of Dream
+//! and LLaDA (`convert_hf_to_gguf.py`), and the caches `anneal model quantize` writes in the
+//! same layout. Tensor names are llama.cpp's (`blk.N.attn_q.weight`, mapped from each
+//! family's own by [`TensorNames::gguf_name`]); the config comes from `config.json` beside the
+//! file when there is one, else from the file's metadata; the tokenizer from `tokenizer.json`
+//! beside it.
+//!
+//! llama.cpp rotates LLaDA's queries and keys in interleaved pairs where the checkpoint rotates
+//! halves, so its converter permutes the rows of `attn_q` and `attn_k`; this module undoes that
+//! on read and does it on write, so that a file means the same to both programs.
+
+use std::fs::File;
+use std::io::BufWriter;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+
+use anyhow::{bail, Context, Result};
+use candle_core::quantized::gguf_file::{self, Content, Value};
+use candle_core::quantized::{GgmlDType, QStorage, QTensor};
+use candle_core::{DType, Device, Shape, Tensor};
+use candle_nn::var_builder::SimpleBackend;
+
+use crate::config::{Config, Family};
+use crate::precision::Precision;
+use crate::transformer::TensorNames;
+
+/// The file `anneal model quantize` writes.
+pub const GGUF_FILE: &str = "model.gguf";
+
+/// The GGUF file of a checkpoint folder, if it has one. Two are an error: which one the user
+/// meant cannot be guessed (llama.cpp's split files are not read).
+pub fn find(dir: &Path) -> Result<Option<PathBuf>> {
+    let Ok(entries) = dir.read_dir() else { return Ok(None) };
+    let mut found: Vec<PathBuf> =
+        entries.flatten().map(|e| e.path()).filter(|p| p.extension().is_some_and(|e| e == "gguf") && p.is_file()).collect();
+    found.sort();
+    match found.len() {
+        0 => Ok(None),
+        1 => Ok(found.pop()),
+        _ => bail!(
+            "{} holds {} GGUF files ({}); keep one per folder",
+            dir.display(),
+            found.len(),
+            found.iter().filter_map(|p| p.file_name()).map(|n| n.to_string_lossy()).collect::<Vec<_>>().join(", ")
+        ),
+    }
+}
+
+/// The architectures Anneal runs, as GGUF's `general.architecture` names them.
+fn family_of_architecture(arch: &str) -> Option<Family> {
+    match arch {
+        "anneal" => Some(Family::Anneal),
+        "dream" => Some(Family::Dream),
+        "llada" => Some(Family::Llada),
+        _ => None,
+    }
+}
+
+fn architecture_of(family: Family) -> &'static str {
+    match family {
+        Family::Anneal => "anneal",
+        Family::Dream => "dream",
+        Family::Llada => "llada",
+    }
+}
+
+/// An open GGUF file: its header in memory, its tensors read on demand.
+pub struct GgufWeights {
+    path: PathBuf,
+    content: Content,
+    file: Mutex<File>,
+    family: Family,
+    /// Query and key heads, for undoing llama.cpp's LLaDA permutation.
+    heads: (usize, usize),
+}
+
+impl std::fmt::Debug for GgufWeights {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "GgufWeights({})", self.path.display())
+    }
+}
+
+impl GgufWeights {
+    /// Reads the header of `path`; an architecture Anneal does not run is an error that names
+    /// it. `config` (from `config.json` beside the file) takes precedence over the metadata.
+    pub fn open(path: &Path, config: Option<&Config>) -> Result<GgufWeights> {
+        let mut file = File::open(path).with_context(|| format!("cannot open {}", path.display()))?;
+        let content = Content::read(&mut file).with_context(|| format!("{} is not a readable GGUF file", path.display()))?;
+        let arch = content.metadata.get("general.architecture").and_then(|v| v.to_string().ok()).cloned().unwrap_or_default();
+        let Some(family) = family_of_architecture(&arch) else {
+            bail!(
+                "{} holds a `{arch}` model; Anneal runs the GGUF architectures anneal, dream (Dream, Dream-Coder, DiffuCoder) and llada",
+                path.display()
+            )
+        };
+        let mut weights = GgufWeights { path: path.to_path_buf(), content, file: Mutex::new(file), family, heads: (0, 0) };
+        let config = match config {
+            Some(c) => c.clone(),
+            None => weights.config()?,
+        };
+        if config.family()? != family {
+            bail!("{} holds a `{arch}` model but config.json beside it says {:?}", path.display(), config.family()?);
+        }
+        weights.heads = (config.num_attention_heads, config.num_key_value_heads);
+        Ok(weights)
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    pub fn family(&self) -> Family {
+        self.family
+    }
+
+    fn meta(&self, key: &str) -> Option<&Value> {
+        self.content.metadata.get(key)
+    }
+
+    fn arch_u32(&self, key: &str) -> Result<Option<usize>> {
+        let key = format!("{}.{key}", architecture_of(self.family));
+        self.meta(&key)
+            .map(|v| v.to_u32().map(|n| n as usize).with_context(|| format!("{}: {key} is not an integer", self.path.display())))
+            .transpose()
+    }
+
+    fn arch_f32(&self, key: &str) -> Option<f64> {
+        self.meta(&format!("{}.{key}", architecture_of(self.family))).and_then(|v| v.to_f32().ok()).map(f64::from)
+    }
+
+    fn token_id(&self, key: &str) -> Option<u32> {
+        self.meta(&format!("tokenizer.ggml.{key}")).and_then(|v| v.to_u32().ok())
+    }
+
+    /// The config the metadata describes (llama.cpp's keys), for a file with no `config.json`.
+    pub fn config(&self) -> Result<Config> {
+        let need = |key: &str| -> Result<usize> {
+            self.arch_u32(key)?.with_context(|| format!("{} has no {}.{key}", self.path.display(), architecture_of(self.family)))
+        };
+        let heads = need("attention.head_count")?;
+        let vocab_size = match self.arch_u32("vocab_size")? {
+            Some(n) => n,
+            None => self
+                .meta("tokenizer.ggml.tokens")
+                .and_then(|v| v.to_vec().ok())
+                .map(Vec::len)
+                .unwrap_or_else(|| self.content.tensor_infos.get("token_embd.weight").map_or(0, |t| t.shape.dims()[0])),
+        };
+        let eos = self.token_id("eos_token_id").with_context(|| format!("{} has no tokenizer.ggml.eos_token_id", self.path.display()))?;
+        let mask = match self.token_id("mask_token_id") {
+            Some(id) => id,
+            None => match self.family {
+                Family::Dream => 151_666,
+                Family::Llada => 126_336,
+                Family::Anneal => bail!("{} has no tokenizer.ggml.mask_token_id", self.path.display()),
+            },
+        };
+        let config = Config {
+            model_type: architecture_of(self.family).into(),
+            architectures: vec![],
+            vocab_size,
+            hidden_size: need("embedding_length")?,
+            intermediate_size: need("feed_forward_length")?,
+            num_hidden_layers: need("block_count")?,
+            num_attention_heads: heads,
+            num_key_value_heads: self.arch_u32("attention.head_count_kv")?.unwrap_or(heads),
+            max_position_embeddings: need("context_length")?,
+            rope_theta: self.arch_f32("rope.freq_base").unwrap_or(10_000.0),
+            rms_norm_eps: self.arch_f32("attention.layer_norm_rms_epsilon").unwrap_or(1e-6),
+            tie_word_embeddings: !self.content.tensor_infos.contains_key("output.weight"),
+            attention_bias: self.content.tensor_infos.contains_key("blk.0.attn_q.bias"),
+            mask_token_id: mask,
+            pad_token_id: self.token_id("padding_token_id").unwrap_or(eos),
+            eos_token_id: eos,
+            anneal_edit_trained: self.meta("anneal.edit_trained").and_then(|v| v.to_bool().ok()).unwrap_or(false),
+        };
+        config.validate().with_context(|| format!("metadata of {}", self.path.display()))?;
+        Ok(config)
+    }
+
+    /// The block types the file stores, most weights first (`Q4K, Q6K, F32`).
+    pub fn stored_types(&self) -> Vec<GgmlDType> {
+        let mut counts: Vec<(GgmlDType, usize)> = vec![];
+        for info in self.content.tensor_infos.values() {
+            match counts.iter_mut().find(|(t, _)| *t == info.ggml_dtype) {
+                Some((_, n)) => *n += info.shape.elem_count(),
+                None => counts.push((info.ggml_dtype, info.shape.elem_count())),
+            }
+        }
+        counts.sort_by_key(|&(_, n)| std::cmp::Reverse(n));
+        counts.into_iter().map(|(t, _)| t).collect()
+    }
+
+    /// The precision the file's layers run at, named as the `dtype` setting names it: q8_0
+    /// where most weights are Q8_0, q4k for the 4-bit k-quant mixes (and any other block
+    /// type), f32 for a float file (its weights run in f32).
+    pub fn precision(&self) -> Precision {
+        match self.stored_types().into_iter().find(|t| !matches!(t, GgmlDType::F32 | GgmlDType::F16 | GgmlDType::BF16)) {
+            None => Precision::F32,
+            Some(GgmlDType::Q8_0) => Precision::Q8_0,
+            Some(_) => Precision::Q4K,
+        }
+    }
+
+    /// Bytes the weights take once loaded: as stored, except the token embedding, which is
+    /// expanded to f32 (the output layer reads the stored blocks when it is tied to it).
+    pub fn memory_needed(&self) -> u64 {
+        let bytes = |t: &gguf_file::TensorInfo| (t.shape.elem_count() / t.ggml_dtype.block_size() * t.ggml_dtype.type_size()) as u64;
+        let stored: u64 = self.content.tensor_infos.values().map(bytes).sum();
+        let embedding = self.content.tensor_infos.get("token_embd.weight").map_or(0, |t| 4 * t.shape.elem_count() as u64);
+        let weights = stored + embedding;
+        weights + weights / 10
+    }
+
+    /// Rows of `name` are stored interleaved (llama.cpp's LLaDA queries and keys): the heads
+    /// of that tensor, else `None`.
+    fn interleaved_heads(&self, name: &str) -> Option<usize> {
+        if self.family != Family::Llada {
+            return None;
+        }
+        let base = name.strip_suffix(".weight").or_else(|| name.strip_suffix(".bias"))?;
+        match base.rsplit('.').next()? {
+            "attn_q" => Some(self.heads.0),
+            "attn_k" => Some(self.heads.1),
+            _ => None,
+        }
+    }
+
+    /// The tensor `name` (a GGUF name) as stored, rows in the checkpoint's order.
+    fn read(&self, name: &str, device: &Device) -> Result<QTensor> {
+        let info = self.content.tensor_infos.get(name).with_context(|| format!("{} has no tensor {name}", self.path.display()))?;
+        let tensor = {
+            let mut file = self.file.lock().unwrap_or_else(|e| e.into_inner());
+            info.read(&mut *file, self.content.tensor_data_offset, &Device::Cpu)
+                .with_context(|| format!("cannot read {name} from {}", self.path.display()))?
+        };
+        let tensor = match self.interleaved_heads(name) {
+            Some(heads) => permute_rows(&tensor, heads, halves_from_interleaved)?,
+            None => tensor,
+        };
+        if device.is_cpu() {
+            return Ok(tensor);
+        }
+        let storage = QStorage::from_data(tensor.data()?, device, tensor.dtype())?;
+        Ok(QTensor::new(storage, tensor.shape().clone())?)
+    }
+
+    /// The GGML blocks of the linear weight a family's checkpoint names `name`, when the file
+    /// stores it quantized; `None` when it stores floats (which load through the
+    /// [`SimpleBackend`]) or lacks it (a tied output layer).
+    pub fn blocks(&self, name: &str, device: &Device) -> Result<Option<QTensor>> {
+        let Some(gguf) = TensorNames::of(self.family).gguf_name(name) else { return Ok(None) };
+        match self.content.tensor_infos.get(&gguf) {
+            Some(info) if !matches!(info.ggml_dtype, GgmlDType::F32 | GgmlDType::F16 | GgmlDType::BF16) => {
+                Ok(Some(self.read(&gguf, device)?))
+            }
+            _ => Ok(None),
+        }
+    }
+
+    fn float(&self, name: &str, dtype: DType, device: &Device) -> Result<Tensor> {
+        let gguf = TensorNames::of(self.family).gguf_name(name).with_context(|| format!("no GGUF name for {name}"))?;
+        Ok(self.read(&gguf, device)?.dequantize(device)?.to_dtype(dtype)?)
+    }
+}
+
+/// The floats of a GGUF file (embedding, norms, biases) for a `VarBuilder`, under the
+/// family's own tensor names.
+pub struct Floats(pub Arc<GgufWeights>);
+
+impl SimpleBackend for Floats {
+    fn get(&self, shape: Shape, name: &str, _: candle_nn::Init, dtype: DType, dev: &Device) -> candle_core::Result<Tensor> {
+        let tensor = self.get_unchecked(name, dtype, dev)?;
+        if tensor.shape() != &shape {
+            candle_core::bail!("{name} in {} has shape {:?}, the config implies {shape:?}", self.0.path.display(), tensor.shape())
+        }
+        Ok(tensor)
+    }
+
+    fn get_unchecked(&self, name: &str, dtype: DType, dev: &Device) -> candle_core::Result<Tensor> {
+        self.0.float(name, dtype, dev).map_err(candle_core::Error::wrap)
+    }
+
+    fn contains_tensor(&self, name: &str) -> bool {
+        TensorNames::of(self.0.family).gguf_name(name).is_some_and(|g| self.0.content.tensor_infos.contains_key(&g))
+    }
+}
+
+/// Row `r` of the checkpoint (rotating halves of each head) is row `halves_from_interleaved(r)`
+/// of llama.cpp's file (rotating interleaved pairs).
+fn halves_from_interleaved(row: usize, head_dim: usize) -> usize {
+    let (head, r) = (row / head_dim, row % head_dim);
+    let (pair, half) = (r % (head_dim / 2), r / (head_dim / 2));
+    head * head_dim + 2 * pair + half
+}
+
+/// The inverse: row `r` of llama.cpp's file is row `interleaved_from_halves(r)` of the checkpoint.
+fn interleaved_from_halves(row: usize, head_dim: usize) -> usize {
+    let (head, r) = (row / head_dim, row % head_dim);
+    head * head_dim + (r % 2) * (head_dim / 2) + r / 2
+}
+
+/// Rows reordered: row `r` of the result is row `source(r, head_dim)` of `tensor`. Rows are whole
+/// blocks in every GGML type (blocks run along a row), so quantized data moves as bytes.
+fn permute_rows(tensor: &QTensor, heads: usize, source: fn(usize, usize) -> usize) -> Result<QTensor> {
+    let rows = tensor.shape().dims()[0];
+    if heads == 0 || !rows.is_multiple_of(heads) || !(rows / heads).is_multiple_of(2) {
+        bail!("cannot undo the interleaving of {rows} rows in {heads} heads");
+    }
+    let head_dim = rows / heads;
+    let data = tensor.data()?;
+    let row_bytes = data.len() / rows;
+    let mut out = Vec::with_capacity(data.len());
+    for r in 0..rows {
+        let from = source(r, head_dim);
+        out.extend_from_slice(&data[from * row_bytes..(from + 1) * row_bytes]);
+    }
+    let storage = QStorage::from_data(std::borrow::Cow::Owned(out), &Device::Cpu, tensor.dtype())?;
+    Ok(QTensor::new(storage, tensor.shape().clone())?)
+}
+
+/// What `anneal model quantize` wrote, for its report.
+pub struct Written {
+    pub path: PathBuf,
+    pub bytes: u64,
+    pub tensors: usize,
+    pub quantized: usize,
+}
+
+/// Writes the checkpoint in `dir` (safetensors) to `out/model.gguf` at `precision`, with
+/// `config.json`, the tokenizer and the chat template copied beside it. Tensors are quantized
+/// one at a time from the memory-mapped files, so memory holds the quantized model and one
+/// tensor in floats. Embeddings and norms keep the checkpoint's float type; linear layers take
+/// the block types quantize-on-load picks, so the file loads to the same model.
+pub fn quantize_checkpoint(dir: &Path, out: &Path, precision: Precision, progress: &mut dyn FnMut(usize, usize)) -> Result<Written> {
+    if !precision.is_quantized() {
+        bail!("`{precision}` is not a quantized dtype (q8_0, q4k)");
+    }
+    let config = crate::checkpoint::read_config(dir)?;
+    let family = config.family()?;
+    let names = TensorNames::of(family);
+    let files = crate::checkpoint::weight_files(dir)?;
+    crate::checkpoint::stored_dtypes(&files)?;
+    #[allow(unsafe_code)]
+    // SAFETY: read-only maps of files this command does not write (it writes `out`, checked
+    // below to be another folder).
+    let tensors = unsafe { candle_core::safetensors::MmapedSafetensors::multi(&files)? };
+    if out.canonicalize().ok().is_some_and(|o| dir.canonicalize().is_ok_and(|d| d == o)) {
+        bail!("the output folder must differ from the checkpoint's");
+    }
+    let mut listed: Vec<(String, String)> = tensors
+        .tensors()
+        .into_iter()
+        .map(|(name, _)| match names.gguf_name(&name) {
+            Some(gguf) => Ok((gguf, name)),
+            None => bail!("{}: tensor {name} is not one of a {family:?} model's", dir.display()),
+        })
+        .collect::<Result<_>>()?;
+    listed.sort();
+    let lm_head = names.gguf_name(&format!("{}.weight", names.lm_head_name())).unwrap_or_default();
+    let mut quantized_tensors: Vec<(String, QTensor)> = Vec::with_capacity(listed.len());
+    let mut quantized = 0;
+    for (i, (gguf, name)) in listed.iter().enumerate() {
+        progress(i, listed.len());
+        let view = tensors.load(name, &Device::Cpu)?;
+        let blocks = match view.dims() {
+            [_, inputs] if *gguf == lm_head => precision.output_blocks(*inputs),
+            [_, inputs] if gguf.starts_with("blk.") => precision.linear_blocks(*inputs),
+            _ => None,
+        };
+        let float = match view.dtype() {
+            DType::BF16 => GgmlDType::BF16,
+            DType::F16 => GgmlDType::F16,
+            _ => GgmlDType::F32,
+        };
+        let view = match (family, gguf.rsplit('.').nth(1)) {
+            (Family::Llada, Some("attn_q")) => interleave(&view, config.num_attention_heads)?,
+            (Family::Llada, Some("attn_k")) => interleave(&view, config.num_key_value_heads)?,
+            _ => view,
+        };
+        let tensor = match blocks {
+            Some(t) => {
+                quantized += 1;
+                QTensor::quantize(&view.to_dtype(DType::F32)?, t)?
+            }
+            None => QTensor::quantize(&view, float)?,
+        };
+        quantized_tensors.push((gguf.clone(), tensor));
+        // A tied output layer is quantized from the embedding here too, so that a load does
+        // not spend seconds on it (the embedding is the largest matrix of a small model).
+        if config.tie_word_embeddings && gguf == "token_embd.weight" {
+            if let Some(t) = precision.output_blocks(view.dim(1)?) {
+                quantized_tensors.push((lm_head.clone(), QTensor::quantize(&view.to_dtype(DType::F32)?, t)?));
+                quantized += 1;
+            }
+        }
+    }
+    quantized_tensors.sort_by(|a, b| a.0.cmp(&b.0));
+    progress(listed.len(), listed.len());
+    std::fs::create_dir_all(out).with_context(|| format!("cannot create {}", out.display()))?;
+    let metadata = metadata(&config, precision);
+    let metadata_refs: Vec<(&str, &Value)> = metadata.iter().map(|(k, v)| (k.as_str(), v)).collect();
+    let tensor_refs: Vec<(&str, &QTensor)> = quantized_tensors.iter().map(|(k, v)| (k.as_str(), v)).collect();
+    // Written under a temporary name and renamed: an interrupted run leaves no half file that
+    // a later load would take for the model.
+    let path = out.join(GGUF_FILE);
+    let partial = out.join(format!("{GGUF_FILE}.partial"));
+    {
+        let mut w = BufWriter::new(File::create(&partial).with_context(|| format!("cannot create {}", partial.display()))?);
+        gguf_file::write(&mut w, &metadata_refs, &tensor_refs)?;
+        std::io::Write::flush(&mut w)?;
+    }
+    for extra in [crate::checkpoint::CONFIG_FILE, crate::checkpoint::TOKENIZER_FILE, crate::prompt::TOKENIZER_CONFIG_FILE] {
+        if dir.join(extra).is_file() {
+            std::fs::copy(dir.join(extra), out.join(extra)).with_context(|| format!("cannot copy {extra}"))?;
+        }
+    }
+    std::fs::rename(&partial, &path)?;
+    Ok(Written { bytes: std::fs::metadata(&path)?.len(), path, tensors: tensor_refs.len(), quantized })
+}
+
+/// llama.cpp's LLaDA layout: each head's rows reordered from rotating halves to rotating
+/// interleaved pairs (what its converter does before writing).
+fn interleave(weight: &Tensor, heads: usize) -> Result<Tensor> {
+    let rows = weight.dim(0)?;
+    let index: Vec<u32> = (0..rows).map(|r| interleaved_from_halves(r, rows / heads) as u32).collect();
+    Ok(weight.index_select(&Tensor::new(index, weight.device())?, 0)?)
+}
+
+/// llama.cpp's metadata keys for the config (those its diffusion runner reads), and Anneal's
+/// own for what it alone uses.
+fn metadata(config: &Config, precision: Precision) -> Vec<(String, Value)> {
+    let arch = architecture_of(config.family().unwrap_or(Family::Anneal));
+    let u32_of = |n: usize| Value::U32(n as u32);
+    // llama.cpp's file types: 7 is mostly Q8_0, 15 mostly Q4_K (medium).
+    let file_type = if precision == Precision::Q8_0 { 7 } else { 15 };
+    let mut m: Vec<(String, Value)> = vec![
+        ("general.architecture".into(), Value::String(arch.into())),
+        ("general.name".into(), Value::String(format!("anneal quantize ({precision})"))),
+        ("general.file_type".into(), Value::U32(file_type)),
+        ("general.quantization_version".into(), Value::U32(2)),
+        ("general.alignment".into(), Value::U32(32)),
+    ];
+    let keyed: [(&str, Value); 11] = [
+        ("vocab_size", u32_of(config.vocab_size)),
+        ("context_length", u32_of(config.max_position_embeddings)),
+        ("embedding_length", u32_of(config.hidden_size)),
+        ("feed_forward_length", u32_of(config.intermediate_size)),
+        ("block_count", u32_of(config.num_hidden_layers)),
+        ("attention.head_count", u32_of(config.num_attention_heads)),
+        ("attention.head_count_kv", u32_of(config.num_key_value_heads)),
+        ("attention.layer_norm_rms_epsilon", Value::F32(config.rms_norm_eps as f32)),
+        ("attention.causal", Value::Bool(false)),
+        ("rope.freq_base", Value::F32(config.rope_theta as f32)),
+        ("rope.dimension_count", u32_of(config.head_dim())),
+    ];
+    m.extend(keyed.into_iter().map(|(k, v)| (format!("{arch}.{k}"), v)));
+    m.push(("tokenizer.ggml.mask_token_id".into(), Value::U32(config.mask_token_id)));
+    m.push(("tokenizer.ggml.eos_token_id".into(), Value::U32(config.eos_token_id)));
+    m.push(("tokenizer.ggml.padding_token_id".into(), Value::U32(config.pad_token_id)));
+    m.push(("diffusion.shift_logits".into(), Value::Bool(config.family().is_ok_and(Family::shifts_logits))));
+    m.push(("anneal.edit_trained".into(), Value::Bool(config.anneal_edit_trained)));
+    m
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_llada_row_orders_are_inverse_and_match_llama_cpps_permute() {
+        // llama.cpp: w.reshape(heads, 2, d/2, …).swapaxes(1, 2): file row h·d + 2i + j holds
+        // checkpoint row h·d + j·d/2 + i.
+        let d = 8;
+        for h in 0..3 {
+            for i in 0..d / 2 {
+                for j in 0..2 {
+                    let (file, checkpoint) = (h * d + 2 * i + j, h * d + j * d / 2 + i);
+                    assert_eq!(interleaved_from_halves(file, d), checkpoint);
+                    assert_eq!(halves_from_interleaved(checkpoint, d), file);
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn quantized_rows_move_as_whole_blocks() {
+        let rows: Vec<f32> = (0..4 * 64).map(|i| (i / 64) as f32 + (i % 64) as f32 / 1000.0).collect();
+        let t = Tensor::from_vec(rows, (4, 64), &Device::Cpu).unwrap();
+        let q = QTensor::quantize(&t, GgmlDType::Q8_0).unwrap();
+        let moved = permute_rows(&q, 1, halves_from_interleaved).unwrap().dequantize(&Device::Cpu).unwrap();
+        let back = permute_rows(&QTensor::quantize(&moved, GgmlDType::Q8_0).unwrap(), 1, interleaved_from_halves).unwrap();
+        let first = |t: &Tensor| t.to_vec2::<f32>().unwrap().iter().map(|r| r[0].round() as i32).collect::<Vec<_>>();
+        assert_eq!(first(&moved), [0, 2, 1, 3]);
+        assert_eq!(first(&back.dequantize(&Device::Cpu).unwrap()), [0, 1, 2, 3]);
+    }
+}
