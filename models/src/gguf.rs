@@ -24,6 +24,7 @@ use candle_nn::var_builder::SimpleBackend;
 
 use crate::config::{Config, Family};
 use crate::precision::Precision;
+use crate::tokenizer::Tokenizer;
 use crate::transformer::TensorNames;
 
 /// The file `anneal model quantize` writes.
@@ -180,6 +181,36 @@ impl GgufWeights {
         Ok(config)
     }
 
+    /// The tokenizer the file carries: the whole `tokenizer.json` where Anneal wrote it (the
+    /// GGUF spec's `tokenizer.huggingface.json`), else llama.cpp's byte-level BPE vocabulary
+    /// (`tokenizer.ggml.model` `gpt2`: tokens, types and merges) with a pre-tokenizer named in
+    /// [`pre_tokenizer`]. `None` when it carries none.
+    pub fn tokenizer(&self) -> Result<Option<Tokenizer>> {
+        if let Some(json) = self.meta("tokenizer.huggingface.json").and_then(|v| v.to_string().ok()) {
+            return Tokenizer::from_bytes(json.as_bytes()).map(Some).with_context(|| format!("the tokenizer in {}", self.path.display()));
+        }
+        let Some(model) = self.meta("tokenizer.ggml.model").and_then(|v| v.to_string().ok()) else { return Ok(None) };
+        let strings = |key: &str| -> Result<Vec<String>> {
+            let values = self.meta(key).with_context(|| format!("{} has no {key}", self.path.display()))?.to_vec()?;
+            Ok(values.iter().map(|v| v.to_string().cloned()).collect::<candle_core::Result<_>>()?)
+        };
+        if model != "gpt2" {
+            bail!(
+                "{}: its `{model}` vocabulary is not one Anneal reads (gpt2 only); put the checkpoint's tokenizer.json beside it",
+                self.path.display()
+            );
+        }
+        let pre = self.meta("tokenizer.ggml.pre").and_then(|v| v.to_string().ok()).cloned().unwrap_or_default();
+        let tokens = strings("tokenizer.ggml.tokens")?;
+        let types: Vec<i32> = match self.meta("tokenizer.ggml.token_type") {
+            Some(v) => v.to_vec()?.iter().map(Value::to_i32).collect::<candle_core::Result<_>>()?,
+            None => vec![NORMAL; tokens.len()],
+        };
+        let json = byte_level_bpe(&tokens, &types, &strings("tokenizer.ggml.merges")?, &pre)
+            .with_context(|| format!("the vocabulary in {}", self.path.display()))?;
+        Ok(Some(Tokenizer::from_bytes(json.to_string().as_bytes())?))
+    }
+
     /// The block types the file stores, most weights first (`Q4K, Q6K, F32`).
     pub fn stored_types(&self) -> Vec<GgmlDType> {
         let mut counts: Vec<(GgmlDType, usize)> = vec![];
@@ -286,6 +317,73 @@ impl SimpleBackend for Floats {
     fn contains_tensor(&self, name: &str) -> bool {
         TensorNames::of(self.0.family).gguf_name(name).is_some_and(|g| self.0.content.tensor_infos.contains_key(&g))
     }
+}
+
+/// llama.cpp's token types (`llama_token_type`).
+const NORMAL: i32 = 1;
+const CONTROL: i32 = 3;
+const USER_DEFINED: i32 = 4;
+
+/// The pre-tokenizer split a llama.cpp `tokenizer.ggml.pre` name stands for: the regular
+/// expression of the Hugging Face tokenizer it was detected from, and whether that tokenizer
+/// normalizes to NFC first.
+fn pre_tokenizer(pre: &str) -> Option<(&'static str, bool)> {
+    match pre {
+        // Qwen2 and 2.5 (Dream, Dream-Coder, DiffuCoder, Open-dCoder).
+        "qwen2" => {
+            Some((r"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+", true))
+        }
+        _ => None,
+    }
+}
+
+/// A `tokenizer.json` for a byte-level BPE vocabulary as llama.cpp stores one: normal tokens
+/// form the BPE vocabulary, control and user-defined tokens are added tokens (control ones
+/// special), unused ones (llama.cpp's `[PAD…]` fillers) are left out.
+fn byte_level_bpe(tokens: &[String], types: &[i32], merges: &[String], pre: &str) -> Result<serde_json::Value> {
+    use serde_json::json;
+    let Some((pattern, nfc)) = pre_tokenizer(pre) else {
+        bail!("its pre-tokenizer `{pre}` is not one Anneal knows (qwen2); put the checkpoint's tokenizer.json beside it")
+    };
+    if types.len() != tokens.len() {
+        bail!("{} tokens but {} token types", tokens.len(), types.len());
+    }
+    let mut vocab = serde_json::Map::new();
+    let mut added = vec![];
+    for (id, (token, &kind)) in tokens.iter().zip(types).enumerate() {
+        match kind {
+            NORMAL => {
+                vocab.insert(token.clone(), id.into());
+            }
+            CONTROL | USER_DEFINED => added.push(json!({
+                "id": id, "content": token, "single_word": false, "lstrip": false, "rstrip": false,
+                "normalized": kind == USER_DEFINED, "special": kind == CONTROL,
+            })),
+            _ => {}
+        }
+    }
+    let merges: Vec<serde_json::Value> = merges
+        .iter()
+        .map(|m| m.split_once(' ').map(|(a, b)| json!([a, b])).with_context(|| format!("merge `{m}` is not two tokens")))
+        .collect::<Result<_>>()?;
+    let byte_level = json!({"type": "ByteLevel", "add_prefix_space": false, "trim_offsets": false, "use_regex": false});
+    Ok(json!({
+        "version": "1.0",
+        "truncation": null,
+        "padding": null,
+        "added_tokens": added,
+        "normalizer": if nfc { json!({"type": "NFC"}) } else { serde_json::Value::Null },
+        "pre_tokenizer": {"type": "Sequence", "pretokenizers": [
+            {"type": "Split", "pattern": {"Regex": pattern}, "behavior": "Isolated", "invert": false},
+            byte_level,
+        ]},
+        "post_processor": byte_level,
+        "decoder": byte_level,
+        "model": {
+            "type": "BPE", "dropout": null, "unk_token": null, "continuing_subword_prefix": "", "end_of_word_suffix": "",
+            "fuse_unk": false, "byte_fallback": false, "ignore_merges": false, "vocab": vocab, "merges": merges,
+        },
+    }))
 }
 
 /// Row `r` of the checkpoint (rotating halves of each head) is row `halves_from_interleaved(r)`
@@ -400,7 +498,11 @@ pub fn quantize_checkpoint(dir: &Path, out: &Path, precision: Precision, progres
     quantized_tensors.sort_by(|a, b| a.0.cmp(&b.0));
     progress(listed.len(), listed.len());
     std::fs::create_dir_all(out).with_context(|| format!("cannot create {}", out.display()))?;
-    let metadata = metadata(&config, precision);
+    let mut metadata = metadata(&config, precision);
+    // The tokenizer travels inside the file too, so the file alone is the model.
+    let tokenizer_file = dir.join(crate::checkpoint::TOKENIZER_FILE);
+    let tokenizer = std::fs::read_to_string(&tokenizer_file).with_context(|| format!("cannot read {}", tokenizer_file.display()))?;
+    metadata.push(("tokenizer.huggingface.json".into(), Value::String(tokenizer)));
     let metadata_refs: Vec<(&str, &Value)> = metadata.iter().map(|(k, v)| (k.as_str(), v)).collect();
     let tensor_refs: Vec<(&str, &QTensor)> = quantized_tensors.iter().map(|(k, v)| (k.as_str(), v)).collect();
     // Written under a temporary name and renamed: an interrupted run leaves no half file that

@@ -155,7 +155,7 @@ impl Model {
     }
 
     /// A GGUF file's model: the config from `config.json` beside it, else from its metadata;
-    /// the tokenizer from `tokenizer.json` beside it.
+    /// the tokenizer from `tokenizer.json` beside it, else from the file.
     fn load_gguf(dir: &Path, file: &Path, device: &Device) -> Result<Model> {
         let config = dir.join(checkpoint::CONFIG_FILE).is_file().then(|| checkpoint::read_config(dir)).transpose()?;
         let weights = Arc::new(gguf::GgufWeights::open(file, config.as_ref())?);
@@ -164,15 +164,18 @@ impl Model {
             None => weights.config()?,
         };
         let tokenizer_file = dir.join(checkpoint::TOKENIZER_FILE);
-        if !tokenizer_file.is_file() {
-            anyhow::bail!(
-                "{} has no {} beside {}: copy the original checkpoint's tokenizer.json there",
-                dir.display(),
-                checkpoint::TOKENIZER_FILE,
-                file.file_name().unwrap_or_default().to_string_lossy()
-            );
-        }
-        let tokenizer = Tokenizer::from_file(&tokenizer_file)?;
+        let tokenizer = if tokenizer_file.is_file() {
+            Tokenizer::from_file(&tokenizer_file)?
+        } else {
+            weights.tokenizer()?.with_context(|| {
+                format!(
+                    "{} carries no tokenizer and {} has no {} beside it: copy the original checkpoint's there",
+                    file.display(),
+                    dir.display(),
+                    checkpoint::TOKENIZER_FILE
+                )
+            })?
+        };
         checkpoint::check_tokenizer(&config, &tokenizer)?;
         let precision = weights.precision();
         checkpoint::check_bytes_fit(weights.memory_needed(), precision, device)?;

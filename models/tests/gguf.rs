@@ -48,6 +48,11 @@ fn a_quantized_cache_loads_to_the_model_quantize_on_load_gives() {
             assert_eq!(cached.config, on_load.config);
             let difference = max_difference(&on_load, &cached);
             assert!(difference == 0.0, "{name} {precision}: logits differ by {difference}");
+            // The file alone is the model: it carries its tokenizer.
+            std::fs::remove_file(out.join("tokenizer.json")).unwrap();
+            let alone = Model::load_as(&out, &Device::Cpu, Precision::F32).unwrap_or_else(|e| panic!("{name} {precision}: {e:#}"));
+            let text = "def f(x):\n    return x + 1\n";
+            assert_eq!(alone.tokenizer.encode(text).unwrap(), on_load.tokenizer.encode(text).unwrap(), "{name}");
         }
     }
 }
@@ -84,12 +89,13 @@ fn a_folder_that_cannot_load_says_why() {
     quantize(&fixture("dream"), &out, Precision::Q8_0);
     let load = |dir: &Path| Model::load_as(dir, &Device::Cpu, Precision::F32).map(|_| ()).unwrap_err().to_string();
 
-    // No tokenizer beside the file.
+    // No tokenizer beside a file that carries none (llama.cpp's layout without a vocabulary).
     let no_tokenizer = tmp.path().join("no-tokenizer");
     std::fs::create_dir(&no_tokenizer).unwrap();
-    std::fs::copy(out.join("model.gguf"), no_tokenizer.join("model.gguf")).unwrap();
+    let llama_cpps = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/gguf/dream/model.gguf");
+    std::fs::copy(llama_cpps, no_tokenizer.join("model.gguf")).unwrap();
     let err = load(&no_tokenizer);
-    assert!(err.contains("tokenizer.json") && err.contains("model.gguf"), "{err}");
+    assert!(err.contains("carries no tokenizer") && err.contains("tokenizer.json") && err.contains("model.gguf"), "{err}");
 
     // Two GGUF files: which one was meant cannot be guessed.
     std::fs::copy(out.join("model.gguf"), out.join("other.gguf")).unwrap();
@@ -153,4 +159,79 @@ fn llama_cpps_layout_loads_to_the_model_it_was_converted_from() {
         println!("{family}: llama.cpp's layout against quantize-on-load: max difference {relative:.4} of the largest logit, top-1 agreement {agreement}");
         assert!(relative < 1e-6 && agreement == 1.0, "{family}: {relative} {agreement}");
     }
+}
+
+#[test]
+fn llama_cpps_qwen2_vocabulary_tokenizes_as_the_checkpoints_tokenizer_json() {
+    // The vocabulary as llama.cpp's converter stores Qwen2.5's (Dream's): every id's token,
+    // its type (normal, control for special added tokens, user-defined for the others, unused
+    // for the gaps up to the embedding's rows), the merges as "a b", pre-tokenizer `qwen2`.
+    use std::io::Read;
+    let qwen = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/qwen");
+    let mut text = String::new();
+    flate2::read::GzDecoder::new(std::fs::File::open(qwen.join("tokenizer.json.gz")).unwrap()).read_to_string(&mut text).unwrap();
+    let json: serde_json::Value = serde_json::from_str(&text).unwrap();
+    let rows = 151_936;
+    let mut tokens = vec![String::new(); rows];
+    let mut types = vec![5i32; rows];
+    for (token, id) in json["model"]["vocab"].as_object().unwrap() {
+        tokens[id.as_u64().unwrap() as usize] = token.clone();
+        types[id.as_u64().unwrap() as usize] = 1;
+    }
+    for added in json["added_tokens"].as_array().unwrap() {
+        let id = added["id"].as_u64().unwrap() as usize;
+        tokens[id] = added["content"].as_str().unwrap().to_string();
+        types[id] = if added["special"].as_bool().unwrap() { 3 } else { 4 };
+    }
+    for (id, token) in tokens.iter_mut().enumerate() {
+        if token.is_empty() {
+            *token = format!("[PAD{id}]");
+        }
+    }
+    let merges: Vec<Value> = json["model"]["merges"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| Value::String(format!("{} {}", m[0].as_str().unwrap(), m[1].as_str().unwrap())))
+        .collect();
+    let strings = |v: &[String]| Value::Array(v.iter().map(|t| Value::String(t.clone())).collect());
+    let metadata = [
+        ("general.architecture", Value::String("dream".into())),
+        ("tokenizer.ggml.model", Value::String("gpt2".into())),
+        ("tokenizer.ggml.pre", Value::String("qwen2".into())),
+        ("tokenizer.ggml.tokens", strings(&tokens)),
+        ("tokenizer.ggml.token_type", Value::Array(types.iter().map(|&t| Value::I32(t)).collect())),
+        ("tokenizer.ggml.merges", Value::Array(merges)),
+    ];
+    let tmp = tempfile::tempdir().unwrap();
+    let path = tmp.path().join("vocab.gguf");
+    let weight = QTensor::quantize(&Tensor::zeros((4, 32), candle_core::DType::F32, &Device::Cpu).unwrap(), GgmlDType::Q8_0).unwrap();
+    let refs: Vec<(&str, &Value)> = metadata.iter().map(|(k, v)| (*k, v)).collect();
+    gguf_file::write(&mut std::fs::File::create(&path).unwrap(), &refs, &[("token_embd.weight", &weight)]).unwrap();
+    let config = anneal_models::checkpoint::parse_config(
+        r#"{"model_type": "dream", "vocab_size": 151936, "hidden_size": 32, "intermediate_size": 64, "num_hidden_layers": 1,
+            "num_attention_heads": 2, "num_key_value_heads": 1, "max_position_embeddings": 64, "eos_token_id": 151643}"#,
+    )
+    .unwrap();
+    let from_gguf = GgufWeights::open(&path, Some(&config)).unwrap().tokenizer().unwrap().expect("a vocabulary");
+    let original = anneal_models::Tokenizer::from_bytes(text.as_bytes()).unwrap();
+    let reference: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(qwen.join("reference.json")).unwrap()).unwrap();
+    let samples = reference["samples"].as_array().unwrap();
+    assert!(samples.len() >= 4);
+    for sample in samples {
+        let text = sample["text"].as_str().unwrap();
+        let ids = from_gguf.encode(text).unwrap();
+        assert_eq!(ids, original.encode(text).unwrap(), "{text:?}");
+        assert_eq!(from_gguf.decode(&ids).unwrap(), original.decode(&ids).unwrap());
+    }
+    assert_eq!(from_gguf.token_id("<|endoftext|>"), Some(151_643));
+
+    // Another pre-tokenizer is refused by name rather than guessed.
+    let other = tmp.path().join("other.gguf");
+    let mut metadata = metadata;
+    metadata[2].1 = Value::String("llama-bpe".into());
+    let refs: Vec<(&str, &Value)> = metadata.iter().map(|(k, v)| (*k, v)).collect();
+    gguf_file::write(&mut std::fs::File::create(&other).unwrap(), &refs, &[("token_embd.weight", &weight)]).unwrap();
+    let err = format!("{:#}", GgufWeights::open(&other, Some(&config)).unwrap().tokenizer().map(|_| ()).unwrap_err());
+    assert!(err.contains("`llama-bpe`") && err.contains("tokenizer.json"), "{err}");
 }
