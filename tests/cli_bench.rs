@@ -83,3 +83,59 @@ fn bench_compares_precisions_against_the_first_in_one_run() {
     let stderr = String::from_utf8_lossy(&bad.stderr);
     assert!(!bad.status.success() && stderr.contains("unknown dtype `fp8`"), "{stderr}");
 }
+
+/// `--llama-cpp`: the peer runs on the very GGUF file and its `time per step` is read back. A
+/// stand-in peer (a script that records its arguments and prints llama.cpp's timing line)
+/// checks the plumbing here; the real runner is built by scripts/llama-cpp.sh.
+#[test]
+fn the_llama_cpp_comparison_runs_the_peer_on_the_same_gguf_and_reads_its_step_time() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    let root = concat!(env!("CARGO_MANIFEST_DIR"), "/..");
+    let cache = dir.path().join("q8");
+    let run =
+        std::process::Command::new(BIN).args(["model", "quantize", "default", "--dtype", "q8_0", "--out"]).arg(&cache).output().unwrap();
+    assert!(run.status.success(), "{}", String::from_utf8_lossy(&run.stderr));
+    let peer = dir.path().join("llama-diffusion-cli");
+    let args = dir.path().join("args.txt");
+    std::fs::write(
+        &peer,
+        format!("#!/bin/sh\nprintf '%s\\n' \"$@\" > {}\necho 'total time: 800.00ms, time per step: 100.00ms, sampling time per step: 1.00ms' >&2\n", args.display()),
+    )
+    .unwrap();
+    std::fs::set_permissions(&peer, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let out = dir.path().join("side.json");
+    let run = std::process::Command::new(BIN)
+        .current_dir(root)
+        .args(["bench", "--block", "8", "--context", "16", "--files", "examples", "--model"])
+        .arg(&cache)
+        .arg("--llama-cpp")
+        .arg(&peer)
+        .arg("--out")
+        .arg(&out)
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&run.stdout);
+    assert!(run.status.success(), "{stdout}\n{}", String::from_utf8_lossy(&run.stderr));
+    assert!(stdout.contains("| one pass over the canvas (ms) | 100 |"), "{stdout}");
+    let peer_args = std::fs::read_to_string(&args).unwrap();
+    assert!(peer_args.contains(&cache.join("model.gguf").display().to_string()), "the same file: {peer_args}");
+    assert!(peer_args.contains("\n40\n"), "a canvas of 16 + 8 + 16 tokens: {peer_args}");
+    let r: Value = serde_json::from_str(&std::fs::read_to_string(&out).unwrap()).unwrap();
+    assert_eq!(r["llama_cpp_step_ms"], 100.0);
+    let (full, window) = (r["anneal_full_ms"].as_f64().unwrap(), r["anneal_window_ms"].as_f64().unwrap());
+    assert!(full > 0.0 && window > 0.0, "{r}");
+    let block = (full + 7.0 * window) / 1000.0;
+    assert!((r["anneal_block_seconds"].as_f64().unwrap() - block).abs() < 1e-9, "{r}");
+
+    // A folder without a GGUF file is refused, saying how to make one.
+    let fixture = concat!(env!("CARGO_MANIFEST_DIR"), "/../models/tests/fixtures/parity/dream");
+    let run = std::process::Command::new(BIN)
+        .current_dir(root)
+        .args(["bench", "--files", "examples", "--model", fixture, "--llama-cpp"])
+        .arg(&peer)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&run.stderr);
+    assert!(!run.status.success() && stderr.contains("anneal model quantize"), "{stderr}");
+}

@@ -135,3 +135,29 @@ fn a_quantized_gguf_cache_loads_edits_and_describes_itself() {
     let out = run(&["model", "quantize", "default", "--dtype", "bf16", "--out", dir.path().join("x").to_str().unwrap()]);
     assert!(!out.status.success() && text(&out).1.contains("not a quantized dtype (expected q8_0 or q4k)"), "{}", text(&out).1);
 }
+
+/// `model random --shape --tokenizer`: a real shape's random weights with the checkpoint's own
+/// tokenizer (here gzipped, as the repo ships Qwen2.5's), which the quantized GGUF then carries
+/// for llama.cpp too.
+#[test]
+fn a_random_shape_takes_its_own_tokenizer() {
+    let dir = tempfile::tempdir().unwrap();
+    let shape = dir.path().join("shape.json");
+    std::fs::write(
+        &shape,
+        r#"{"model_type": "Dream", "architectures": ["DreamModel"], "vocab_size": 151936, "hidden_size": 32, "intermediate_size": 64,
+            "num_hidden_layers": 1, "num_attention_heads": 2, "num_key_value_heads": 1, "max_position_embeddings": 64,
+            "tie_word_embeddings": true, "mask_token_id": 151666, "eos_token_id": 151643}"#,
+    )
+    .unwrap();
+    let qwen = concat!(env!("CARGO_MANIFEST_DIR"), "/../models/tests/fixtures/qwen/tokenizer.json.gz");
+    let model = dir.path().join("dream");
+    let out = run(&["model", "random", model.to_str().unwrap(), "--shape", shape.to_str().unwrap(), "--tokenizer", qwen]);
+    assert!(out.status.success(), "{}", text(&out).1);
+    let out = run(&["model", "info", model.to_str().unwrap()]);
+    let (stdout, stderr) = text(&out);
+    assert!(out.status.success() && stdout.contains("family: Dream") && stdout.contains("stored as: BF16"), "{stdout}{stderr}");
+    let written: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(model.join("tokenizer.json")).unwrap()).unwrap();
+    assert_eq!(written["model"]["type"], "BPE", "Qwen2.5's BPE, not the default model's tokenizer");
+    assert!(written["model"]["vocab"].as_object().unwrap().len() >= 151_643);
+}

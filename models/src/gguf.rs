@@ -386,6 +386,56 @@ fn byte_level_bpe(tokens: &[String], types: &[i32], merges: &[String], pre: &str
     }))
 }
 
+/// llama.cpp's vocabulary keys for a byte-level BPE `tokenizer.json` whose pre-tokenizer
+/// llama.cpp knows by name ([`pre_tokenizer`]), so that llama.cpp runs the file too; none for
+/// another tokenizer (Anneal reads the embedded JSON either way). The inverse of
+/// [`byte_level_bpe`]: `rows` ids, the gaps filled with unused `[PAD…]` tokens.
+fn llama_cpp_vocabulary(tokenizer_json: &str, rows: usize) -> Result<Vec<(String, Value)>> {
+    let json: serde_json::Value = serde_json::from_str(tokenizer_json).context("tokenizer.json")?;
+    let pattern = json["pre_tokenizer"]["pretokenizers"][0]["pattern"]["Regex"].as_str().unwrap_or_default();
+    let Some(pre) = ["qwen2"].into_iter().find(|name| pre_tokenizer(name).is_some_and(|(p, _)| p == pattern)) else {
+        return Ok(vec![]);
+    };
+    let (Some(vocab), Some(merges)) = (json["model"]["vocab"].as_object(), json["model"]["merges"].as_array()) else {
+        return Ok(vec![]);
+    };
+    let mut tokens = vec![String::new(); rows];
+    let mut types = vec![5i32; rows];
+    let mut place = |id: Option<u64>, token: &str, kind: i32| -> Result<()> {
+        let id = id.context("a token without an id")? as usize;
+        if id >= rows {
+            bail!("token {token:?} has id {id}, past the embedding's {rows} rows");
+        }
+        (tokens[id], types[id]) = (token.to_string(), kind);
+        Ok(())
+    };
+    for (token, id) in vocab {
+        place(id.as_u64(), token, NORMAL)?;
+    }
+    for added in json["added_tokens"].as_array().into_iter().flatten() {
+        let kind = if added["special"].as_bool() == Some(true) { CONTROL } else { USER_DEFINED };
+        place(added["id"].as_u64(), added["content"].as_str().unwrap_or_default(), kind)?;
+    }
+    for (id, token) in tokens.iter_mut().enumerate().filter(|(_, t)| t.is_empty()) {
+        *token = format!("[PAD{id}]");
+    }
+    let merges = merges
+        .iter()
+        .map(|m| match (m.as_str(), m[0].as_str(), m[1].as_str()) {
+            (Some(joined), _, _) => Ok(Value::String(joined.to_string())),
+            (None, Some(a), Some(b)) => Ok(Value::String(format!("{a} {b}"))),
+            _ => bail!("merge {m} is neither \"a b\" nor [a, b]"),
+        })
+        .collect::<Result<Vec<_>>>()?;
+    Ok(vec![
+        ("tokenizer.ggml.model".into(), Value::String("gpt2".into())),
+        ("tokenizer.ggml.pre".into(), Value::String(pre.into())),
+        ("tokenizer.ggml.tokens".into(), Value::Array(tokens.into_iter().map(Value::String).collect())),
+        ("tokenizer.ggml.token_type".into(), Value::Array(types.into_iter().map(Value::I32).collect())),
+        ("tokenizer.ggml.merges".into(), Value::Array(merges)),
+    ])
+}
+
 /// Row `r` of the checkpoint (rotating halves of each head) is row `halves_from_interleaved(r)`
 /// of llama.cpp's file (rotating interleaved pairs).
 fn halves_from_interleaved(row: usize, head_dim: usize) -> usize {
@@ -430,8 +480,9 @@ pub struct Written {
 /// Writes the checkpoint in `dir` (safetensors) to `out/model.gguf` at `precision`, with
 /// `config.json`, the tokenizer and the chat template copied beside it. Tensors are quantized
 /// one at a time from the memory-mapped files, so memory holds the quantized model and one
-/// tensor in floats. Embeddings and norms keep the checkpoint's float type; linear layers take
-/// the block types quantize-on-load picks, so the file loads to the same model.
+/// tensor in floats. The embedding keeps the checkpoint's float type, norms and biases are
+/// f32, linear layers take the block types quantize-on-load picks: the file loads to the same
+/// model, and llama.cpp runs it too.
 pub fn quantize_checkpoint(dir: &Path, out: &Path, precision: Precision, progress: &mut dyn FnMut(usize, usize)) -> Result<Written> {
     if !precision.is_quantized() {
         bail!("`{precision}` is not a quantized dtype (q8_0, q4k)");
@@ -468,9 +519,11 @@ pub fn quantize_checkpoint(dir: &Path, out: &Path, precision: Precision, progres
             [_, inputs] if gguf.starts_with("blk.") => precision.linear_blocks(*inputs),
             _ => None,
         };
-        let float = match view.dtype() {
-            DType::BF16 => GgmlDType::BF16,
-            DType::F16 => GgmlDType::F16,
+        // Matrices left in floats keep the checkpoint's type; vectors (norms, biases) are
+        // f32, as llama.cpp's kernels want them.
+        let float = match (view.dtype(), view.rank()) {
+            (DType::BF16, 2) => GgmlDType::BF16,
+            (DType::F16, 2) => GgmlDType::F16,
             _ => GgmlDType::F32,
         };
         let view = match (family, gguf.rsplit('.').nth(1)) {
@@ -502,6 +555,7 @@ pub fn quantize_checkpoint(dir: &Path, out: &Path, precision: Precision, progres
     // The tokenizer travels inside the file too, so the file alone is the model.
     let tokenizer_file = dir.join(crate::checkpoint::TOKENIZER_FILE);
     let tokenizer = std::fs::read_to_string(&tokenizer_file).with_context(|| format!("cannot read {}", tokenizer_file.display()))?;
+    metadata.extend(llama_cpp_vocabulary(&tokenizer, config.vocab_size)?);
     metadata.push(("tokenizer.huggingface.json".into(), Value::String(tokenizer)));
     let metadata_refs: Vec<(&str, &Value)> = metadata.iter().map(|(k, v)| (k.as_str(), v)).collect();
     let tensor_refs: Vec<(&str, &QTensor)> = quantized_tensors.iter().map(|(k, v)| (k.as_str(), v)).collect();

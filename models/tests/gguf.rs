@@ -235,3 +235,45 @@ fn llama_cpps_qwen2_vocabulary_tokenizes_as_the_checkpoints_tokenizer_json() {
     let err = format!("{:#}", GgufWeights::open(&other, Some(&config)).unwrap().tokenizer().map(|_| ()).unwrap_err());
     assert!(err.contains("`llama-bpe`") && err.contains("tokenizer.json"), "{err}");
 }
+
+#[test]
+fn the_vocabulary_written_for_llama_cpp_tokenizes_as_the_checkpoint() {
+    // A Dream-layout checkpoint with the Qwen2.5 tokenizer: `anneal model quantize` writes
+    // llama.cpp's vocabulary keys beside the embedded tokenizer.json. With the embedded JSON
+    // taken out, what is left (what llama.cpp reads) must tokenize as the checkpoint does.
+    use std::io::Read;
+    let qwen = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/qwen");
+    let mut json = vec![];
+    flate2::read::GzDecoder::new(std::fs::File::open(qwen.join("tokenizer.json.gz")).unwrap()).read_to_end(&mut json).unwrap();
+    let tokenizer = anneal_models::Tokenizer::from_bytes(&json).unwrap();
+    let config = anneal_models::checkpoint::parse_config(
+        r#"{"model_type": "dream", "architectures": ["DreamModel"], "vocab_size": 151936, "hidden_size": 32, "intermediate_size": 64,
+            "num_hidden_layers": 1, "num_attention_heads": 2, "num_key_value_heads": 1, "max_position_embeddings": 64,
+            "tie_word_embeddings": true, "eos_token_id": 151643, "mask_token_id": 151665}"#,
+    )
+    .unwrap();
+    let tmp = tempfile::tempdir().unwrap();
+    let (dir, out) = (tmp.path().join("dream"), tmp.path().join("q8"));
+    anneal_models::random::write_random_checkpoint(&dir, &config, &tokenizer, 3).unwrap();
+    quantize(&dir, &out, Precision::Q8_0);
+
+    // The same file without tokenizer.huggingface.json.
+    let path = out.join("model.gguf");
+    let mut file = std::fs::File::open(&path).unwrap();
+    let content = gguf_file::Content::read(&mut file).unwrap();
+    assert!(content.metadata.contains_key("tokenizer.huggingface.json"));
+    let metadata: Vec<(&str, &Value)> =
+        content.metadata.iter().filter(|(k, _)| *k != "tokenizer.huggingface.json").map(|(k, v)| (k.as_str(), v)).collect();
+    let tensors: Vec<(String, QTensor)> =
+        content.tensor_infos.keys().map(|name| (name.clone(), content.tensor(&mut file, name, &Device::Cpu).unwrap())).collect();
+    let tensor_refs: Vec<(&str, &QTensor)> = tensors.iter().map(|(k, v)| (k.as_str(), v)).collect();
+    let bare = tmp.path().join("bare.gguf");
+    gguf_file::write(&mut std::fs::File::create(&bare).unwrap(), &metadata, &tensor_refs).unwrap();
+
+    let from_vocabulary = GgufWeights::open(&bare, Some(&config)).unwrap().tokenizer().unwrap().expect("llama.cpp's vocabulary");
+    let reference: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(qwen.join("reference.json")).unwrap()).unwrap();
+    for sample in reference["samples"].as_array().unwrap() {
+        let text = sample["text"].as_str().unwrap();
+        assert_eq!(from_vocabulary.encode(text).unwrap(), tokenizer.encode(text).unwrap(), "{text:?}");
+    }
+}

@@ -45,6 +45,11 @@ pub struct BenchArgs {
     /// forward pass in PyTorch eager mode, same weights and threads (scripts/torch_forward.py).
     #[arg(long)]
     torch: Option<PathBuf>,
+    /// llama.cpp's diffusion runner (`llama-diffusion-cli`, built by scripts/llama-cpp.sh):
+    /// instead of the arms, time a block's decode there and here on the same GGUF file
+    /// (`--model` a folder `anneal model quantize` wrote), same canvas, steps and threads.
+    #[arg(long, requires = "model")]
+    llama_cpp: Option<PathBuf>,
     /// Where the model runs: cpu, cuda, cuda:N or metal (GPU builds only).
     #[arg(long, default_value = "cpu")]
     device: String,
@@ -153,7 +158,7 @@ pub(super) struct PassTiming {
     /// With the prefix's keys and values kept: block + suffix only.
     cached_ms: f64,
     /// With both sides' keys and values kept (dual cache): the block's queries only.
-    dual_ms: f64,
+    pub(super) dual_ms: f64,
 }
 
 /// What a run measured: the model, the threads and the blocks.
@@ -268,6 +273,9 @@ pub fn run(args: BenchArgs) -> Result<()> {
     } else if args.model.is_none() {
         model.source = "default".into();
     }
+    if let (Some(llama_cpp), Some(dir)) = (&args.llama_cpp, &folder) {
+        return super::bench_llama_cpp::run(&args, llama_cpp, dir, &model);
+    }
     let tasks = tasks(&model, &args)?;
     let bar = ProgressBar::new((6 * tasks.len() + args.sizes.len() + 1) as u64)
         .with_style(ProgressStyle::with_template("{bar:30} {pos}/{len} {msg} · ETA {eta}")?);
@@ -360,6 +368,11 @@ fn compare_precisions(args: &BenchArgs, precisions: &[Precision], scratch: &std:
 
 /// Blocks of held-out code, spread evenly over the files' token streams.
 pub(super) fn tasks(model: &Model, args: &BenchArgs) -> Result<Vec<Task>> {
+    tasks_of(model, args, args.tasks)
+}
+
+/// `count` tasks (blocks with their context) spread over the files of `args`.
+pub(super) fn tasks_of(model: &Model, args: &BenchArgs, count: usize) -> Result<Vec<Task>> {
     let mut files = vec![];
     for root in &args.files {
         collect(root, &mut files)?;
@@ -370,11 +383,11 @@ pub(super) fn tasks(model: &Model, args: &BenchArgs) -> Result<Vec<Task>> {
         stream.extend(model.tokenizer.encode(&std::fs::read_to_string(f)?)?);
     }
     let width = 2 * args.context + args.block;
-    if args.tasks == 0 || stream.len() < width * args.tasks {
-        bail!("{} tokens in {:?} are too few for {} tasks of {width} tokens", stream.len(), args.files, args.tasks);
+    if count == 0 || stream.len() < width * count {
+        bail!("{} tokens in {:?} are too few for {} tasks of {width} tokens", stream.len(), args.files, count);
     }
-    let stride = stream.len() / args.tasks;
-    Ok((0..args.tasks)
+    let stride = stream.len() / count;
+    Ok((0..count)
         .map(|i| {
             let at = i * stride;
             let (p, b) = (at + args.context, at + args.context + args.block);

@@ -1,6 +1,7 @@
 //! Command-line entry points. Each calls the same engine the language server uses.
 
 pub mod bench;
+mod bench_llama_cpp;
 mod bench_precision;
 pub mod edit;
 pub mod eval;

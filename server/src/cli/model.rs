@@ -2,7 +2,7 @@
 
 use std::path::PathBuf;
 
-use anyhow::Result;
+use anyhow::{Context, Result};
 use clap::Subcommand;
 
 use crate::model_host::ModelSource;
@@ -22,6 +22,10 @@ pub enum ModelCommand {
         /// model's tokenizer.
         #[arg(long)]
         shape: Option<PathBuf>,
+        /// The tokenizer to write with a `--shape` (a tokenizer.json, or one gzipped): the
+        /// checkpoint's own, where a peer must tokenize as the checkpoint would.
+        #[arg(long, requires = "shape")]
+        tokenizer: Option<PathBuf>,
     },
     /// Show a checkpoint folder's family, size and memory needs.
     Info { dir: PathBuf },
@@ -51,13 +55,27 @@ fn parse_quantized(name: &str) -> Result<Precision, String> {
 
 pub fn run(cmd: ModelCommand) -> Result<()> {
     match cmd {
-        ModelCommand::Random { dir, seed, shape: None } => {
+        ModelCommand::Random { dir, seed, shape: None, .. } => {
             random::write_tiny_checkpoint(&dir, seed)?;
             println!("wrote a tiny random-weight checkpoint to {}", dir.display());
         }
-        ModelCommand::Random { dir, seed, shape: Some(shape) } => {
+        ModelCommand::Random { dir, seed, shape: Some(shape), tokenizer } => {
             let config = checkpoint::read_config_file(&shape)?;
-            let tokenizer = anneal_models::Tokenizer::from_bytes(anneal_models::default_model::TOKENIZER)?;
+            let tokenizer = match tokenizer {
+                None => anneal_models::Tokenizer::from_bytes(anneal_models::default_model::TOKENIZER)?,
+                Some(path) => {
+                    let bytes = std::fs::read(&path).with_context(|| format!("cannot read {}", path.display()))?;
+                    let json = if path.extension().is_some_and(|e| e == "gz") {
+                        let mut json = vec![];
+                        std::io::Read::read_to_end(&mut flate2::read::GzDecoder::new(bytes.as_slice()), &mut json)?;
+                        json
+                    } else {
+                        bytes
+                    };
+                    anneal_models::Tokenizer::from_bytes(&json)?
+                }
+            };
+            checkpoint::check_tokenizer(&config, &tokenizer)?;
             random::write_random_checkpoint_as(&dir, &config, &tokenizer, seed, candle_core::DType::BF16)?;
             println!(
                 "wrote random weights of {} ({:.0} M parameters, bf16) to {}",
