@@ -242,11 +242,14 @@ pub fn repair(
 /// Texts larger than this are searched in a window around each error.
 const LOCAL_ABOVE: usize = 32 << 10;
 
-/// A window around `error`: 4 KiB before it and after it (after at most 64 KiB of it: an
+/// A window around `error`: 1 KiB before it and after it (after at most 64 KiB of it: an
 /// ERROR can run to the end of the file), grown to whole top-level nodes of the file's parse and
-/// to whole lines, so that near the error the window parses as the file does.
+/// to whole lines, so that near the error the window parses as the file does. Every candidate
+/// reparses the window, and its cost grows with it: on 10,000-line files, 1 KiB against 4 KiB
+/// took the median repair from 839 to 441 ms (Python) and 761 to 466 ms (Rust), the same files
+/// fixed and restored (`anneal eval syntax-repair --large`, seeds 0 and 1, 64 files).
 fn local_window(tree: &SyntaxTree, text: &str, error: &Range<usize>) -> Range<usize> {
-    const MARGIN: usize = 4 << 10;
+    const MARGIN: usize = 1 << 10;
     let b = text.as_bytes();
     let from = floor_boundary(text, error.start.saturating_sub(MARGIN));
     let to = ceil_boundary(text, (error.end.min(error.start + (64 << 10)) + MARGIN).min(text.len()));
