@@ -133,21 +133,23 @@ pub fn memory_available() -> Option<u64> {
 /// it anyway would swap the machine to a halt next to the user's editor.
 pub fn check_fits(config: &Config, precision: impl Into<Precision>, device: &Device) -> Result<()> {
     let precision = precision.into();
-    check_bytes_fit(memory_needed(config, precision), precision, device)
+    let smaller = match precision {
+        Precision::Q4K => "",
+        Precision::Q8_0 => "`dtype: q4k`, ",
+        _ => "`dtype: q8_0` or `q4k`, ",
+    };
+    check_bytes_fit(memory_needed(config, precision), precision, smaller, device)
 }
 
-/// [`check_fits`] for a model whose weights need `needed` bytes at `precision`.
-pub fn check_bytes_fit(needed: u64, precision: Precision, device: &Device) -> Result<()> {
+/// [`check_fits`] for a model whose weights need `needed` bytes at `precision`; `smaller` is
+/// the advice that comes before "a smaller model, or a GPU" (a GGUF file's precision is its
+/// own: no `dtype` makes it smaller).
+pub fn check_bytes_fit(needed: u64, precision: Precision, smaller: &str, device: &Device) -> Result<()> {
     if !device.is_cpu() {
         return Ok(()); // device memory is reported by the device's own allocator error
     }
     if let Some(available) = memory_available() {
         if needed > available {
-            let smaller = match precision {
-                Precision::Q4K => "",
-                Precision::Q8_0 => "`dtype: q4k`, ",
-                _ => "`dtype: q8_0` or `q4k`, ",
-            };
             bail!(
                 "the model needs about {:.1} GiB as {precision} but only {:.1} GiB of memory is available; try {smaller}a smaller model, or a GPU",
                 needed as f64 / GIB,

@@ -178,7 +178,7 @@ impl Model {
         };
         checkpoint::check_tokenizer(&config, &tokenizer)?;
         let precision = weights.precision();
-        checkpoint::check_bytes_fit(weights.memory_needed(), precision, device)?;
+        checkpoint::check_bytes_fit(weights.memory_needed(), precision, "a GGUF file of fewer bits, ", device)?;
         let transformer = Transformer::from_gguf(&config, weights, device)
             .with_context(|| format!("weights in {} do not match its config", file.display()))?;
         Model::assemble(config, tokenizer, device, file.display().to_string(), precision, Some(dir), transformer)
