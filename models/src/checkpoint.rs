@@ -117,7 +117,11 @@ pub fn stored_dtypes(files: &[PathBuf]) -> Result<Vec<String>> {
 /// Bytes the weights take in memory at `precision`, plus a tenth for activations and caches
 /// at editor-sized canvases.
 pub fn memory_needed(config: &Config, precision: impl Into<Precision>) -> u64 {
-    let weights = precision.into().weight_bytes(config);
+    with_activations(precision.into().weight_bytes(config))
+}
+
+/// Weights' bytes plus a tenth for activations and caches at editor-sized canvases.
+pub fn with_activations(weights: u64) -> u64 {
     weights + weights / 10
 }
 

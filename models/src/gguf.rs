@@ -87,6 +87,17 @@ impl GgufWeights {
     /// Reads the header of `path`; an architecture Anneal does not run is an error that names
     /// it. `config` (from `config.json` beside the file) takes precedence over the metadata.
     pub fn open(path: &Path, config: Option<&Config>) -> Result<GgufWeights> {
+        Ok(GgufWeights::open_resolving(path, config.cloned())?.0)
+    }
+
+    /// The GGUF `file` of the checkpoint folder `dir` and the config it runs with: the
+    /// `config.json` beside the file where there is one, else the file's metadata.
+    pub fn open_in(dir: &Path, file: &Path) -> Result<(GgufWeights, Config)> {
+        let stated = dir.join(crate::checkpoint::CONFIG_FILE).is_file().then(|| crate::checkpoint::read_config(dir)).transpose()?;
+        GgufWeights::open_resolving(file, stated)
+    }
+
+    fn open_resolving(path: &Path, config: Option<Config>) -> Result<(GgufWeights, Config)> {
         let mut file = File::open(path).with_context(|| format!("cannot open {}", path.display()))?;
         let content = Content::read(&mut file).with_context(|| format!("{} is not a readable GGUF file", path.display()))?;
         let arch = content.metadata.get("general.architecture").and_then(|v| v.to_string().ok()).cloned().unwrap_or_default();
@@ -98,14 +109,14 @@ impl GgufWeights {
         };
         let mut weights = GgufWeights { path: path.to_path_buf(), content, file: Mutex::new(file), family, heads: (0, 0) };
         let config = match config {
-            Some(c) => c.clone(),
+            Some(c) => c,
             None => weights.config()?,
         };
         if config.family()? != family {
             bail!("{} holds a `{arch}` model but config.json beside it says {:?}", path.display(), config.family()?);
         }
         weights.heads = (config.num_attention_heads, config.num_key_value_heads);
-        Ok(weights)
+        Ok((weights, config))
     }
 
     pub fn path(&self) -> &Path {
@@ -228,7 +239,7 @@ impl GgufWeights {
     /// where most weights are Q8_0, q4k for the 4-bit k-quant mixes (and any other block
     /// type), f32 for a float file (its weights run in f32).
     pub fn precision(&self) -> Precision {
-        match self.stored_types().into_iter().find(|t| !matches!(t, GgmlDType::F32 | GgmlDType::F16 | GgmlDType::BF16)) {
+        match self.stored_types().into_iter().find(|&t| !is_float(t)) {
             None => Precision::F32,
             Some(GgmlDType::Q8_0) => Precision::Q8_0,
             Some(_) => Precision::Q4K,
@@ -241,8 +252,7 @@ impl GgufWeights {
         let bytes = |t: &gguf_file::TensorInfo| (t.shape.elem_count() / t.ggml_dtype.block_size() * t.ggml_dtype.type_size()) as u64;
         let stored: u64 = self.content.tensor_infos.values().map(bytes).sum();
         let embedding = self.content.tensor_infos.get("token_embd.weight").map_or(0, |t| 4 * t.shape.elem_count() as u64);
-        let weights = stored + embedding;
-        weights + weights / 10
+        crate::checkpoint::with_activations(stored + embedding)
     }
 
     /// Rows of `name` are stored interleaved (llama.cpp's LLaDA queries and keys): the heads
@@ -284,9 +294,7 @@ impl GgufWeights {
     pub fn blocks(&self, name: &str, device: &Device) -> Result<Option<QTensor>> {
         let Some(gguf) = TensorNames::of(self.family).gguf_name(name) else { return Ok(None) };
         match self.content.tensor_infos.get(&gguf) {
-            Some(info) if !matches!(info.ggml_dtype, GgmlDType::F32 | GgmlDType::F16 | GgmlDType::BF16) => {
-                Ok(Some(self.read(&gguf, device)?))
-            }
+            Some(info) if !is_float(info.ggml_dtype) => Ok(Some(self.read(&gguf, device)?)),
             _ => Ok(None),
         }
     }
@@ -323,6 +331,12 @@ impl SimpleBackend for Floats {
 const NORMAL: i32 = 1;
 const CONTROL: i32 = 3;
 const USER_DEFINED: i32 = 4;
+const UNUSED: i32 = 5;
+
+/// Float types a GGUF stores unquantized (loaded as floats, not GGML blocks).
+fn is_float(t: GgmlDType) -> bool {
+    matches!(t, GgmlDType::F32 | GgmlDType::F16 | GgmlDType::BF16)
+}
 
 /// The pre-tokenizer split a llama.cpp `tokenizer.ggml.pre` name stands for: the regular
 /// expression of the Hugging Face tokenizer it was detected from, and whether that tokenizer
@@ -400,7 +414,7 @@ fn llama_cpp_vocabulary(tokenizer_json: &str, rows: usize) -> Result<Vec<(String
         return Ok(vec![]);
     };
     let mut tokens = vec![String::new(); rows];
-    let mut types = vec![5i32; rows];
+    let mut types = vec![UNUSED; rows];
     let mut place = |id: Option<u64>, token: &str, kind: i32| -> Result<()> {
         let id = id.context("a token without an id")? as usize;
         if id >= rows {

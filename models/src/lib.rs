@@ -157,12 +157,8 @@ impl Model {
     /// A GGUF file's model: the config from `config.json` beside it, else from its metadata;
     /// the tokenizer from `tokenizer.json` beside it, else from the file.
     fn load_gguf(dir: &Path, file: &Path, device: &Device) -> Result<Model> {
-        let config = dir.join(checkpoint::CONFIG_FILE).is_file().then(|| checkpoint::read_config(dir)).transpose()?;
-        let weights = Arc::new(gguf::GgufWeights::open(file, config.as_ref())?);
-        let config = match config {
-            Some(config) => config,
-            None => weights.config()?,
-        };
+        let (weights, config) = gguf::GgufWeights::open_in(dir, file)?;
+        let weights = Arc::new(weights);
         let tokenizer_file = dir.join(checkpoint::TOKENIZER_FILE);
         let tokenizer = if tokenizer_file.is_file() {
             Tokenizer::from_file(&tokenizer_file)?

@@ -136,12 +136,12 @@ pub fn run(cmd: ModelCommand) -> Result<()> {
         }
         ModelCommand::Info { dir } => {
             let gguf_file = gguf::find(&dir)?;
-            let stated = dir.join(checkpoint::CONFIG_FILE).is_file().then(|| checkpoint::read_config(&dir)).transpose()?;
-            let weights = gguf_file.as_deref().map(|f| gguf::GgufWeights::open(f, stated.as_ref())).transpose()?;
-            let config = match (stated, &weights) {
-                (Some(config), _) => config,
-                (None, Some(weights)) => weights.config()?,
-                (None, None) => checkpoint::read_config(&dir)?,
+            let (weights, config) = match gguf_file {
+                Some(file) => {
+                    let (weights, config) = gguf::GgufWeights::open_in(&dir, &file)?;
+                    (Some(weights), config)
+                }
+                None => (None, checkpoint::read_config(&dir)?),
             };
             let params = config_parameter_count(&config);
             println!("family: {:?}", config.family()?);
