@@ -389,6 +389,60 @@ mod tests {
         assert_eq!(kept.0.tokens, vec![5, 9, 6, 7]);
     }
 
+    /// Wants every position changed at every pass, 0.95 sure, to a token that depends on how
+    /// many passes it has run: a decode that never reaches a fixed point. Counts its passes.
+    struct Restless {
+        passes: std::sync::atomic::AtomicUsize,
+    }
+
+    impl Denoiser for Restless {
+        fn specials(&self) -> Specials {
+            SP
+        }
+        fn logits(&self, ids: &[u32]) -> candle_core::Result<Tensor> {
+            let vocab = 12;
+            let pass = self.passes.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            // 3.. are the real tokens: the wanted one differs from the one wanted a pass ago.
+            let wanted = 3 + (pass % (vocab - 3)) as u32;
+            let mut rows = vec![(0.05f32 / vocab as f32).ln(); ids.len() * vocab];
+            for i in 0..ids.len() {
+                rows[i * vocab + wanted as usize] = 0.95f32.ln();
+            }
+            Tensor::from_vec(rows, (ids.len(), vocab), &Device::Cpu)
+        }
+    }
+
+    /// Cancellation is checked after every step of the joint decode and every leave-one-out
+    /// round, and nothing more runs after the observer says stop: the server's promise that a
+    /// cancelled rewrite stops within one step rests on it.
+    #[test]
+    fn a_cancelled_edit_stops_at_the_step_that_sees_it_in_joint_and_leave_one_out_decoding() {
+        for (name, config) in [("joint", joint()), ("leave-one-out", locating())] {
+            let config = EditConfig { max_steps: 1000, ..config };
+            let req = EditRequest { prefix: &[4], span: &[5, 6, 7], slack: 1, suffix: &[8] };
+            let passes = |m: &Restless| m.passes.load(std::sync::atomic::Ordering::SeqCst);
+            // Uncancelled, the model never lets the decode rest: it runs to its step limit.
+            let model = Restless { passes: 0.into() };
+            let few = EditConfig { max_steps: 6, ..config.clone() };
+            let out = decode_edit(&model, &req, &few, &mut |_| ControlFlow::Continue(())).unwrap();
+            assert_eq!(out.steps, 6, "{name}: the stand-in never converges");
+
+            let model = Restless { passes: 0.into() };
+            let mut at_break = None;
+            let result = decode_edit(&model, &req, &config, &mut |report| {
+                if report.step == 3 {
+                    at_break = Some(passes(&model));
+                    return ControlFlow::Break(());
+                }
+                ControlFlow::Continue(())
+            });
+            assert!(matches!(result, Err(SampleError::Cancelled)), "{name}: not cancelled");
+            let at_break = at_break.expect("the observer saw step 3");
+            assert!(at_break > 0);
+            assert_eq!(passes(&model), at_break, "{name}: a forward pass ran after the observer said stop");
+        }
+    }
+
     #[test]
     fn believed_tokens_are_kept() {
         let model = Corrector { answer: vec![5, 6, 7], vocab: 12 };
