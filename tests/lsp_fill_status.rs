@@ -1,7 +1,7 @@
 //! End to end over stdio: fill at the cursor (`textDocument/inlineCompletion`, and completion
 //! for clients without it), `anneal/status`, and `$/logTrace`, against the real `anneal serve`.
-//! Fills users see run on the embedded default model; the races use a tiny random checkpoint
-//! with a step limit high enough to be slow.
+//! Fills run on the embedded default model; the races slow its steps with the server's test
+//! hook.
 
 #[path = "support/checkpoints.rs"]
 mod checkpoints;
@@ -111,24 +111,30 @@ fn clients_without_inline_completions_get_the_fill_as_a_completion_item() {
     assert!(client.shutdown().success());
 }
 
-/// A fill slow enough to race: many tokens, a tiny random model that is never confident.
-fn slow_fill_session(model: &std::path::Path) -> (LspClient, &'static str, String) {
-    let options =
-        json!({"model": model, "fill": {"tokens": 1024}, "edit": {"blockTokens": 256, "mask": {"threshold": 1.0, "maxSteps": 100000}}});
-    let (mut client, _) = start(options, true, "off");
+/// A fill slow enough to race: the default model (a random one may write nothing), two steps
+/// at most, and each step waiting `STEP_DELAY_MS` (the server's test hook), so a test that has
+/// seen the fill's first step knows it is still running and acts well within that time.
+fn slow_fill_session() -> (LspClient, &'static str, String) {
+    let options = json!({"fill": {"tokens": 16}, "edit": {"mask": {"maxSteps": 2}}});
+    let mut client = LspClient::start_with_env(BIN, &[("ANNEAL_TEST_STEP_DELAY", STEP_DELAY_MS)]);
+    client.initialize_with(&["utf-16"], options, |params| params["capabilities"]["textDocument"]["inlineCompletion"] = json!({}));
     let uri = "file:///tmp/anneal-e2e/slow-fill.py";
     let text = HOLE.repeat(20);
     open(&mut client, uri, &text);
     (client, uri, text)
 }
 
+const STEP_DELAY_MS: &str = "1000";
+
 #[test]
 fn a_fill_whose_document_changes_is_dropped_or_cancelled() {
-    let model = lsp_client::tiny_checkpoint(BIN);
-    let (mut client, uri, _) = slow_fill_session(model.path());
-    // An edit far from the cursor: the fill runs on, and is dropped as stale.
+    let (mut client, uri, _) = slow_fill_session();
+    // Left alone, the fill offers its text.
+    let r = client.request("textDocument/inlineCompletion", inline_completion(uri, CURSOR, 1));
+    assert_eq!(r["result"].as_array().map(Vec::len), Some(1), "the control fill offers something: {r}");
+    // An edit far from the cursor while the fill runs: it runs on, and is dropped as stale.
     let id = client.request_async("textDocument/inlineCompletion", inline_completion(uri, CURSOR, 1));
-    std::thread::sleep(Duration::from_millis(500));
+    client.wait_for_a_step();
     client.notify(
         "textDocument/didChange",
         json!({"textDocument": {"uri": uri, "version": 2},
@@ -139,7 +145,7 @@ fn a_fill_whose_document_changes_is_dropped_or_cancelled() {
 
     // Typing at the cursor cancels it.
     let id = client.request_async("textDocument/inlineCompletion", inline_completion(uri, CURSOR, 1));
-    std::thread::sleep(Duration::from_millis(500));
+    client.wait_for_a_step();
     client.notify(
         "textDocument/didChange",
         json!({"textDocument": {"uri": uri, "version": 3},
@@ -150,7 +156,7 @@ fn a_fill_whose_document_changes_is_dropped_or_cancelled() {
 
     // And $/cancelRequest stops one.
     let id = client.request_async("textDocument/inlineCompletion", inline_completion(uri, CURSOR, 1));
-    std::thread::sleep(Duration::from_millis(300));
+    client.wait_for_a_step();
     client.notify("$/cancelRequest", json!({"id": id}));
     let r = client.wait_response(id, Duration::from_secs(60));
     assert_eq!(r["error"]["code"], -32800, "{r}");

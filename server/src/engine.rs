@@ -261,6 +261,23 @@ pub fn test_panic_hook<T: AsRef<str>>(instruction: Option<&str>, site: &str, tex
     }
 }
 
+/// A test hook for the end-to-end tests of cancellation and of results that go stale
+/// (`tests/stress.rs`, `tests/lsp_fill_status.rs`): with `ANNEAL_TEST_STEP_DELAY=MS` in the
+/// environment, a job waits MS milliseconds after each decode step, before it looks at its
+/// cancel flag; with `MS:TEXT`, only a rewrite whose instruction is `TEXT` does. The tiny random
+/// checkpoints those tests run can end a job in one step, sooner than a test can act on it
+/// while it runs; a slow step lets a test act on a job it knows is running, where a sleep could
+/// only hope so. Unset, it costs an environment lookup per job.
+pub fn test_step_delay(instruction: Option<&str>) -> Option<std::time::Duration> {
+    let value = std::env::var("ANNEAL_TEST_STEP_DELAY").ok()?;
+    let (ms, only) = match value.split_once(':') {
+        Some((ms, only)) => (ms, Some(only)),
+        None => (value.as_str(), None),
+    };
+    let ms: u64 = ms.parse().ok()?;
+    (only.is_none() || only == instruction).then(|| std::time::Duration::from_millis(ms))
+}
+
 /// Texts larger than this are parsed only in a window around the selection (and open documents
 /// this large keep no syntax tree).
 pub const WINDOW_ABOVE: usize = 1 << 20;

@@ -90,7 +90,7 @@ pub struct JobSpec<'a> {
     pub watch: Bytes<usize>,
     /// For the progress title and messages: "rewriting", "filling".
     pub title: &'a str,
-    /// The user's instruction, if any: only for the fault-injection hook.
+    /// The user's instruction, if any: only for the test hooks (a fault, a slow step).
     pub instruction: Option<&'a str>,
 }
 
@@ -141,12 +141,16 @@ where
         })
     };
 
+    let step_delay = crate::engine::test_step_delay(instruction);
     let started = std::time::Instant::now();
     let snapshot = doc.clone();
     let mut worker = std::pin::pin!(session.worker.run(move || {
         let _permit = permit;
         work(&model, &snapshot, &settings, &mut |p| {
             let _ = progress_tx.send((p.to_string(), percentage(p), preview_params(p)));
+            if let Some(delay) = step_delay {
+                std::thread::sleep(delay);
+            }
             if cancelled.load(Ordering::Relaxed) {
                 ControlFlow::Break(())
             } else {
