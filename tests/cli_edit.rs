@@ -82,7 +82,9 @@ fn default_model_edits_stay_in_the_widened_span_and_parse() {
 #[test]
 fn a_file_with_syntax_errors_is_repaired_without_a_range() {
     let example = concat!(env!("CARGO_MANIFEST_DIR"), "/../examples/broken.py");
+    let started = std::time::Instant::now();
     let out = Command::new(BIN).arg("edit").arg(example).output().unwrap();
+    let repair_time = started.elapsed();
     let (stdout, stderr) = (String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
     assert!(out.status.success(), "{stderr}");
     assert!(stdout.contains("+    for value in values:\n") && stdout.contains("+    return total / len(values)\n"), "{stdout}");
@@ -97,7 +99,11 @@ fn a_file_with_syntax_errors_is_repaired_without_a_range() {
     let out = Command::new(BIN).arg("edit").arg(&garbage).arg("--write").output().unwrap();
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(!out.status.success() && stderr.contains("no repair") && stderr.contains("nothing was changed"), "{stderr}");
-    assert!(started.elapsed() < std::time::Duration::from_secs(30), "{:?}", started.elapsed());
+    // Bounded against the README's repair timed above on the same machine, not a fixed time
+    // (measured here: 0.12 s against 1.05 s).
+    let noise_time = started.elapsed();
+    eprintln!("noise refused in {noise_time:?}; the README's repair took {repair_time:?}");
+    assert!(noise_time <= 10 * repair_time, "refusing noise took {noise_time:?}, the README's repair {repair_time:?}");
     assert_eq!(std::fs::read_to_string(&garbage).unwrap(), noise, "the file is untouched");
 }
 

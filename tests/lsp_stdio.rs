@@ -69,9 +69,8 @@ fn rewrite_resolves_to_a_version_pinned_edit_and_stale_requests_are_refused() {
     }
 
     // Progress was reported: a token created, then begin/report/end.
-    client.pump(Duration::from_millis(200));
-    assert!(client.seen.iter().any(|m| m["method"] == "window/workDoneProgress/create"));
-    assert!(client.seen.iter().any(|m| m["method"] == "$/progress" && m["params"]["value"]["kind"] == "end"));
+    client.wait_for(Duration::from_secs(10), |m| m["method"] == "window/workDoneProgress/create");
+    client.wait_for(Duration::from_secs(10), |m| m["method"] == "$/progress" && m["params"]["value"]["kind"] == "end");
 
     // The user types: version 2. The computed edit is for version 1, so a client refuses it,
     // and resolving the old action again is refused by the server.
@@ -159,8 +158,8 @@ fn a_broken_checkpoint_is_reported_and_the_server_stays_up() {
     let r = client.request("codeAction/resolve", action);
     let message = r["error"]["message"].as_str().unwrap_or_default().to_string();
     assert!(message.contains("config.json"), "the error names the file: {r}");
-    client.pump(std::time::Duration::from_millis(300));
-    assert!(client.seen.iter().any(|m| m["method"] == "window/showMessage"), "the user is told");
+    // The user is told.
+    client.wait_for(std::time::Duration::from_secs(10), |m| m["method"] == "window/showMessage");
     assert!(client.shutdown().success());
 }
 
