@@ -1,8 +1,10 @@
 //! The load test of issue 9: 1,000 rewrite requests against the real `anneal serve`,
 //! interleaved with bursts of `didChange` and `$/cancelRequest`, several in flight at once over
-//! three documents. It checks that the server never crashes or deadlocks (every request is
-//! answered within a limit), that every edit it returns is pinned to a version whose text it
-//! fits, and that resident memory at the end is within 10% of what it was after the first 100
+//! three documents. It checks that the server never crashes or deadlocks, that every request is
+//! answered exactly once (duplicate and missing answers are counted), that every edit is pinned
+//! to the version it was asked at and fits that version's text exactly, changing only the lines
+//! it was asked for, that a `$/cancelRequest` alone stops a running rewrite within about one
+//! step, and that resident memory at the end is within 10% of what it was after the first 100
 //! requests. It prints its figures.
 //!
 //! A tiny random-weight checkpoint keeps each rewrite to milliseconds: the subject here is
@@ -12,6 +14,7 @@
 mod lsp_client;
 
 use std::collections::{HashMap, VecDeque};
+use std::ops::Range;
 use std::time::{Duration, Instant};
 
 use lsp_client::{apply_text_edits, LspClient};
@@ -27,6 +30,12 @@ fn requests() -> usize {
 const IN_FLIGHT: usize = 4;
 const LIMIT: Duration = Duration::from_secs(60);
 const REQUEST_CANCELLED: i64 = -32800;
+/// The instruction that slows a rewrite's steps by `STEP_DELAY` (the server's test hook), for
+/// the cancellation probes.
+const SLOW: &str = "slow";
+const STEP_DELAY: &str = "40:slow";
+/// A cancellation probe every this many requests.
+const PROBE_EVERY: usize = 100;
 const CONTENT_MODIFIED: i64 = -32801;
 
 struct Doc {
@@ -71,11 +80,12 @@ fn renumber(line: &str, n: u32) -> String {
     out
 }
 
-/// A sent resolve: which document, and the version it was asked at.
+/// A sent resolve: which document, the version it was asked at, and the lines it may change.
 struct Pending {
     id: i64,
     doc: usize,
     version: i64,
+    lines: Range<usize>,
 }
 
 #[derive(Default, Debug)]
@@ -84,12 +94,42 @@ struct Tally {
     empty: usize,
     cancelled: usize,
     content_modified: usize,
+    missing: usize,
+    duplicates: usize,
     changes: usize,
     cancels_sent: usize,
+    probes: usize,
 }
 
-/// Checks one answer: an edit must be pinned to a version at or after the one it was asked at
-/// and fit that version's text; an error must be a cancellation or a content-modified.
+/// The lines a rewrite of `line` may change: the line, or for a `def` line of the Python
+/// document its whole function (a selection widens to the statements it touches).
+fn lines_of_rewrite(doc: &Doc, line: usize) -> Range<usize> {
+    if doc.lines[line].starts_with("def ") {
+        let end = (line + 1..doc.lines.len()).find(|&l| !doc.lines[l].starts_with("    ")).unwrap_or(doc.lines.len());
+        line..end
+    } else {
+        line..line + 1
+    }
+}
+
+/// Whether `character` (UTF-16 code units) is a position in `line`: at most its length, and
+/// not inside a surrogate pair.
+fn is_position_in(line: &str, character: usize) -> bool {
+    let mut units = 0;
+    for c in line.chars() {
+        if units >= character {
+            break;
+        }
+        units += c.len_utf16();
+    }
+    units == character
+}
+
+/// Checks one answer. An edit must be pinned to the very version it was asked at (the
+/// snapshot it was computed from); every position in it must exist in that version's text —
+/// the documents' lines change width from version to version, so an edit computed on another
+/// text ends past a line or inside an emoji sooner or later — and applied to that text it must
+/// change only the lines asked for. An error must be a cancellation or a content-modified.
 fn check(r: &Value, p: &Pending, docs: &[Doc], texts: &HashMap<(usize, i64), String>, tally: &mut Tally) {
     if let Some(e) = r.get("error") {
         match e["code"].as_i64() {
@@ -106,17 +146,62 @@ fn check(r: &Value, p: &Pending, docs: &[Doc], texts: &HashMap<(usize, i64), Str
     assert_eq!(changes.len(), 1, "{r}");
     assert_eq!(changes[0]["textDocument"]["uri"], docs[p.doc].uri.as_str());
     let version = changes[0]["textDocument"]["version"].as_i64().unwrap();
-    assert!(version >= p.version && version <= docs[p.doc].version, "edit pinned to v{version}, asked at v{}", p.version);
+    assert_eq!(version, p.version, "an edit pinned to v{version}, asked at v{}", p.version);
     let text = &texts[&(p.doc, version)];
+    let lines: Vec<&str> = text.split('\n').collect();
     let edits = changes[0]["edits"].as_array().unwrap();
-    let lines = text.lines().count() as u64;
     for e in edits {
-        for end in ["start", "end"] {
-            assert!(e["range"][end]["line"].as_u64().unwrap() <= lines, "edit beyond the text of v{version}: {e}");
+        let at = |end: &str| (e["range"][end]["line"].as_u64().unwrap() as usize, e["range"][end]["character"].as_u64().unwrap() as usize);
+        let (start, end) = (at("start"), at("end"));
+        for (line, character) in [start, end] {
+            let exists = lines.get(line).is_some_and(|l| is_position_in(l, character));
+            assert!(exists, "no position {line}:{character} in the text of v{version}: {e}");
         }
+        let inside = start.0 >= p.lines.start && (end.0 < p.lines.end || end == (p.lines.end, 0));
+        assert!(inside, "an edit outside lines {:?}, the ones asked for: {e}", p.lines);
     }
-    apply_text_edits(text, edits);
+    let new_text = apply_text_edits(text, edits);
+    let new_lines: Vec<&str> = new_text.split('\n').collect();
+    let after = lines.len() - p.lines.end;
+    assert!(
+        new_lines.len() >= p.lines.start + after
+            && new_lines[..p.lines.start] == lines[..p.lines.start]
+            && new_lines[new_lines.len() - after..] == lines[p.lines.end..],
+        "the edit changed lines outside {:?}",
+        p.lines
+    );
     tally.edits += 1;
+}
+
+/// Waits for the answer to `p` and checks it; an answer that never comes is counted.
+fn settle(client: &mut LspClient, p: &Pending, docs: &[Doc], texts: &HashMap<(usize, i64), String>, tally: &mut Tally) {
+    match client.try_wait_response(p.id, LIMIT) {
+        Some(r) => check(&r, p, docs, texts, tally),
+        None => tally.missing += 1,
+    }
+}
+
+/// A rewrite whose only way to end early is the client's `$/cancelRequest`: nothing else in
+/// flight on its document, no typing, and its steps slowed by the server's test hook so that it
+/// is still running when the cancel comes. It must answer RequestCancelled within about one
+/// step (a step is checked for cancellation when it ends): at most twice the slowest of the
+/// steps just before, plus 20 ms for the messages. Returns (latency, slowest step).
+fn cancel_probe(client: &mut LspClient, doc: &Doc) -> (Duration, Duration) {
+    let whole = json!({"start": {"line": 0, "character": 0}, "end": {"line": doc.lines.len(), "character": 0}});
+    let r = client
+        .request("textDocument/codeAction", json!({"textDocument": {"uri": doc.uri}, "range": whole, "context": {"diagnostics": []}}));
+    let mut action = r["result"][0].clone();
+    action["data"]["instruction"] = json!(SLOW);
+    let id = client.request_async("codeAction/resolve", action);
+    let token = client.wait_for_a_step();
+    let step = client.slowest_step(&token, 2);
+    let sent = Instant::now();
+    client.notify("$/cancelRequest", json!({"id": id}));
+    let r = client.wait_response(id, LIMIT);
+    let latency = sent.elapsed();
+    assert_eq!(r["error"]["code"], REQUEST_CANCELLED, "$/cancelRequest alone stops a running rewrite: {r}");
+    assert!(latency <= 2 * step + Duration::from_millis(20), "cancelled after {latency:?}, a step takes up to {step:?}");
+    (latency, step)
 }
 
 /// Memory is read every `SAMPLE_EVERY` requests over `SAMPLE_SPAN` requests after the first
@@ -144,7 +229,8 @@ fn a_thousand_rewrites_with_edits_and_cancellations() {
     assert!(std::process::Command::new(BIN).args(["model", "random"]).arg(model.path()).status().unwrap().success());
     // mimalloc returns freed pages to the system at once rather than after a delay, so that
     // resident memory tracks live memory instead of the allocator's cache.
-    let mut client = LspClient::start_with_env(BIN, &[("ANNEAL_LOG", "warn"), ("MIMALLOC_PURGE_DELAY", "0")]);
+    let mut client =
+        LspClient::start_with_env(BIN, &[("ANNEAL_LOG", "warn"), ("MIMALLOC_PURGE_DELAY", "0"), ("ANNEAL_TEST_STEP_DELAY", STEP_DELAY)]);
     client.initialize(
         &[],
         json!({"model": model.path(), "edit": {"acceptSyntaxErrors": true, "mask": {"maxSteps": 4}, "edit": {"maxSteps": 4}}}),
@@ -166,8 +252,16 @@ fn a_thousand_rewrites_with_edits_and_cancellations() {
     let mut tally = Tally::default();
     // Quiet RSS readings just after the first 100 requests, and over the last ones.
     let (mut early, mut late) = (vec![], vec![]);
+    let mut probes = vec![];
     let started = Instant::now();
     for n in 0..requests {
+        if n % PROBE_EVERY == PROBE_EVERY / 2 {
+            while let Some(p) = pending.pop_front() {
+                settle(&mut client, &p, &docs, &texts, &mut tally);
+            }
+            probes.push(cancel_probe(&mut client, &docs[n / PROBE_EVERY % docs.len()]));
+            tally.probes += 1;
+        }
         let d = rng.random_range(0..docs.len());
         let line = rng.random_range(0..docs[d].lines.len()) as u32;
         let width = docs[d].lines[line as usize].encode_utf16().count() as u32;
@@ -179,7 +273,7 @@ fn a_thousand_rewrites_with_edits_and_cancellations() {
         let action = r["result"][0].clone();
         assert!(action.is_object(), "no rewrite action: {r}");
         let id = client.request_async("codeAction/resolve", action);
-        pending.push_back(Pending { id, doc: d, version: docs[d].version });
+        pending.push_back(Pending { id, doc: d, version: docs[d].version, lines: lines_of_rewrite(&docs[d], line as usize) });
 
         if rng.random_bool(0.3) {
             // A burst of typing: each change replaces one line, inside or outside the span.
@@ -187,8 +281,10 @@ fn a_thousand_rewrites_with_edits_and_cancellations() {
                 let target = rng.random_range(0..docs[d].lines.len());
                 let old_width = docs[d].lines[target].encode_utf16().count();
                 // The same line with other numbers: the documents keep their shape, so the load
-                // stays the same from the first request to the last and memory can be compared.
-                let new_line = renumber(&originals[d][target], rng.random_range(0..1000));
+                // stays the same from the first request to the last and memory can be compared,
+                // while their lines change width, so that an edit computed on another version
+                // does not fit this one.
+                let new_line = renumber(&originals[d][target], rng.random_range(0..100_000));
                 let doc = &mut docs[d];
                 doc.version += 1;
                 doc.lines[target] = new_line.clone();
@@ -208,8 +304,7 @@ fn a_thousand_rewrites_with_edits_and_cancellations() {
         let measure = (n + 1) % SAMPLE_EVERY == 0 && (n < 100 + SAMPLE_SPAN || n + 1 > requests - SAMPLE_SPAN) && n + 1 >= 100;
         while pending.len() > IN_FLIGHT || (n + 1 == requests || measure) && !pending.is_empty() {
             let p = pending.pop_front().unwrap();
-            let r = client.wait_for(LIMIT, |m| m["id"] == p.id && m.get("method").is_none());
-            check(&r, &p, &docs, &texts, &mut tally);
+            settle(&mut client, &p, &docs, &texts, &mut tally);
         }
         if measure {
             let rss = quiet_rss(&mut client);
@@ -238,10 +333,14 @@ fn a_thousand_rewrites_with_edits_and_cancellations() {
     let (rss_after_100, rss_end) = (median(&mut early), median(&mut late));
     // The documents the server holds must still be the ones this client sent.
     let probe = client.request("textDocument/codeAction", json!({"textDocument": {"uri": docs[0].uri}, "range": {"start": {"line": 1, "character": 0}, "end": {"line": 1, "character": 4}}, "context": {"diagnostics": []}}));
-    let p = Pending { id: client.request_async("codeAction/resolve", probe["result"][0].clone()), doc: 0, version: docs[0].version };
-    let r = client.wait_for(LIMIT, |m| m["id"] == p.id && m.get("method").is_none());
+    let id = client.request_async("codeAction/resolve", probe["result"][0].clone());
+    let p = Pending { id, doc: 0, version: docs[0].version, lines: lines_of_rewrite(&docs[0], 1) };
+    let r = client.wait_response(p.id, LIMIT);
     assert!(r.get("error").is_none(), "a quiet rewrite after the load failed: {r}");
     check(&r, &p, &docs, &texts, &mut tally);
+    // Every request has had its answer: whatever answer still comes is one too many.
+    client.pump(Duration::from_millis(300));
+    tally.duplicates = client.seen.iter().filter(|m| m.get("method").is_none()).count();
 
     eprintln!(
         "stress: {requests} rewrites in {elapsed:.1} s ({:.0}/s); {tally:?}; RSS after 100: {} KiB, at the end: {} KiB",
@@ -251,7 +350,10 @@ fn a_thousand_rewrites_with_edits_and_cancellations() {
     );
     // A rewrite is superseded by the next one on its document, or cancelled by the client or by
     // typing in its span; the rest must come back as edits.
-    assert_eq!(tally.edits + tally.empty + tally.cancelled + tally.content_modified, requests + 1, "every request answered once");
+    eprintln!("cancellation probes (latency, slowest step before it): {probes:?}");
+    assert_eq!((tally.missing, tally.duplicates), (0, 0), "every request answered exactly once: {tally:?}");
+    assert_eq!(tally.edits + tally.empty + tally.cancelled + tally.content_modified, requests + 1, "{tally:?}");
+    assert_eq!(tally.probes, (requests + PROBE_EVERY / 2) / PROBE_EVERY, "{tally:?}");
     assert!(tally.edits >= requests / 10, "rewrites complete under load: {tally:?}");
     assert!(tally.cancelled >= tally.cancels_sent / 2, "cancellations take effect: {tally:?}");
     // Within 10% (issue 9). It grew by 15–30% while a cancelled decode, which finishes its

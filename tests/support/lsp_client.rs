@@ -152,25 +152,36 @@ impl LspClient {
     }
 
     fn wait_until(&mut self, limit: Duration, what: &str, wanted: impl Fn(&Value) -> bool) -> Value {
+        self.try_wait_until(limit, what, wanted)
+            .unwrap_or_else(|| panic!("no {what} within {limit:?}; other messages seen: {}", self.describe_seen()))
+    }
+
+    /// [`Self::wait_response`], or None when no answer comes within `limit` (for tests that
+    /// count missing answers rather than stop at the first).
+    pub fn try_wait_response(&mut self, id: i64, limit: Duration) -> Option<Value> {
+        self.try_wait_until(limit, &format!("response to request {id}"), |m| m.get("id") == Some(&json!(id)) && m.get("method").is_none())
+    }
+
+    fn try_wait_until(&mut self, limit: Duration, what: &str, wanted: impl Fn(&Value) -> bool) -> Option<Value> {
         if let Some(i) = self.seen.iter().position(&wanted) {
-            return self.seen.remove(i);
+            return Some(self.seen.remove(i));
         }
         let deadline = Instant::now() + limit;
         loop {
             let left = deadline.saturating_duration_since(Instant::now());
             let msg = match self.incoming.recv_timeout(left) {
                 Ok(m) => m,
-                Err(RecvTimeoutError::Timeout) => panic!("no {what} within {limit:?}; other messages seen: {}", self.describe_seen()),
+                Err(RecvTimeoutError::Timeout) => return None,
                 Err(RecvTimeoutError::Disconnected) => {
                     panic!("server closed its output before the {what}; {} other messages seen", self.seen.len())
                 }
             };
             if msg.get("method").is_none() && wanted(&msg) {
-                return msg;
+                return Some(msg);
             }
             self.handle_server_message(msg);
             if let Some(i) = self.seen.iter().position(&wanted) {
-                return self.seen.remove(i);
+                return Some(self.seen.remove(i));
             }
         }
     }
