@@ -1,6 +1,8 @@
 //! End to end over stdio: the real `anneal serve`, a tiny random-weight checkpoint made by
 //! `anneal model random`, and the LSP exchange an editor makes for one rewrite.
 
+#[path = "support/checkpoints.rs"]
+mod checkpoints;
 #[path = "support/lsp_client.rs"]
 mod lsp_client;
 
@@ -403,6 +405,42 @@ fn a_rewrite_that_adds_syntax_errors_is_refused_after_its_retries_with_the_figur
     assert!(!reports.iter().any(|r| r.starts_with("retry 3")), "one retry too many: {reports:?}");
     // Nothing was applied, and the server still answers.
     assert!(!client.seen.iter().any(|m| m["method"] == "workspace/applyEdit"));
+    assert!(client.shutdown().success());
+}
+
+/// SECURITY.md promises that *apply to every* leaves a region whose rewrite would add syntax
+/// errors as it is, and still rewrites the others. On random weights every region is refused,
+/// so here a checkpoint that writes only `x` decides which is which: a function rewritten as
+/// `xxxx…` is a valid Python statement and an invalid Rust item.
+#[test]
+fn apply_to_every_leaves_a_refused_region_alone_and_rewrites_the_others() {
+    let model = checkpoints::writes_only(BIN, "x");
+    let mut client = LspClient::start(BIN);
+    let options = json!({"model": model.path().to_str().unwrap(), "edit": {"mode": "mask", "retries": 1, "mask": {"maxSteps": 4}}});
+    client.initialize(&[], options);
+    let (python, rust) = ("file:///tmp/anneal-e2e/area.py", "file:///tmp/anneal-e2e/area.rs");
+    let python_text = "def area(r):\n    return r * r\n\n\nprint(area(2))\n";
+    let rust_text = "fn area(r: f64) -> f64 {\n    r * r\n}\n\nfn main() {\n    println!(\"{}\", area(2.0));\n}\n";
+    open(&mut client, python, python_text);
+    client.notify("textDocument/didOpen", json!({"textDocument": {"uri": rust, "languageId": "rust", "version": 1, "text": rust_text}}));
+
+    // A Rust function alone is refused: its rewrite would add syntax errors.
+    let function = code_action(&mut client, rust, json!({"start": {"line": 0, "character": 0}, "end": {"line": 3, "character": 0}}));
+    let refused = client.request("codeAction/resolve", function);
+    let message = refused["error"]["message"].as_str().unwrap_or_else(|| panic!("the Rust function's rewrite was not refused: {refused}"));
+    assert!(message.contains("would add syntax errors"), "{message}");
+
+    // Every function of both: the Python one is rewritten, the Rust ones are left as they are.
+    let documents = json!([{"uri": python, "version": 1}, {"uri": rust, "version": 1}]);
+    let r = client.request(
+        "workspace/executeCommand",
+        json!({"command": "anneal.rewriteAll", "arguments": [{"scope": "functions", "documents": documents}]}),
+    );
+    let docs = document_edits(&r);
+    assert_eq!(docs.iter().map(|(uri, version, _)| (uri.as_str(), *version)).collect::<Vec<_>>(), [(python, 1)], "{r}");
+    let new_text = apply_text_edits(python_text, &docs[0].2);
+    assert!(new_text.starts_with("xxx") && new_text.ends_with("\n\n\nprint(area(2))\n"), "{new_text}");
+    assert_eq!(anneal_grammars::syntax_errors(&new_text, 0..new_text.len(), anneal_grammars::Language::Python), 0, "{new_text}");
     assert!(client.shutdown().success());
 }
 
