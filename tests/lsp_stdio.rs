@@ -194,13 +194,31 @@ fn a_newer_rewrite_of_the_same_document_cancels_the_older() {
     // $/cancelRequest alone stops the second while it decodes, within about one step: the
     // answer comes within twice the slowest step measured just before (a step is checked for
     // cancellation when it ends), plus 20 ms for the messages.
-    let step = client.slowest_step(&token, 8);
-    let sent = std::time::Instant::now();
-    client.notify("$/cancelRequest", json!({"id": second}));
-    let r2 = client.wait_response(second, Duration::from_secs(60));
-    let latency = sent.elapsed();
+    let (r2, latency, step) = client.cancel_after_steps(second, &token, 8);
     assert_eq!(r2["error"]["code"], -32800, "$/cancelRequest stops a running rewrite: {r2}");
     eprintln!("cancelled in {latency:?}; slowest of 8 steps before it {step:?}");
+    assert!(latency <= 2 * step + Duration::from_millis(20), "cancelled after {latency:?}, a step takes up to {step:?}");
+    assert!(client.shutdown().success());
+}
+
+/// The same in edit mode, the joint decode an edit-trained checkpoint runs, its steps slowed by
+/// the server's test hook so that the rewrite of the whole file is surely still running.
+#[test]
+fn cancel_request_stops_an_edit_mode_rewrite_within_a_step() {
+    let model = lsp_client::tiny_checkpoint(BIN);
+    let mut client = LspClient::start_with_env(BIN, &[("ANNEAL_TEST_STEP_DELAY", "30")]);
+    let options = json!({"model": model.path(), "edit": {"mode": "edit", "acceptSyntaxErrors": true, "edit": {"maxSteps": 1000}}});
+    client.initialize(&[], options);
+    let text = PYTHON.repeat(40);
+    let uri = "file:///tmp/anneal-e2e/slow-edit.py";
+    open(&mut client, uri, &text);
+    let whole = json!({"start": {"line": 0, "character": 0}, "end": {"line": text.lines().count(), "character": 0}});
+    let action = code_action(&mut client, uri, whole);
+    let id = client.request_async("codeAction/resolve", action);
+    let token = client.wait_for_a_step();
+    let (r, latency, step) = client.cancel_after_steps(id, &token, 4);
+    assert_eq!(r["error"]["code"], -32800, "$/cancelRequest stops a running edit-mode rewrite: {r}");
+    eprintln!("cancelled in {latency:?}; slowest of 4 steps before it {step:?}");
     assert!(latency <= 2 * step + Duration::from_millis(20), "cancelled after {latency:?}, a step takes up to {step:?}");
     assert!(client.shutdown().success());
 }

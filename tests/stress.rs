@@ -194,11 +194,7 @@ fn cancel_probe(client: &mut LspClient, doc: &Doc) -> (Duration, Duration) {
     action["data"]["instruction"] = json!(SLOW);
     let id = client.request_async("codeAction/resolve", action);
     let token = client.wait_for_a_step();
-    let step = client.slowest_step(&token, 2);
-    let sent = Instant::now();
-    client.notify("$/cancelRequest", json!({"id": id}));
-    let r = client.wait_response(id, LIMIT);
-    let latency = sent.elapsed();
+    let (r, latency, step) = client.cancel_after_steps(id, &token, 2);
     assert_eq!(r["error"]["code"], REQUEST_CANCELLED, "$/cancelRequest alone stops a running rewrite: {r}");
     assert!(latency <= 2 * step + Duration::from_millis(20), "cancelled after {latency:?}, a step takes up to {step:?}");
     (latency, step)

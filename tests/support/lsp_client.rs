@@ -220,6 +220,17 @@ impl LspClient {
         slowest
     }
 
+    /// Cancels request `id`, whose job has progress token `token`, after measuring the slowest
+    /// of its next `n` steps; returns the answer, how long it came after the `$/cancelRequest`,
+    /// and that slowest step.
+    pub fn cancel_after_steps(&mut self, id: i64, token: &Value, n: usize) -> (Value, Duration, Duration) {
+        let step = self.slowest_step(token, n);
+        let sent = Instant::now();
+        self.notify("$/cancelRequest", json!({"id": id}));
+        let answer = self.wait_response(id, Duration::from_secs(60));
+        (answer, sent.elapsed(), step)
+    }
+
     /// The messages seen and not taken, one line each, for a failure's message.
     fn describe_seen(&self) -> String {
         self.seen.iter().map(|m| format!("\n  {}", m.to_string().chars().take(160).collect::<String>())).collect()
