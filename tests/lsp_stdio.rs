@@ -386,6 +386,29 @@ fn a_repair_edit_starts_mid_line_in_utf16_columns() {
     assert!(client.shutdown().success());
 }
 
+/// A rewrite's edit that starts after astral characters on its line: the column is counted in
+/// UTF-16 units (each emoji two), not bytes (four) or characters (one). A checkpoint that
+/// changes every `5` to a `7` and believes everything else makes the edit certain (in joint
+/// decoding: it reads each token alone, so a masked one tells it nothing).
+#[test]
+fn a_rewrite_edit_starts_mid_line_in_utf16_columns() {
+    let model = checkpoints::substitutes(BIN, "5", "7");
+    let mut client = LspClient::start(BIN);
+    let init = client.initialize(&["utf-16"], json!({"model": model.path(), "edit": {"mode": "edit", "edit": {"locate": false}}}));
+    assert_eq!(init["capabilities"]["positionEncoding"], "utf-16", "{init}");
+    let uri = "file:///tmp/anneal-e2e/astral-rewrite.py";
+    let text = "def f(x):\n    s = '😀😀😀'; y = 5\n    return y\n";
+    open(&mut client, uri, text);
+    let c = "    s = '😀😀😀'; y = ".encode_utf16().count() as u64;
+    let action = code_action(&mut client, uri, json!({"start": {"line": 1, "character": 0}, "end": {"line": 2, "character": 0}}));
+    let resolved = client.request("codeAction/resolve", action);
+    let edits = resolved["result"]["edit"]["documentChanges"][0]["edits"].as_array().unwrap_or_else(|| panic!("{resolved}")).clone();
+    let one = json!([{"range": {"start": {"line": 1, "character": c}, "end": {"line": 1, "character": c + 1}}, "newText": "7"}]);
+    assert_eq!(Value::from(edits.clone()), one, "the edit starts at UTF-16 column {c}: {resolved}");
+    assert_eq!(apply_text_edits(text, &edits), text.replace('5', "7"));
+    assert!(client.shutdown().success());
+}
+
 /// SECURITY.md and the README promise that a rewrite which would add syntax errors is refused,
 /// after retries with more steps and smaller blocks, and reported with the figures. Every other
 /// Rust test accepts such proposals; here the default (refusing) settings hold, on random

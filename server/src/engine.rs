@@ -471,8 +471,10 @@ pub fn head_tokens(model: &Model, text: &str, n: usize) -> anyhow::Result<Vec<u3
     Ok(ids)
 }
 
-/// The smallest set of line-aligned replacements that turn `old` into `new`, as byte ranges of
-/// `old`: the editor then moves only what changed (cursors and marks elsewhere stay put).
+/// The replacements that turn `old` into `new`, as byte ranges of `old`: the lines that differ,
+/// each run of them less the characters it starts and ends with unchanged. The editor then
+/// moves only what changed: cursors, marks and folds elsewhere, even earlier on the same line,
+/// stay put.
 pub fn minimal_edits(old: &str, new: &str) -> Vec<(Range<usize>, String)> {
     use similar::{DiffTag, TextDiff};
     let diff = TextDiff::from_lines(old, new);
@@ -496,7 +498,18 @@ pub fn minimal_edits(old: &str, new: &str) -> Vec<(Range<usize>, String)> {
             _ => edits.push((range, text)),
         }
     }
-    edits
+    edits.into_iter().map(|(range, text)| trim_unchanged(old, range, text)).collect()
+}
+
+/// `range` of `old` replaced by `text`, less the characters both begin with and then both end
+/// with.
+fn trim_unchanged(old: &str, range: Range<usize>, text: String) -> (Range<usize>, String) {
+    let before = &old[range.clone()];
+    let same = |a: (char, char)| a.0 == a.1;
+    let head: usize = before.chars().zip(text.chars()).take_while(|&p| same(p)).map(|(c, _)| c.len_utf8()).sum();
+    let (before, after) = (&before[head..], &text[head..]);
+    let tail: usize = before.chars().rev().zip(after.chars().rev()).take_while(|&p| same(p)).map(|(c, _)| c.len_utf8()).sum();
+    (range.start + head..range.end - tail, after[..after.len() - tail].to_string())
 }
 
 #[cfg(test)]
@@ -516,8 +529,20 @@ mod tests {
         let old = "a\nb\nc\nd\n";
         let new = "a\nB\nc\nd\ne\n";
         let edits = minimal_edits(old, new);
-        assert_eq!(edits, vec![(2..4, "B\n".to_string()), (8..8, "e\n".to_string())]);
+        assert_eq!(edits, vec![(2..3, "B".to_string()), (8..8, "e\n".to_string())]);
         assert_eq!(apply(old, &edits), new);
+    }
+
+    #[test]
+    fn minimal_edits_start_mid_line_at_a_character_boundary() {
+        let old = "s = '😀😀'; y = 5\nz = 1\n";
+        let new = "s = '😀😀'; y = 7\nz = 1\n";
+        let edits = minimal_edits(old, new);
+        assert_eq!(edits, vec![(old.find('5').unwrap()..old.find('5').unwrap() + 1, "7".to_string())]);
+        // Two emoji that share their first three bytes: the edit starts at a character.
+        let (old, new) = ("a😀b\n", "a😁b\n");
+        assert_eq!(minimal_edits(old, new), vec![(1..5, "😁".to_string())]);
+        assert_eq!(apply(old, &minimal_edits(old, new)), new);
     }
 
     #[test]

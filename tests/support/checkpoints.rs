@@ -29,42 +29,99 @@ pub fn instruct_checkpoint() -> tempfile::TempDir {
 /// layer writes to it, that row of every output projection being zero), the final norm keeps
 /// only that dimension, and the output layer reads it into `token`'s logit alone.
 pub fn writes_only(binary: &str, token: &str) -> tempfile::TempDir {
-    use candle_core::{Device, Tensor};
-    let dir = tempfile::tempdir().unwrap();
-    let status = std::process::Command::new(binary).args(["model", "random"]).arg(dir.path()).status().unwrap();
-    assert!(status.success());
-    let tokenizer: serde_json::Value = serde_json::from_slice(&std::fs::read(dir.path().join("tokenizer.json")).unwrap()).unwrap();
-    let id = tokenizer["model"]["vocab"][token].as_u64().unwrap_or_else(|| panic!("{token:?} is not in the vocabulary")) as usize;
-    let weights = dir.path().join("model.safetensors");
-    let mut tensors = candle_core::safetensors::load(&weights, &Device::Cpu).unwrap();
-    let mut set = |name: &str, change: &dyn Fn(&mut [f32], usize)| {
-        let tensor = tensors.get(name).unwrap_or_else(|| panic!("no tensor {name}"));
-        let (shape, columns) = (tensor.shape().clone(), *tensor.dims().last().unwrap());
-        let mut values: Vec<f32> = tensor.flatten_all().unwrap().to_vec1().unwrap();
-        change(&mut values, columns);
-        tensors.insert(name.to_string(), Tensor::from_vec(values, shape, &Device::Cpu).unwrap());
-    };
-    set("model.embed_tokens.weight", &|v, columns| v.iter_mut().step_by(columns).for_each(|x| *x = 1.0));
-    let layers = layers_of(dir.path());
-    for layer in 0..layers {
+    let mut model = Surgery::new(binary);
+    let id = model.token(token);
+    model.set("model.embed_tokens.weight", &|v, columns| v.iter_mut().step_by(columns).for_each(|x| *x = 1.0));
+    for layer in 0..model.layers() {
         for projection in ["self_attn.o_proj", "mlp.down_proj"] {
-            set(&format!("model.layers.{layer}.{projection}.weight"), &|v, columns| v[..columns].fill(0.0));
+            model.set(&format!("model.layers.{layer}.{projection}.weight"), &|v, columns| v[..columns].fill(0.0));
         }
     }
-    set("model.norm.weight", &|v, _| {
+    model.set("model.norm.weight", &|v, _| {
         v.fill(0.0);
         v[0] = 1.0;
     });
-    set("lm_head.weight", &|v, columns| {
+    model.set("lm_head.weight", &|v, columns| {
         v.fill(0.0);
         v[id * columns] = 20.0;
     });
-    candle_core::safetensors::save(&tensors, &weights).unwrap();
-    dir
+    model.save()
 }
 
-/// The number of layers `config.json` in `dir` states.
-fn layers_of(dir: &Path) -> usize {
-    let config: serde_json::Value = serde_json::from_slice(&std::fs::read(dir.join("config.json")).unwrap()).unwrap();
-    config["num_hidden_layers"].as_u64().unwrap() as usize
+/// A checkpoint that believes every token where it stands except `from`, which it wants
+/// replaced by `to` (single entries of the byte-level vocabulary, e.g. `5` and `7`): in edit
+/// mode it changes exactly those characters.
+///
+/// How: no layer writes to the residual stream (every output projection is zero), so the
+/// final hidden state is the token's own embedding, normalised; the output layer is the
+/// embedding scaled up (random vectors in 64 dimensions are far closer to themselves than to
+/// each other), with `to`'s row reading `from`'s embedding as well as its own and `from`'s row
+/// the opposite of its own.
+pub fn substitutes(binary: &str, from: &str, to: &str) -> tempfile::TempDir {
+    let mut model = Surgery::new(binary);
+    let (from, to) = (model.token(from), model.token(to));
+    for layer in 0..model.layers() {
+        for projection in ["self_attn.o_proj", "mlp.down_proj"] {
+            model.set(&format!("model.layers.{layer}.{projection}.weight"), &|v, _| v.fill(0.0));
+        }
+    }
+    let embedding: Vec<f32> = model.values("model.embed_tokens.weight");
+    model.set("lm_head.weight", &|v, columns| {
+        for (out, e) in v.iter_mut().zip(&embedding) {
+            *out = 50.0 * e;
+        }
+        for c in 0..columns {
+            v[to * columns + c] = 50.0 * (embedding[to * columns + c] + embedding[from * columns + c]);
+            v[from * columns + c] = -50.0 * embedding[from * columns + c];
+        }
+    });
+    model.save()
+}
+
+/// A tiny random checkpoint whose weights a test changes before saving them.
+struct Surgery {
+    dir: tempfile::TempDir,
+    tensors: std::collections::HashMap<String, candle_core::Tensor>,
+}
+
+impl Surgery {
+    fn new(binary: &str) -> Surgery {
+        let dir = tempfile::tempdir().unwrap();
+        let status = std::process::Command::new(binary).args(["model", "random"]).arg(dir.path()).status().unwrap();
+        assert!(status.success());
+        let tensors = candle_core::safetensors::load(dir.path().join("model.safetensors"), &candle_core::Device::Cpu).unwrap();
+        Surgery { dir, tensors }
+    }
+
+    fn json(&self, file: &str) -> serde_json::Value {
+        serde_json::from_slice(&std::fs::read(self.dir.path().join(file)).unwrap()).unwrap()
+    }
+
+    /// The id of `token`, an entry of the tokenizer's vocabulary.
+    fn token(&self, token: &str) -> usize {
+        self.json("tokenizer.json")["model"]["vocab"][token].as_u64().unwrap_or_else(|| panic!("{token:?} is not in the vocabulary"))
+            as usize
+    }
+
+    fn layers(&self) -> usize {
+        self.json("config.json")["num_hidden_layers"].as_u64().unwrap() as usize
+    }
+
+    fn values(&self, name: &str) -> Vec<f32> {
+        self.tensors.get(name).unwrap_or_else(|| panic!("no tensor {name}")).flatten_all().unwrap().to_vec1().unwrap()
+    }
+
+    /// Changes tensor `name` in place: `change` gets its values, row-major, and its row length.
+    fn set(&mut self, name: &str, change: &dyn Fn(&mut [f32], usize)) {
+        let tensor = &self.tensors[name];
+        let (shape, columns) = (tensor.shape().clone(), *tensor.dims().last().unwrap());
+        let mut values = self.values(name);
+        change(&mut values, columns);
+        self.tensors.insert(name.to_string(), candle_core::Tensor::from_vec(values, shape, &candle_core::Device::Cpu).unwrap());
+    }
+
+    fn save(self) -> tempfile::TempDir {
+        candle_core::safetensors::save(&self.tensors, self.dir.path().join("model.safetensors")).unwrap();
+        self.dir
+    }
 }
