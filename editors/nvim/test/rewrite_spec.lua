@@ -232,7 +232,10 @@ local function expect_preview(bufnr)
   local pbuf = vim.api.nvim_win_get_buf(p.preview_win)
   check(vim.bo[pbuf].filetype == 'diff', 'preview filetype is ' .. vim.bo[pbuf].filetype)
   local lines = vim.api.nvim_buf_get_lines(pbuf, 0, -1, false)
-  check(lines[1]:match('^%-%-%- ') and lines[2]:match('^%+%+%+ '), 'preview has no diff header: ' .. show(lines))
+  check(
+    lines[1]:match('^%-%-%- ') and lines[2]:match('^%+%+%+ '),
+    'preview has no diff header: ' .. show(lines)
+  )
   local hunks = 0
   for _, l in ipairs(lines) do
     if l:match('^@@ ') then
@@ -249,8 +252,14 @@ end
 
 local function edit_of(proposal, bufnr)
   local dc = proposal.edit.documentChanges
-  check(type(dc) == 'table' and #dc == 1, 'expected one documentChanges entry: ' .. show(proposal.edit))
-  check(dc[1].textDocument.uri == vim.uri_from_bufnr(bufnr), 'edit is for ' .. tostring(dc[1].textDocument.uri))
+  check(
+    type(dc) == 'table' and #dc == 1,
+    'expected one documentChanges entry: ' .. show(proposal.edit)
+  )
+  check(
+    dc[1].textDocument.uri == vim.uri_from_bufnr(bufnr),
+    'edit is for ' .. tostring(dc[1].textDocument.uri)
+  )
   check(type(dc[1].textDocument.version) == 'number', 'edit is not pinned to a version')
   return dc[1]
 end
@@ -315,9 +324,17 @@ local function accept_case(opts)
   local original = read_file(path)
   local bufnr, client = open(path)
   check(vim.bo[bufnr].filetype == opts.filetype, 'filetype is ' .. vim.bo[bufnr].filetype)
-  check(client.offset_encoding == 'utf-8' or client.offset_encoding == 'utf-16' or client.offset_encoding == 'utf-32', 'encoding ' .. tostring(client.offset_encoding))
+  check(
+    client.offset_encoding == 'utf-8'
+      or client.offset_encoding == 'utf-16'
+      or client.offset_encoding == 'utf-32',
+    'encoding ' .. tostring(client.offset_encoding)
+  )
   local settings = client.config.init_options or {}
-  check(settings.model == 'default', 'the server runs model ' .. show(settings.model) .. ', not the default one')
+  check(
+    settings.model == 'default',
+    'the server runs model ' .. show(settings.model) .. ', not the default one'
+  )
   local progress_before = anneal.progress_count
   if opts.prepare then
     -- A change of the user's before the rewrite: it must stay a separate undo step.
@@ -336,15 +353,27 @@ local function accept_case(opts)
   local proposal = expect_preview(bufnr)
   local doc_edit = edit_of(proposal, bufnr)
   check(#doc_edit.edits > 0, 'the proposal has no edit')
-  check(doc_edit.textDocument.version == vim.lsp.util.buf_versions[bufnr], 'edit version ' .. doc_edit.textDocument.version .. ' ≠ buffer version ' .. vim.lsp.util.buf_versions[bufnr])
-  check(anneal.progress_count > progress_before, 'no work-done progress was seen during the rewrite')
+  check(
+    doc_edit.textDocument.version == vim.lsp.util.buf_versions[bufnr],
+    'edit version '
+      .. doc_edit.textDocument.version
+      .. ' ≠ buffer version '
+      .. vim.lsp.util.buf_versions[bufnr]
+  )
+  check(
+    anneal.progress_count > progress_before,
+    'no work-done progress was seen during the rewrite'
+  )
   if opts.check_range then
     opts.check_range(proposal)
   end
 
   local expected, lo, hi = apply_edits(original, doc_edit.edits, client.offset_encoding)
   check(expected ~= original, 'the edit changes nothing')
-  check(table.concat(proposal.new_lines, '\n') .. '\n' == expected, 'the preview differs from the edit:\n' .. table.concat(proposal.new_lines, '\n'))
+  check(
+    table.concat(proposal.new_lines, '\n') .. '\n' == expected,
+    'the preview differs from the edit:\n' .. table.concat(proposal.new_lines, '\n')
+  )
   check(buf_text(bufnr) == original, 'the buffer changed before accepting')
 
   local seq_before = vim.fn.undotree(bufnr).seq_cur
@@ -352,15 +381,31 @@ local function accept_case(opts)
   check(anneal.proposal == nil, 'the proposal is still on show after accepting')
   check(not vim.api.nvim_win_is_valid(proposal.preview_win), 'the preview window is still open')
   check(vim.api.nvim_get_current_buf() == bufnr, 'focus did not return to the edited buffer')
-  check(buf_text(bufnr) == expected, ('buffer after accept:\n%s\nexpected:\n%s'):format(buf_text(bufnr), expected))
-  check(#notes_matching('refus') == 0 and #notes_matching('changed since') == 0, 'accept was refused: ' .. show(notes))
+  check(
+    buf_text(bufnr) == expected,
+    ('buffer after accept:\n%s\nexpected:\n%s'):format(buf_text(bufnr), expected)
+  )
+  check(
+    #notes_matching('refus') == 0 and #notes_matching('changed since') == 0,
+    'accept was refused: ' .. show(notes)
+  )
 
   -- One undo step takes the whole edit back; redo brings it again.
   vim.api.nvim_buf_call(bufnr, function()
     vim.cmd('silent undo')
   end)
-  check(buf_text(bufnr) == original, 'one undo did not restore the original text:\n' .. buf_text(bufnr))
-  check(vim.fn.undotree(bufnr).seq_cur == seq_before, 'undo went past the edit (seq ' .. vim.fn.undotree(bufnr).seq_cur .. ', was ' .. seq_before .. ')')
+  check(
+    buf_text(bufnr) == original,
+    'one undo did not restore the original text:\n' .. buf_text(bufnr)
+  )
+  check(
+    vim.fn.undotree(bufnr).seq_cur == seq_before,
+    'undo went past the edit (seq '
+      .. vim.fn.undotree(bufnr).seq_cur
+      .. ', was '
+      .. seq_before
+      .. ')'
+  )
   vim.api.nvim_buf_call(bufnr, function()
     vim.cmd('silent redo')
   end)
@@ -371,113 +416,160 @@ local function accept_case(opts)
   check(on_disk == expected, ('file on disk:\n%s\nexpected:\n%s'):format(on_disk, expected))
   check(on_disk ~= original, 'the file on disk did not change')
   check(on_disk:sub(1, lo) == original:sub(1, lo), 'text before the edited span changed')
-  check(on_disk:sub(#on_disk - (#original - hi) + 1) == original:sub(hi + 1), 'text after the edited span changed')
-  log(('  edited bytes %d..%d of %d; %d text edit(s); file now %d bytes'):format(lo, hi, #original, #doc_edit.edits, #on_disk))
+  check(
+    on_disk:sub(#on_disk - (#original - hi) + 1) == original:sub(hi + 1),
+    'text after the edited span changed'
+  )
+  log(
+    ('  edited bytes %d..%d of %d; %d text edit(s); file now %d bytes'):format(
+      lo,
+      hi,
+      #original,
+      #doc_edit.edits,
+      #on_disk
+    )
+  )
   if opts.check_text then
     opts.check_text(on_disk, proposal)
   end
 end
 
-case('rust: charwise visual selection, :AnnealRewrite with an instruction, accept with ga, :write', function()
-  accept_case({
-    fixture = 'sample.rs',
-    filetype = 'rust',
-    start = function(bufnr, on_done)
-      -- Select `for word ... }` (lines 6-8) charwise, as a user would, and run the command.
-      vim.api.nvim_win_set_cursor(0, { 6, 4 })
-      vim.cmd('normal! v2j0f}\27')
-      check(vim.fn.visualmode() == 'v', 'visual mode was ' .. vim.fn.visualmode())
-      run_command("'<,'>AnnealRewrite use a fold instead of a loop", on_done)
-    end,
-    check_range = function(proposal)
-      check(proposal.instruction == 'use a fold instead of a loop', 'instruction was ' .. show(proposal.instruction))
-      -- `for` (line 6, column 4) up to and including `}` (line 8, column 4), 0-based, end exclusive.
-      local want = { start = { line = 5, character = 4 }, ['end'] = { line = 7, character = 5 } }
-      check(vim.deep_equal(proposal.range, want), 'requested range ' .. show(proposal.range))
-    end,
-  })
-end)
-
-case('python: user edit, then rewrite() on lines 5-7 with the prompt answered, accept with <CR>, undo, :write', function()
-  local prompted
-  local real_input = vim.ui.input
-  vim.ui.input = function(o, cb)
-    prompted = o.prompt
-    cb('') -- an empty instruction: the default model follows none anyway
+case(
+  'rust: charwise visual selection, :AnnealRewrite with an instruction, accept with ga, :write',
+  function()
+    accept_case({
+      fixture = 'sample.rs',
+      filetype = 'rust',
+      start = function(bufnr, on_done)
+        -- Select `for word ... }` (lines 6-8) charwise, as a user would, and run the command.
+        vim.api.nvim_win_set_cursor(0, { 6, 4 })
+        vim.cmd('normal! v2j0f}\27')
+        check(vim.fn.visualmode() == 'v', 'visual mode was ' .. vim.fn.visualmode())
+        run_command("'<,'>AnnealRewrite use a fold instead of a loop", on_done)
+      end,
+      check_range = function(proposal)
+        check(
+          proposal.instruction == 'use a fold instead of a loop',
+          'instruction was ' .. show(proposal.instruction)
+        )
+        -- `for` (line 6, column 4) up to and including `}` (line 8, column 4), 0-based, end exclusive.
+        local want = { start = { line = 5, character = 4 }, ['end'] = { line = 7, character = 5 } }
+        check(vim.deep_equal(proposal.range, want), 'requested range ' .. show(proposal.range))
+      end,
+    })
   end
-  local ok, err = pcall(accept_case, {
-    fixture = 'sample.py',
-    filetype = 'python',
-    accept_key = '<CR>',
-    prepare = function(bufnr)
-      vim.api.nvim_buf_set_lines(bufnr, -1, -1, false, { '# a line the user added' })
-    end,
-    start = function(bufnr, on_done)
-      anneal.rewrite({ bufnr = bufnr, line1 = 5, line2 = 7, on_done = on_done })
-    end,
-  })
-  vim.ui.input = real_input
-  if not ok then
-    error(err, 0)
-  end
-  check(prompted ~= nil, 'rewrite() without an instruction did not prompt')
-end)
+)
 
-case('repair: :AnnealRepair on a syntax-error diagnostic asks for its quick fix, accept, :write', function()
-  local diagnostic
-  accept_case({
-    fixture = 'sample.rs',
-    filetype = 'rust',
-    prepare = function(bufnr)
-      -- The user breaks line 14: no `;` before the `}`.
-      vim.api.nvim_buf_set_lines(bufnr, 13, 14, false, { '    let first = counts.get("a")' })
-    end,
-    start = function(bufnr, on_done)
-      wait_for("the server's syntax-error diagnostic", function()
-        diagnostic = anneal.diagnostic_at_cursor(bufnr) -- nil until the cursor is on its line
-        for _, d in ipairs(vim.diagnostic.get(bufnr)) do
-          if d.source == 'anneal' then
-            vim.api.nvim_win_set_cursor(0, { d.lnum + 1, d.col })
-            diagnostic = anneal.diagnostic_at_cursor(bufnr)
-            return diagnostic ~= nil
+case(
+  'python: user edit, then rewrite() on lines 5-7 with the prompt answered, accept with <CR>, undo, :write',
+  function()
+    local prompted
+    local real_input = vim.ui.input
+    vim.ui.input = function(o, cb)
+      prompted = o.prompt
+      cb('') -- an empty instruction: the default model follows none anyway
+    end
+    local ok, err = pcall(accept_case, {
+      fixture = 'sample.py',
+      filetype = 'python',
+      accept_key = '<CR>',
+      prepare = function(bufnr)
+        vim.api.nvim_buf_set_lines(bufnr, -1, -1, false, { '# a line the user added' })
+      end,
+      start = function(bufnr, on_done)
+        anneal.rewrite({ bufnr = bufnr, line1 = 5, line2 = 7, on_done = on_done })
+      end,
+    })
+    vim.ui.input = real_input
+    if not ok then
+      error(err, 0)
+    end
+    check(prompted ~= nil, 'rewrite() without an instruction did not prompt')
+  end
+)
+
+case(
+  'repair: :AnnealRepair on a syntax-error diagnostic asks for its quick fix, accept, :write',
+  function()
+    local diagnostic
+    accept_case({
+      fixture = 'sample.rs',
+      filetype = 'rust',
+      prepare = function(bufnr)
+        -- The user breaks line 14: no `;` before the `}`.
+        vim.api.nvim_buf_set_lines(bufnr, 13, 14, false, { '    let first = counts.get("a")' })
+      end,
+      start = function(bufnr, on_done)
+        wait_for("the server's syntax-error diagnostic", function()
+          diagnostic = anneal.diagnostic_at_cursor(bufnr) -- nil until the cursor is on its line
+          for _, d in ipairs(vim.diagnostic.get(bufnr)) do
+            if d.source == 'anneal' then
+              vim.api.nvim_win_set_cursor(0, { d.lnum + 1, d.col })
+              diagnostic = anneal.diagnostic_at_cursor(bufnr)
+              return diagnostic ~= nil
+            end
+          end
+        end)
+        log(
+          '  diagnostic: '
+            .. diagnostic.message
+            .. ' at '
+            .. vim.inspect(diagnostic.range, { newline = ' ', indent = '' })
+        )
+        -- The server offers its quick fix on it (the plugin asks the same way).
+        local uri = vim.uri_from_bufnr(bufnr)
+        local answers = vim.lsp.buf_request_sync(bufnr, 'textDocument/codeAction', {
+          textDocument = { uri = uri },
+          range = diagnostic.range,
+          context = { diagnostics = { diagnostic }, only = { 'quickfix' } },
+        }, TIMEOUT) or {}
+        local titles = {}
+        for _, a in pairs(answers) do
+          for _, action in ipairs(a.result or {}) do
+            titles[#titles + 1] = action.kind .. ': ' .. action.title
           end
         end
-      end)
-      log('  diagnostic: ' .. diagnostic.message .. ' at ' .. vim.inspect(diagnostic.range, { newline = ' ', indent = '' }))
-      -- The server offers its quick fix on it (the plugin asks the same way).
-      local uri = vim.uri_from_bufnr(bufnr)
-      local answers = vim.lsp.buf_request_sync(bufnr, 'textDocument/codeAction', {
-        textDocument = { uri = uri },
-        range = diagnostic.range,
-        context = { diagnostics = { diagnostic }, only = { 'quickfix' } },
-      }, TIMEOUT) or {}
-      local titles = {}
-      for _, a in pairs(answers) do
-        for _, action in ipairs(a.result or {}) do
-          titles[#titles + 1] = action.kind .. ': ' .. action.title
-        end
-      end
-      check(vim.tbl_contains(titles, 'quickfix: Anneal: Repair syntax error'), 'no repair quick fix offered: ' .. show(titles))
-      run_command('AnnealRepair', on_done)
-    end,
-    check_range = function(proposal)
-      check(vim.deep_equal(proposal.range, diagnostic.range), 'requested range ' .. show(proposal.range) .. ', not the diagnostic\'s ' .. show(diagnostic.range))
-      check(proposal.instruction == nil, 'a repair sent an instruction: ' .. show(proposal.instruction))
-    end,
-    -- The repair is found by search (the parser checks each candidate, the model ranks them):
-    -- the `;` the user lost is back, and nothing else changed.
-    check_text = function(on_disk, proposal)
-      check(on_disk:find('    let first = counts.get("a");\n', 1, true) ~= nil, 'the `;` was not restored:\n' .. on_disk)
-      check(proposal.title == nil or proposal.title:find("insert ';'", 1, true), 'the quick fix is not titled by its edit: ' .. show(proposal.title))
-    end,
-  })
-end)
+        check(
+          vim.tbl_contains(titles, 'quickfix: Anneal: Repair syntax error'),
+          'no repair quick fix offered: ' .. show(titles)
+        )
+        run_command('AnnealRepair', on_done)
+      end,
+      check_range = function(proposal)
+        check(
+          vim.deep_equal(proposal.range, diagnostic.range),
+          'requested range '
+            .. show(proposal.range)
+            .. ", not the diagnostic's "
+            .. show(diagnostic.range)
+        )
+        check(
+          proposal.instruction == nil,
+          'a repair sent an instruction: ' .. show(proposal.instruction)
+        )
+      end,
+      -- The repair is found by search (the parser checks each candidate, the model ranks them):
+      -- the `;` the user lost is back, and nothing else changed.
+      check_text = function(on_disk, proposal)
+        check(
+          on_disk:find('    let first = counts.get("a");\n', 1, true) ~= nil,
+          'the `;` was not restored:\n' .. on_disk
+        )
+        check(
+          proposal.title == nil or proposal.title:find("insert ';'", 1, true),
+          'the quick fix is not titled by its edit: ' .. show(proposal.title)
+        )
+      end,
+    })
+  end
+)
 
 case('reject: q closes the preview, the buffer and the file stay as they were', function()
   local path = copy_fixture('sample.rs')
   local original = read_file(path)
   local bufnr = open(path)
-  local proposal, err = rewrite_and_wait({ bufnr = bufnr, line1 = 4, line2 = 10, instruction = 'tidy' })
+  local proposal, err =
+    rewrite_and_wait({ bufnr = bufnr, line1 = 4, line2 = 10, instruction = 'tidy' })
   check(err == nil and proposal, 'rewrite failed: ' .. tostring(err))
   expect_preview(bufnr)
   press('q')
@@ -490,9 +582,12 @@ case('reject: q closes the preview, the buffer and the file stay as they were', 
   -- gr rejects too, and :AnnealRepair works on the cursor line.
   vim.api.nvim_win_set_cursor(0, { 5, 0 })
   local finished = false
-  anneal.repair({ bufnr = bufnr, on_done = function()
-    finished = true
-  end })
+  anneal.repair({
+    bufnr = bufnr,
+    on_done = function()
+      finished = true
+    end,
+  })
   wait_for('the repair to finish', function()
     return finished
   end)
@@ -502,7 +597,7 @@ case('reject: q closes the preview, the buffer and the file stay as they were', 
   check(buf_text(bufnr) == original and read_file(path) == original, 'gr changed something')
 end)
 
-case('fill: :AnnealFill writes the default model\'s fill at the cursor, one undo step', function()
+case("fill: :AnnealFill writes the default model's fill at the cursor, one undo step", function()
   local path = copy_fixture('sample.py')
   local original = read_file(path)
   local bufnr = open(path)
@@ -511,9 +606,11 @@ case('fill: :AnnealFill writes the default model\'s fill at the cursor, one undo
   local offset = #table.concat(vim.api.nvim_buf_get_lines(bufnr, 0, 1, false), '\n') + 1
   local finished, err = false, nil
   with_settings({ model = 'default', fill = { tokens = 16 } }, function()
-    anneal.fill({ on_done = function(e)
-      finished, err = true, e
-    end })
+    anneal.fill({
+      on_done = function(e)
+        finished, err = true, e
+      end,
+    })
     wait_for('the fill to finish', function()
       return finished
     end)
@@ -522,7 +619,10 @@ case('fill: :AnnealFill writes the default model\'s fill at the cursor, one undo
   local after = buf_text(bufnr)
   check(#after > #original, 'nothing was inserted')
   check(after:sub(1, offset) == original:sub(1, offset), 'the text before the cursor changed')
-  check(after:sub(-(#original - offset)) == original:sub(offset + 1), 'the text after the cursor changed')
+  check(
+    after:sub(-(#original - offset)) == original:sub(offset + 1),
+    'the text after the cursor changed'
+  )
   press('u')
   check(buf_text(bufnr) == original, 'one u did not undo the fill')
 end)
@@ -535,14 +635,24 @@ case('status: :AnnealStatus names the model, its family and size', function()
     return #notes_matching('Anneal: ') > 0
   end)
   local line = notes_matching('Anneal: ')[1]
-  check(line:find('ready', 1, true) and line:find('(anneal, ', 1, true) and line:find('M parameters', 1, true), 'status: ' .. line)
+  check(
+    line:find('ready', 1, true)
+      and line:find('(anneal, ', 1, true)
+      and line:find('M parameters', 1, true),
+    'status: ' .. line
+  )
 end)
 
 case('stale: the buffer changes while the preview is shown, accept is refused', function()
   local path = copy_fixture('sample.py')
   local original = read_file(path)
   local bufnr = open(path)
-  local proposal, err = rewrite_and_wait({ bufnr = bufnr, line1 = 12, line2 = 12, instruction = 'print the median too' })
+  local proposal, err = rewrite_and_wait({
+    bufnr = bufnr,
+    line1 = 12,
+    line2 = 12,
+    instruction = 'print the median too',
+  })
   check(err == nil and proposal, 'rewrite failed: ' .. tostring(err))
   expect_preview(bufnr)
   local version = edit_of(proposal, bufnr).textDocument.version
@@ -555,110 +665,161 @@ case('stale: the buffer changes while the preview is shown, accept is refused', 
   press('ga')
   check(#notes_matching('changed since the request') == 1, 'no refusal message: ' .. show(notes))
   check(anneal.proposal == nil, 'the refused proposal is still on show')
-  check(buf_text(bufnr) == modified, 'the buffer lost the user\'s edit or took the stale proposal:\n' .. buf_text(bufnr))
+  check(
+    buf_text(bufnr) == modified,
+    "the buffer lost the user's edit or took the stale proposal:\n" .. buf_text(bufnr)
+  )
   vim.api.nvim_set_current_buf(bufnr)
   vim.cmd('silent write')
-  check(read_file(path) == modified, 'the file on disk is not the user\'s version')
+  check(read_file(path) == modified, "the file on disk is not the user's version")
 end)
 
-case('stale in flight: the buffer changes before the server answers, nothing is shown or applied', function()
-  local path = copy_fixture('sample.rs')
-  local original = read_file(path)
-  local bufnr = open(path)
-  reset_notes()
-  local finished, err = false, nil
-  anneal.rewrite({ bufnr = bufnr, line1 = 12, line2 = 15, instruction = 'x', on_done = function(e)
-    finished, err = true, e
-  end })
-  -- No callback can run before this line: the change is made while the request is in flight.
-  vim.api.nvim_buf_set_lines(bufnr, 0, 0, false, { '// edited by the user' })
-  wait_for('the rewrite to finish', function()
-    return finished
-  end)
-  check(anneal.proposal == nil, 'a proposal for the old text is on show: ' .. show(anneal.proposal and anneal.proposal.diff))
-  check(err ~= nil or #notes_matching('changed') > 0, 'the user was not told: ' .. show(notes))
-  check(buf_text(bufnr) == '// edited by the user\n' .. original, 'the buffer is not the user\'s version')
-  log('  told: ' .. tostring(err or notes[#notes].msg))
-end)
+case(
+  'stale in flight: the buffer changes before the server answers, nothing is shown or applied',
+  function()
+    local path = copy_fixture('sample.rs')
+    local original = read_file(path)
+    local bufnr = open(path)
+    reset_notes()
+    local finished, err = false, nil
+    anneal.rewrite({
+      bufnr = bufnr,
+      line1 = 12,
+      line2 = 15,
+      instruction = 'x',
+      on_done = function(e)
+        finished, err = true, e
+      end,
+    })
+    -- No callback can run before this line: the change is made while the request is in flight.
+    vim.api.nvim_buf_set_lines(bufnr, 0, 0, false, { '// edited by the user' })
+    wait_for('the rewrite to finish', function()
+      return finished
+    end)
+    check(
+      anneal.proposal == nil,
+      'a proposal for the old text is on show: ' .. show(anneal.proposal and anneal.proposal.diff)
+    )
+    check(err ~= nil or #notes_matching('changed') > 0, 'the user was not told: ' .. show(notes))
+    check(
+      buf_text(bufnr) == '// edited by the user\n' .. original,
+      "the buffer is not the user's version"
+    )
+    log('  told: ' .. tostring(err or notes[#notes].msg))
+  end
+)
 
-case('refused by the server: a proposal that adds syntax errors is reported, nothing is shown or changed', function()
-  local path = copy_fixture('sample.rs')
-  local original = read_file(path)
-  local bufnr = open(path)
-  -- Random weights: a proposal with syntax errors is all but certain.
-  local refusing = vim.tbl_deep_extend('force', TINY_MODEL, { edit = { acceptSyntaxErrors = false, retries = 0 } })
-  with_settings(refusing, function()
-    local proposal, rerr = rewrite_and_wait({ bufnr = bufnr, line1 = 6, line2 = 8, instruction = 'x' })
-    check(proposal == nil, 'a proposal is on show: ' .. show(proposal and proposal.diff))
-    check(rerr and rerr:find('syntax error'), 'expected a syntax-error refusal, got ' .. show(rerr))
-    check(#notes_matching('rewrite failed: .*syntax error') == 1, 'the user was not told: ' .. show(notes))
-    check(buf_text(bufnr) == original and not vim.bo[bufnr].modified, 'the buffer changed')
-    log('  told: ' .. rerr)
-  end)
-end)
+case(
+  'refused by the server: a proposal that adds syntax errors is reported, nothing is shown or changed',
+  function()
+    local path = copy_fixture('sample.rs')
+    local original = read_file(path)
+    local bufnr = open(path)
+    -- Random weights: a proposal with syntax errors is all but certain.
+    local refusing = vim.tbl_deep_extend(
+      'force',
+      TINY_MODEL,
+      { edit = { acceptSyntaxErrors = false, retries = 0 } }
+    )
+    with_settings(refusing, function()
+      local proposal, rerr =
+        rewrite_and_wait({ bufnr = bufnr, line1 = 6, line2 = 8, instruction = 'x' })
+      check(proposal == nil, 'a proposal is on show: ' .. show(proposal and proposal.diff))
+      check(
+        rerr and rerr:find('syntax error'),
+        'expected a syntax-error refusal, got ' .. show(rerr)
+      )
+      check(
+        #notes_matching('rewrite failed: .*syntax error') == 1,
+        'the user was not told: ' .. show(notes)
+      )
+      check(buf_text(bufnr) == original and not vim.bo[bufnr].modified, 'the buffer changed')
+      log('  told: ' .. rerr)
+    end)
+  end
+)
 
-case('fresh server: a rewrite asked for right after opening waits for the server to start', function()
-  for _, c in ipairs(anneal.clients()) do
-    c:stop()
+case(
+  'fresh server: a rewrite asked for right after opening waits for the server to start',
+  function()
+    for _, c in ipairs(anneal.clients()) do
+      c:stop()
+    end
+    wait_for('the running servers to stop', function()
+      return #anneal.clients() == 0
+    end)
+    local path = copy_fixture('sample.py')
+    vim.cmd('silent! %bwipeout!')
+    vim.cmd.edit(vim.fn.fnameescape(path))
+    local bufnr = vim.api.nvim_get_current_buf()
+    local client = anneal.get_client(bufnr)
+    check(client and not client.initialized, 'expected a client that is still starting')
+    reset_notes()
+    local proposal, err =
+      rewrite_and_wait({ bufnr = bufnr, line1 = 16, line2 = 16, instruction = false })
+    check(err == nil and proposal, 'rewrite failed: ' .. tostring(err))
+    check(
+      #notes_matching('waiting for the server') == 1,
+      'the user was not told about the wait: ' .. show(notes)
+    )
+    expect_preview(bufnr)
+    press('gr')
   end
-  wait_for('the running servers to stop', function()
-    return #anneal.clients() == 0
-  end)
-  local path = copy_fixture('sample.py')
-  vim.cmd('silent! %bwipeout!')
-  vim.cmd.edit(vim.fn.fnameescape(path))
-  local bufnr = vim.api.nvim_get_current_buf()
-  local client = anneal.get_client(bufnr)
-  check(client and not client.initialized, 'expected a client that is still starting')
-  reset_notes()
-  local proposal, err = rewrite_and_wait({ bufnr = bufnr, line1 = 16, line2 = 16, instruction = false })
-  check(err == nil and proposal, 'rewrite failed: ' .. tostring(err))
-  check(#notes_matching('waiting for the server') == 1, 'the user was not told about the wait: ' .. show(notes))
-  expect_preview(bufnr)
-  press('gr')
-end)
+)
 
-case('utf-16: a client that offers only UTF-16 positions, charwise selection after non-ASCII text', function()
-  for _, c in ipairs(anneal.clients()) do
-    c:stop()
+case(
+  'utf-16: a client that offers only UTF-16 positions, charwise selection after non-ASCII text',
+  function()
+    for _, c in ipairs(anneal.clients()) do
+      c:stop()
+    end
+    wait_for('the running servers to stop', function()
+      return #anneal.clients() == 0
+    end)
+    local saved = anneal.config.client
+    anneal.config.client = { capabilities = { general = { positionEncodings = { 'utf-16' } } } }
+    local want
+    local ok, err = pcall(accept_case, {
+      fixture = 'sample.py',
+      filetype = 'python',
+      start = function(bufnr, on_done)
+        local client = anneal.get_client(bufnr)
+        check(
+          client.offset_encoding == 'utf-16',
+          'the server chose ' .. tostring(client.offset_encoding)
+        )
+        -- From `Werte` on line 5 (after `Σ` and `ü`: 2 bytes but 1 UTF-16 unit each) to the end
+        -- of line 7, charwise.
+        local line5 = vim.api.nvim_buf_get_lines(bufnr, 4, 5, false)[1]
+        local col = assert(line5:find('Werte', 1, true)) - 1
+        want = {
+          start = { line = 4, character = bytes_to_units(line5, col, 'utf-16') },
+          ['end'] = { line = 6, character = #'        total += v' },
+        }
+        check(
+          want.start.character == col - 2,
+          'fixture: expected 2 two-byte characters before Werte'
+        )
+        vim.api.nvim_win_set_cursor(0, { 5, col })
+        vim.cmd('normal! v2j$\27')
+        run_command("'<,'>AnnealRewrite Werte", on_done)
+      end,
+      check_range = function(proposal)
+        check(
+          vim.deep_equal(proposal.range, want),
+          'requested range ' .. show(proposal.range) .. ', want ' .. show(want)
+        )
+      end,
+    })
+    anneal.config.client = saved
+    for _, c in ipairs(anneal.clients()) do
+      c:stop()
+    end
+    if not ok then
+      error(err, 0)
+    end
   end
-  wait_for('the running servers to stop', function()
-    return #anneal.clients() == 0
-  end)
-  local saved = anneal.config.client
-  anneal.config.client = { capabilities = { general = { positionEncodings = { 'utf-16' } } } }
-  local want
-  local ok, err = pcall(accept_case, {
-    fixture = 'sample.py',
-    filetype = 'python',
-    start = function(bufnr, on_done)
-      local client = anneal.get_client(bufnr)
-      check(client.offset_encoding == 'utf-16', 'the server chose ' .. tostring(client.offset_encoding))
-      -- From `Werte` on line 5 (after `Σ` and `ü`: 2 bytes but 1 UTF-16 unit each) to the end
-      -- of line 7, charwise.
-      local line5 = vim.api.nvim_buf_get_lines(bufnr, 4, 5, false)[1]
-      local col = assert(line5:find('Werte', 1, true)) - 1
-      want = {
-        start = { line = 4, character = bytes_to_units(line5, col, 'utf-16') },
-        ['end'] = { line = 6, character = #'        total += v' },
-      }
-      check(want.start.character == col - 2, 'fixture: expected 2 two-byte characters before Werte')
-      vim.api.nvim_win_set_cursor(0, { 5, col })
-      vim.cmd('normal! v2j$\27')
-      run_command("'<,'>AnnealRewrite Werte", on_done)
-    end,
-    check_range = function(proposal)
-      check(vim.deep_equal(proposal.range, want), 'requested range ' .. show(proposal.range) .. ', want ' .. show(want))
-    end,
-  })
-  anneal.config.client = saved
-  for _, c in ipairs(anneal.clients()) do
-    c:stop()
-  end
-  if not ok then
-    error(err, 0)
-  end
-end)
+)
 
 case(':checkhealth anneal reports the version, the executable and the attached client', function()
   local path = copy_fixture('sample.rs')
@@ -678,12 +839,25 @@ case('help: :helptags builds doc/anneal.txt without errors and :help finds its t
   write_file(doc .. '/anneal.txt', read_file(script_dir .. '/../doc/anneal.txt'))
   vim.cmd('helptags ' .. vim.fn.fnameescape(doc))
   local tags = read_file(doc .. '/tags')
-  for _, tag in ipairs({ 'anneal.txt', 'anneal-setup', ':AnnealRewrite', ':AnnealRepair', 'anneal-preview', 'anneal.rewrite()' }) do
-    check(tags:find('\n' .. vim.pesc(tag) .. '\t') or tags:find('^' .. vim.pesc(tag) .. '\t'), 'no help tag ' .. tag)
+  for _, tag in ipairs({
+    'anneal.txt',
+    'anneal-setup',
+    ':AnnealRewrite',
+    ':AnnealRepair',
+    'anneal-preview',
+    'anneal.rewrite()',
+  }) do
+    check(
+      tags:find('\n' .. vim.pesc(tag) .. '\t') or tags:find('^' .. vim.pesc(tag) .. '\t'),
+      'no help tag ' .. tag
+    )
   end
   vim.opt.runtimepath:append(tmp)
   vim.cmd('help :AnnealRewrite')
-  check(vim.bo.filetype == 'help' and vim.fn.expand('%:t') == 'anneal.txt', ':help :AnnealRewrite opened ' .. vim.fn.expand('%'))
+  check(
+    vim.bo.filetype == 'help' and vim.fn.expand('%:t') == 'anneal.txt',
+    ':help :AnnealRewrite opened ' .. vim.fn.expand('%')
+  )
   vim.cmd('helpclose')
 end)
 
@@ -696,7 +870,14 @@ anneal.setup({
   progress = 'notify',
 })
 
-log(('nvim %s; anneal %s; default model, and %s for the refusal; files in %s'):format(tostring(vim.version()), bin, model_dir, tmp))
+log(
+  ('nvim %s; anneal %s; default model, and %s for the refusal; files in %s'):format(
+    tostring(vim.version()),
+    bin,
+    model_dir,
+    tmp
+  )
+)
 local passed, failed = 0, 0
 for i, c in ipairs(cases) do
   local t0 = uv.hrtime()
@@ -709,7 +890,8 @@ for i, c in ipairs(cases) do
   end
   -- The server falls back to all defaults (the embedded model) on a settings error.
   if ok and #notes_matching('invalid Anneal settings') > 0 then
-    ok, err = false, 'the server rejected the settings: ' .. show(notes_matching('invalid Anneal settings'))
+    ok, err =
+      false, 'the server rejected the settings: ' .. show(notes_matching('invalid Anneal settings'))
   end
   -- Leave no proposal or request behind for the next case.
   anneal.cancel(true)

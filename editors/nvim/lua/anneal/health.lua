@@ -36,13 +36,21 @@ function M.check()
     if res.code == 0 then
       health.ok(('%s (%s)'):format(vim.trim(res.stdout or ''), path ~= '' and path or exe))
     else
-      health.error(('`%s --version` failed (exit %s): %s'):format(exe, tostring(res.code), vim.trim(res.stderr or '')))
+      health.error(
+        ('`%s --version` failed (exit %s): %s'):format(
+          exe,
+          tostring(res.code),
+          vim.trim(res.stderr or '')
+        )
+      )
     end
   end
 
   health.start('Settings')
   if config.init_options ~= nil then
-    health.info('init_options: ' .. vim.inspect(config.init_options, { newline = ' ', indent = '' }))
+    health.info(
+      'init_options: ' .. vim.inspect(config.init_options, { newline = ' ', indent = '' })
+    )
     local model = config.init_options.model
     if type(model) == 'string' and model ~= 'default' then
       if vim.fn.isdirectory(vim.fn.expand(model)) == 1 then
@@ -72,10 +80,18 @@ function M.check()
       bufs[#bufs + 1] = name ~= '' and vim.fn.fnamemodify(name, ':~:.') or ('buffer ' .. bufnr)
     end
     local state = client.initialized and 'initialized' or 'starting'
-    if client.is_stopped and ((vim.fn.has('nvim-0.11') == 1 and client:is_stopped()) or (vim.fn.has('nvim-0.11') ~= 1 and client.is_stopped())) then
+    if
+      client.is_stopped
+      and (
+        (vim.fn.has('nvim-0.11') == 1 and client:is_stopped())
+        or (vim.fn.has('nvim-0.11') ~= 1 and client.is_stopped())
+      )
+    then
       state = 'stopped'
     end
-    local info = client.server_info and (client.server_info.name .. ' ' .. (client.server_info.version or '')) or ''
+    local info = client.server_info
+        and (client.server_info.name .. ' ' .. (client.server_info.version or ''))
+      or ''
     local msg = ('client %d %s (%s), %s, root %s, encoding %s, attached to %s'):format(
       client.id,
       info,
@@ -93,7 +109,9 @@ function M.check()
   end
   if anneal.progress then
     local p = anneal.progress
-    health.info(('last progress: %s%s'):format(p.title or '', p.message and (': ' .. p.message) or ''))
+    health.info(
+      ('last progress: %s%s'):format(p.title or '', p.message and (': ' .. p.message) or '')
+    )
   end
 end
 

@@ -155,12 +155,32 @@ end
 
 local function set_buffer_keymaps(bufnr)
   for _, lhs in ipairs(as_list(M.config.keymaps.rewrite)) do
-    vim.keymap.set('n', lhs, '<Cmd>AnnealRewrite<CR>', { buffer = bufnr, desc = 'Anneal: rewrite line' })
-    vim.keymap.set('x', lhs, ':AnnealRewrite<CR>', { buffer = bufnr, desc = 'Anneal: rewrite selection' })
+    vim.keymap.set(
+      'n',
+      lhs,
+      '<Cmd>AnnealRewrite<CR>',
+      { buffer = bufnr, desc = 'Anneal: rewrite line' }
+    )
+    vim.keymap.set(
+      'x',
+      lhs,
+      ':AnnealRewrite<CR>',
+      { buffer = bufnr, desc = 'Anneal: rewrite selection' }
+    )
   end
   for _, lhs in ipairs(as_list(M.config.keymaps.repair)) do
-    vim.keymap.set('n', lhs, '<Cmd>AnnealRepair<CR>', { buffer = bufnr, desc = 'Anneal: repair line' })
-    vim.keymap.set('x', lhs, ':AnnealRepair<CR>', { buffer = bufnr, desc = 'Anneal: repair selection' })
+    vim.keymap.set(
+      'n',
+      lhs,
+      '<Cmd>AnnealRepair<CR>',
+      { buffer = bufnr, desc = 'Anneal: repair line' }
+    )
+    vim.keymap.set(
+      'x',
+      lhs,
+      ':AnnealRepair<CR>',
+      { buffer = bufnr, desc = 'Anneal: repair selection' }
+    )
   end
 end
 
@@ -191,8 +211,14 @@ local function charwise_range(bufnr, encoding)
     end_col = end_col + #vim.fn.strpart(last, end_col, 1, 1)
   end
   return {
-    start = { line = s[1] - 1, character = vim.lsp.util.character_offset(bufnr, s[1] - 1, s[2], encoding) },
-    ['end'] = { line = end_row, character = vim.lsp.util.character_offset(bufnr, end_row, end_col, encoding) },
+    start = {
+      line = s[1] - 1,
+      character = vim.lsp.util.character_offset(bufnr, s[1] - 1, s[2], encoding),
+    },
+    ['end'] = {
+      line = end_row,
+      character = vim.lsp.util.character_offset(bufnr, end_row, end_col, encoding),
+    },
   }
 end
 
@@ -213,7 +239,11 @@ local function edits_for(edit, uri)
     elseif change.kind then
       return nil, nil, 'the edit creates, renames or deletes files'
     else
-      return nil, nil, 'the edit touches another document: ' .. tostring(change.textDocument and change.textDocument.uri)
+      return nil,
+        nil,
+        'the edit touches another document: ' .. tostring(
+          change.textDocument and change.textDocument.uri
+        )
     end
   end
   for change_uri, list in pairs(edit.changes or {}) do
@@ -264,10 +294,15 @@ end
 
 local function show_preview(proposal)
   local name = vim.api.nvim_buf_get_name(proposal.bufnr)
-  local short = name ~= '' and vim.fn.fnamemodify(name, ':~:.') or ('[buffer ' .. proposal.bufnr .. ']')
+  local short = name ~= '' and vim.fn.fnamemodify(name, ':~:.')
+    or ('[buffer ' .. proposal.bufnr .. ']')
   local old = table.concat(proposal.old_lines, '\n') .. '\n'
   local new = table.concat(proposal.new_lines, '\n') .. '\n'
-  local diff = (vim.text and vim.text.diff or vim.diff)(old, new, { result_type = 'unified', ctxlen = 3 })
+  local diff = (vim.text and vim.text.diff or vim.diff)(
+    old,
+    new,
+    { result_type = 'unified', ctxlen = 3 }
+  )
   local a, b = 'a/' .. short, 'b/' .. short
   if short:sub(1, 1) == '/' or short:sub(1, 1) == '~' or short:sub(1, 1) == '[' then
     a, b = short, short
@@ -278,7 +313,11 @@ local function show_preview(proposal)
 
   local buf = vim.api.nvim_create_buf(false, true)
   vim.api.nvim_buf_set_lines(buf, 0, -1, false, lines)
-  pcall(vim.api.nvim_buf_set_name, buf, 'anneal://proposal/' .. proposal.bufnr .. '/' .. proposal.id)
+  pcall(
+    vim.api.nvim_buf_set_name,
+    buf,
+    'anneal://proposal/' .. proposal.bufnr .. '/' .. proposal.id
+  )
   vim.bo[buf].buftype = 'nofile'
   vim.bo[buf].bufhidden = 'wipe'
   vim.bo[buf].swapfile = false
@@ -300,7 +339,9 @@ local function show_preview(proposal)
   vim.wo[win].winfixheight = true
   local accept = table.concat(as_list(M.config.keymaps.accept), '/')
   local reject = table.concat(as_list(M.config.keymaps.reject), '/')
-  vim.wo[win].winbar = ('Anneal proposal · %s accept · %s reject'):format(accept, reject):gsub('%%', '%%%%')
+  vim.wo[win].winbar = ('Anneal proposal · %s accept · %s reject')
+    :format(accept, reject)
+    :gsub('%%', '%%%%')
 
   for _, lhs in ipairs(as_list(M.config.keymaps.accept)) do
     vim.keymap.set('n', lhs, function()
@@ -337,7 +378,9 @@ local function on_resolved(ctx, action)
   local edit = action and action.edit
   if not edit then
     -- A repair that found nothing says so in its title.
-    return nil, (action and action.title and action.title:find('^Anneal: no ')) and action.title:sub(9) or 'the server proposed no edit'
+    return nil,
+      (action and action.title and action.title:find('^Anneal: no ')) and action.title:sub(9)
+        or 'the server proposed no edit'
   end
   local uri = vim.uri_from_bufnr(bufnr)
   local edits, version, why = edits_for(edit, uri)
@@ -406,7 +449,8 @@ end
 ---@param opts? table
 function M.rewrite(opts)
   opts = opts or {}
-  local bufnr = (opts.bufnr == nil or opts.bufnr == 0) and vim.api.nvim_get_current_buf() or opts.bufnr
+  local bufnr = (opts.bufnr == nil or opts.bufnr == 0) and vim.api.nvim_get_current_buf()
+    or opts.bufnr
   local client = M.get_client(bufnr)
   local function fail(msg, level)
     notify(msg, level or vim.log.levels.ERROR)
@@ -485,22 +529,28 @@ function M.rewrite(opts)
   local function resolve(action)
     action.data = action.data or {}
     action.data.instruction = instruction
-    local ok, request_id = client_request(client, 'codeAction/resolve', action, function(err, resolved)
-      if pending.cancelled then
-        return
-      end
-      if err then
-        if err.code ~= REQUEST_CANCELLED then
-          notify('rewrite failed: ' .. describe_error(err), vim.log.levels.ERROR)
+    local ok, request_id = client_request(
+      client,
+      'codeAction/resolve',
+      action,
+      function(err, resolved)
+        if pending.cancelled then
+          return
         end
-        return done(describe_error(err), nil)
-      end
-      local proposal, why = on_resolved(ctx, resolved)
-      if not proposal then
-        notify(why, vim.log.levels.WARN)
-      end
-      done(why, proposal)
-    end, bufnr)
+        if err then
+          if err.code ~= REQUEST_CANCELLED then
+            notify('rewrite failed: ' .. describe_error(err), vim.log.levels.ERROR)
+          end
+          return done(describe_error(err), nil)
+        end
+        local proposal, why = on_resolved(ctx, resolved)
+        if not proposal then
+          notify(why, vim.log.levels.WARN)
+        end
+        done(why, proposal)
+      end,
+      bufnr
+    )
     if not ok then
       return done('the server is not running', nil)
     end
@@ -512,33 +562,39 @@ function M.rewrite(opts)
     range = range,
     context = { diagnostics = { diagnostic }, only = { kind }, triggerKind = 1 },
   }
-  local ok, request_id = client_request(client, 'textDocument/codeAction', params, function(err, actions)
-    if pending.cancelled then
-      return
-    end
-    if err then
-      notify('code action request failed: ' .. describe_error(err), vim.log.levels.ERROR)
-      return done(describe_error(err), nil)
-    end
-    local action
-    for _, a in ipairs(actions or {}) do
-      if a.kind == kind and type(a.data) == 'table' and a.data.uri then
-        action = a
-        break
+  local ok, request_id = client_request(
+    client,
+    'textDocument/codeAction',
+    params,
+    function(err, actions)
+      if pending.cancelled then
+        return
       end
-    end
-    if not action then
-      -- The server offers a command instead of a resolvable action to clients that do not
-      -- announce resolve support; it resolves data it did not hand out just the same.
-      action = {
-        title = diagnostic and 'Anneal: Repair syntax error' or 'Anneal: Rewrite selection',
-        kind = kind,
-        data = { uri = uri, version = ctx.version, range = range },
-      }
-    end
-    ctx.version = action.data.version or ctx.version
-    resolve(action)
-  end, bufnr)
+      if err then
+        notify('code action request failed: ' .. describe_error(err), vim.log.levels.ERROR)
+        return done(describe_error(err), nil)
+      end
+      local action
+      for _, a in ipairs(actions or {}) do
+        if a.kind == kind and type(a.data) == 'table' and a.data.uri then
+          action = a
+          break
+        end
+      end
+      if not action then
+        -- The server offers a command instead of a resolvable action to clients that do not
+        -- announce resolve support; it resolves data it did not hand out just the same.
+        action = {
+          title = diagnostic and 'Anneal: Repair syntax error' or 'Anneal: Rewrite selection',
+          kind = kind,
+          data = { uri = uri, version = ctx.version, range = range },
+        }
+      end
+      ctx.version = action.data.version or ctx.version
+      resolve(action)
+    end,
+    bufnr
+  )
   if not ok then
     return done('the server is not running', nil)
   end
@@ -677,7 +733,8 @@ local function on_progress(ev)
     M._titles[params.token] = value.title
   end
   local title = value.title or (M._titles and M._titles[params.token]) or 'Anneal'
-  M.progress = { kind = value.kind, title = title, message = value.message, percentage = value.percentage }
+  M.progress =
+    { kind = value.kind, title = title, message = value.message, percentage = value.percentage }
   M.progress_count = M.progress_count + 1
   if value.kind == 'end' and M._titles then
     M._titles[params.token] = nil
@@ -718,7 +775,8 @@ function M.fill(opts)
   end
   local params = vim.lsp.util.make_position_params(0, client.offset_encoding or 'utf-16')
   local caps = client.server_capabilities or {}
-  local method = caps.inlineCompletionProvider and 'textDocument/inlineCompletion' or 'textDocument/completion'
+  local method = caps.inlineCompletionProvider and 'textDocument/inlineCompletion'
+    or 'textDocument/completion'
   params.context = { triggerKind = 1 }
   local tick = vim.api.nvim_buf_get_changedtick(bufnr)
   notify('filling…')
@@ -739,7 +797,11 @@ function M.fill(opts)
       notify('the buffer changed while the model ran; ask again', vim.log.levels.WARN)
       return done('stale')
     end
-    vim.lsp.util.apply_text_edits({ { range = range, newText = text } }, bufnr, client.offset_encoding or 'utf-16')
+    vim.lsp.util.apply_text_edits(
+      { { range = range, newText = text } },
+      bufnr,
+      client.offset_encoding or 'utf-16'
+    )
     notify('filled ' .. #text .. ' characters (u undoes)')
     done(nil)
   end, bufnr)
@@ -763,7 +825,13 @@ function M.describe_status(s)
   local info = s.modelInfo
   if info then
     line = line
-      .. string.format(' (%s, %.1f M parameters, %s%s)', info.family, info.parameters / 1e6, info.dtype, info.editTrained and ', edit-trained' or '')
+      .. string.format(
+        ' (%s, %.1f M parameters, %s%s)',
+        info.family,
+        info.parameters / 1e6,
+        info.dtype,
+        info.editTrained and ', edit-trained' or ''
+      )
   end
   line = line .. ' · ' .. s.device
   if s.error then
@@ -788,7 +856,11 @@ function M.configure(init_options)
   M.config.init_options = init_options
   for _, client in ipairs(vim.lsp.get_clients({ name = NAME })) do
     client.config.init_options = init_options
-    client_notify(client, 'workspace/didChangeConfiguration', { settings = init_options or vim.NIL })
+    client_notify(
+      client,
+      'workspace/didChangeConfiguration',
+      { settings = init_options or vim.NIL }
+    )
   end
 end
 
@@ -810,13 +882,17 @@ local function command_range(cmd)
 end
 
 local function create_commands()
-  vim.api.nvim_create_user_command('AnnealRewrite', function(cmd)
-    local opts = command_range(cmd)
-    if cmd.args ~= '' then
-      opts.instruction = cmd.args
-    end
-    M.rewrite(opts)
-  end, { range = true, nargs = '*', desc = 'Anneal: rewrite the range (prompts for an instruction)' })
+  vim.api.nvim_create_user_command(
+    'AnnealRewrite',
+    function(cmd)
+      local opts = command_range(cmd)
+      if cmd.args ~= '' then
+        opts.instruction = cmd.args
+      end
+      M.rewrite(opts)
+    end,
+    { range = true, nargs = '*', desc = 'Anneal: rewrite the range (prompts for an instruction)' }
+  )
   vim.api.nvim_create_user_command('AnnealRepair', function(cmd)
     M.repair(cmd.range == 0 and {} or command_range(cmd))
   end, { range = true, desc = 'Anneal: rewrite the range with no instruction' })
@@ -883,7 +959,10 @@ function M.setup(opts)
 
   -- Buffers opened before setup().
   for _, bufnr in ipairs(vim.api.nvim_list_bufs()) do
-    if vim.api.nvim_buf_is_loaded(bufnr) and vim.tbl_contains(M.config.filetypes, vim.bo[bufnr].filetype) then
+    if
+      vim.api.nvim_buf_is_loaded(bufnr)
+      and vim.tbl_contains(M.config.filetypes, vim.bo[bufnr].filetype)
+    then
       M.start(bufnr)
     end
   end
