@@ -21,7 +21,7 @@ function instructionArg(arg: unknown): string | undefined {
   return undefined;
 }
 
-export async function activate(context: vscode.ExtensionContext): Promise<void> {
+export function activate(context: vscode.ExtensionContext): void {
   const output = vscode.window.createOutputChannel('Anneal');
   host = new ServerHost(output);
   const status = new StatusItem(host);

@@ -14,7 +14,6 @@ import {
   WorkDoneProgressBegin,
   WorkDoneProgressCreateParams,
   WorkDoneProgressCreateRequest,
-  WorkDoneProgressEnd,
   WorkDoneProgressReport,
 } from 'vscode-languageclient/node';
 
@@ -99,13 +98,13 @@ export class ProgressHub implements StaticFeature {
     const subscription = this.client.onProgress(WorkDoneProgress.type, token, (value) => {
       switch (value.kind) {
         case 'begin':
-          this.begin(key, value as WorkDoneProgressBegin);
+          this.begin(key, value);
           break;
         case 'report':
-          this.report(key, value as WorkDoneProgressReport);
+          this.report(key, value);
           break;
         case 'end':
-          this.end(key, (value as WorkDoneProgressEnd).message);
+          this.end(key, value.message);
           break;
       }
     });

@@ -95,9 +95,9 @@ function untilCancelled<T>(promise: Thenable<T>, token: vscode.CancellationToken
         sub.dispose();
         resolve(v);
       },
-      (e) => {
+      (e: unknown) => {
         sub.dispose();
-        reject(e);
+        reject(e instanceof Error ? e : new Error(String(e)));
       },
     );
   });
@@ -275,7 +275,7 @@ export class Rewriter implements vscode.Disposable {
       const actions = await untilCancelled(client.sendRequest(CodeActionRequest.type, params, token), token);
       let action = (actions ?? []).find(
         (a): a is CodeAction =>
-          CodeAction.is(a) && a.kind === REWRITE_KIND && typeof a.data === 'object' && a.data !== null && typeof a.data.uri === 'string',
+          CodeAction.is(a) && a.kind === REWRITE_KIND && typeof a.data === 'object' && a.data !== null && typeof (a.data as { uri?: unknown }).uri === 'string',
       );
       if (!action) {
         // The server offers a command instead to clients without resolve support; it resolves
@@ -475,7 +475,7 @@ export class Rewriter implements vscode.Disposable {
       try {
         await vscode.window.tabGroups.close(tabs);
       } catch (err) {
-        this.host.output.appendLine(`closing the proposal's diff: ${err}`);
+        this.host.output.appendLine(`closing the proposal's diff: ${String(err)}`);
       }
     }
     this.content.delete(p.proposalUri);

@@ -247,7 +247,7 @@ export class ServerHost implements vscode.Disposable {
       try {
         await client.dispose(5000);
       } catch (err) {
-        this.output.appendLine(`stopping the server: ${err}`);
+        this.output.appendLine(`stopping the server: ${String(err)}`);
       }
     }
     hub?.dispose();
