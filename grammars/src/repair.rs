@@ -515,10 +515,10 @@ impl Search<'_> {
             Some(error) => window(&state.tree, text, error, error.range.start.max(state.window.start), self.limits.window_tokens),
             None => return vec![],
         };
-        let leaves = leaves_in(&state.tree, &focus);
+        let leaves = leaves_in(&state.tree, text, &focus);
         // Where the parse state is unknown (inside an ERROR), any punctuation could go: those
         // the code around already uses, which is nearly always the one a typo lost.
-        let nearby = leaves_in(&state.tree, &(focus.start.saturating_sub(8 << 10)..focus.end + (8 << 10)));
+        let nearby = leaves_in(&state.tree, text, &(focus.start.saturating_sub(8 << 10)..focus.end + (8 << 10)));
         let used: HashSet<&str> = nearby.iter().map(|l| &text[l.range.clone()]).collect();
         let mut any: Vec<&'static str> = lits.punctuation.iter().copied().filter(|p| used.contains(p)).collect();
         if any.is_empty() {
@@ -798,8 +798,8 @@ struct Leaf {
 /// The tokens (leaves that are not zero-width) around the window: those of its lines and the
 /// line before, at most `limit` in all, most of them from the start of the window (where an
 /// error is usually detected late, not early).
-fn leaves_in(tree: &Tree, window: &Range<usize>) -> Vec<Leaf> {
-    leaves_nodes(tree, window).into_iter().map(leaf).collect()
+fn leaves_in(tree: &Tree, text: &str, window: &Range<usize>) -> Vec<Leaf> {
+    leaves_nodes(tree, window).into_iter().map(|node| leaf(node, text)).collect()
 }
 
 /// The non-empty leaves of `tree` that touch `window`, in document order.
@@ -857,16 +857,25 @@ fn unplaced(node: Node) -> bool {
     node.parent().is_some_and(|p| p.is_error())
 }
 
-fn leaf(node: Node) -> Leaf {
+fn leaf(node: Node, text: &str) -> Leaf {
     let kind = node.kind();
     Leaf {
         typo_sized: node.byte_range().len() <= 32
             && !kind.contains("comment")
             && !kind.contains("string_content")
-            && !kind.contains("string_fragment"),
+            && !kind.contains("string_fragment")
+            && !is_quoted(&text[node.byte_range()]),
         range: node.byte_range(),
         next_state: if node.has_error() || unplaced(node) { 0 } else { node.next_parse_state() },
     }
+}
+
+/// A whole quoted literal in one token, longer than a pair of quotes (Bash's `'{0..7}'`,
+/// Rust's `'a'`): no typo makes or breaks one as a unit. Replaced by a `)`, it scored well with
+/// the model and made a repair eight lexemes from the input.
+fn is_quoted(token: &str) -> bool {
+    let b = token.as_bytes();
+    b.len() >= 3 && matches!(b[0], b'"' | b'\'' | b'`') && b[b.len() - 1] == b[0]
 }
 
 /// The window of an error: its lines and the line before, cut to about `tokens` tokens (an
@@ -878,7 +887,7 @@ fn window(tree: &Tree, text: &str, error: &SyntaxError, anchor: usize, tokens: u
     let line_end = |at: usize| b[at.min(b.len())..].iter().position(|&c| c == b'\n').map_or(b.len(), |i| at + i);
     let start = line_start(line_start(anchor).saturating_sub(1));
     let end = line_end(error.range.end);
-    let all = leaves_in(tree, &(start..end));
+    let all = leaves_in(tree, text, &(start..end));
     if all.len() <= tokens {
         return start..end;
     }
@@ -1245,6 +1254,19 @@ mod tests {
         let found = candidates(text, language);
         let descriptions: Vec<&str> = found.iter().map(|c| c.description.as_str()).collect();
         found.iter().find(|c| c.change.apply(text) == want).unwrap_or_else(|| panic!("not among {descriptions:#?}")).clone()
+    }
+
+    /// A lost `)` after a single-quoted word list: the list is one token in Bash's grammar,
+    /// and replacing it by the `)` parsed and scored well with the model.
+    #[test]
+    fn a_whole_quoted_token_is_neither_deleted_nor_replaced() {
+        let original = "f() {\n    COMPREPLY=($(compgen -W '{0..7}' -- \"$cur\"))\n    return\n}\n";
+        let broken = original.replacen("\"))", "\")", 1);
+        restoring(&broken, original, Language::Bash);
+        let list = broken.find("'{0..7}'").unwrap();
+        for c in candidates(&broken, Language::Bash) {
+            assert!(c.change.range.end <= list || c.change.range.start >= list + 8, "{} touches the list", c.description);
+        }
     }
 
     #[test]

@@ -181,22 +181,28 @@ pub fn repair(
         first_error.get_or_insert(unrepaired.clone());
         let searched = Searched { text: search_text, tree: search_tree, offset: local.start };
         let mut ranked = rank(model, ranker, &text, &searched, outcome.candidates, &mut passes, observe, round)?;
-        // The best candidate that leaves fewer errors in the whole file (in a window, one
-        // could have thrown off the code past its end), or as many but fewer tokens the parse
-        // cannot place (one of several mistakes in one error mended).
+        // Of the model's first four, the candidate that leaves the fewest errors in the whole
+        // file (in a window, one could have thrown off the code past its end), the better
+        // ranked of equals; it must leave fewer errors than there are, or as many but fewer
+        // tokens the parse cannot place (one of several mistakes in one error mended). Fewest,
+        // not the first that leaves fewer: a Bash `case` that lost its `esac` was "mended" by
+        // a `|` that left one error no later round could mend, where the model's second
+        // choice, the `esac`, left none.
         let unplaced_now = tree.unplaced_tokens(&text, 0..text.len());
-        let mut chosen = None;
+        let mut chosen: Option<(usize, usize, String, SyntaxTree)> = None;
         for (i, scored) in ranked.iter().enumerate().take(4) {
             let (new_text, next) = changed(&tree, &text, &scored.candidate.change);
             let errors_next = next.errors(&new_text, 1000).len();
-            if errors_next < errors_now.len()
-                || (errors_next <= errors_now.len() + 1 && next.unplaced_tokens(&new_text, 0..new_text.len()) < unplaced_now)
-            {
-                chosen = Some((i, new_text, next));
-                break;
+            let mends = errors_next < errors_now.len()
+                || (errors_next <= errors_now.len() + 1 && next.unplaced_tokens(&new_text, 0..new_text.len()) < unplaced_now);
+            if mends && chosen.as_ref().is_none_or(|c| errors_next < c.1) {
+                chosen = Some((i, errors_next, new_text, next));
+                if errors_next == 0 {
+                    break;
+                }
             }
         }
-        let Some((i, new_text, new_tree)) = chosen else {
+        let Some((i, _, new_text, new_tree)) = chosen else {
             out.unrepaired = Some(unrepaired);
             break;
         };

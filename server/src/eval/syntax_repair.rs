@@ -334,10 +334,16 @@ struct Outcome {
     rank_of_original: Option<usize>,
 }
 
-/// Token edit distance between two texts (Levenshtein over their tokens' texts).
-fn token_distance(a: &str, b: &str, language: Language) -> usize {
-    let ta: Vec<&str> = tokens(a, language).into_iter().map(|t| &a[t.range]).collect();
-    let tb: Vec<&str> = tokens(b, language).into_iter().map(|t| &b[t.range]).collect();
+/// Token edit distance between two texts (Levenshtein over their lexemes).
+///
+/// Lexemes, not the parse's leaves: Break-It-Fix-It counts the tokens of a lexer, which reads a
+/// broken file and its repair alike, while a parse's leaves depend on the errors. An unclosed
+/// string made the broken file's leaves differ from the repair's by dozens, so a one-quote
+/// repair that parses was not counted fixed. A lexeme is a run of letters, digits and `_`, or
+/// one other character; whitespace separates them. (A two-character operator is two lexemes,
+/// which can only make this stricter than a language's own lexer.)
+fn token_distance(a: &str, b: &str) -> usize {
+    let (ta, tb) = (lexemes(a), lexemes(b));
     // Common prefix and suffix first: the files differ in a few places.
     let p = ta.iter().zip(&tb).take_while(|(x, y)| x == y).count();
     let s = ta[p..].iter().rev().zip(tb[p..].iter().rev()).take_while(|(x, y)| x == y).count();
@@ -356,19 +362,39 @@ fn token_distance(a: &str, b: &str, language: Language) -> usize {
     prev[y.len()]
 }
 
+/// The lexemes of `text`, in order (see [`token_distance`]).
+fn lexemes(text: &str) -> Vec<&str> {
+    let word = |c: char| c.is_alphanumeric() || c == '_';
+    let mut out = vec![];
+    let mut chars = text.char_indices().peekable();
+    while let Some((i, c)) = chars.next() {
+        if c.is_whitespace() {
+            continue;
+        }
+        let mut end = i + c.len_utf8();
+        if word(c) {
+            while let Some(&(j, d)) = chars.peek().filter(|&&(_, d)| word(d)) {
+                end = j + d.len_utf8();
+                chars.next();
+            }
+        }
+        out.push(&text[i..end]);
+    }
+    out
+}
+
 fn judge(case: &Case, arm: &str, result: &str, ms: f64, forward_passes: usize, rank_of_original: Option<usize>) -> Outcome {
     let language = case.language;
     let before = syntax_errors(&case.broken, 0..case.broken.len(), language);
     let after = syntax_errors(result, 0..result.len(), language);
     let changed = diff_range(&case.broken, result);
     let outside = changed.is_some_and(|r| r.start < case.lines.start.saturating_sub(400) || r.end > case.lines.end + 400);
-    let distance = token_distance(&case.broken, result, language);
+    let distance = token_distance(&case.broken, result);
     Outcome {
         arm: arm.into(),
         language: language.name().into(),
         kinds: case.kinds.clone(),
-        // The original is fixed by definition; the distance counts the broken file's parse
-        // leaves, which an unclosed string can split or join by the dozen.
+        // The original is fixed by definition.
         fixed: result == case.original || after == 0 && (1..=4 * case.kinds.len()).contains(&distance),
         exact: result == case.original,
         worse: after > before || (outside && result != case.original),
@@ -707,7 +733,13 @@ mod tests {
 
     #[test]
     fn token_distance_counts_token_edits() {
-        assert_eq!(token_distance("x = f(a)\n", "x = f(a\n", Language::Python), 1);
-        assert_eq!(token_distance("x = 1\n", "x = 1\n", Language::Python), 0);
+        assert_eq!(token_distance("x = f(a)\n", "x = f(a\n"), 1);
+        assert_eq!(token_distance("x = 1\n", "x = 1\n"), 0);
+        assert_eq!(token_distance("x = 1\n", "x  =\t1"), 0, "whitespace separates, and is not counted");
+        assert_eq!(token_distance("if a == b_1:\n", "if a = b_1:\n"), 1);
+        // A quote that closes a string: one edit, however the unclosed string threw the parse.
+        let broken = "f() {\n    cmd=\"${words[i]}\n    break\n}\n";
+        assert_eq!(token_distance(broken, &broken.replace("cmd=", "\"cmd=")), 1);
+        assert_eq!(lexemes("é😀 ab1_c+=\"x\""), ["é", "😀", "ab1_c", "+", "=", "\"", "x", "\""]);
     }
 }
