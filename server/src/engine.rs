@@ -240,7 +240,7 @@ fn instruction_for<'a>(model: &Model, request: &RewriteRequest<'a>) -> Option<&'
     request.instruction.filter(|i| !i.trim().is_empty() && model.follows_instructions())
 }
 
-/// A fault-injection hook for the end-to-end tests of panic handling (`tests/bad_input.rs`):
+/// A fault-injection hook for the end-to-end tests of panic handling (`server/tests/bad_input.rs`):
 /// with `ANNEAL_TEST_PANIC_ON_INSTRUCTION=TEXT` in the environment, a rewrite whose instruction
 /// is `TEXT` panics in [`rewrite`] (on the blocking worker), and one whose instruction is
 /// `TEXT@handler` panics in the LSP handler (`lsp::rewrite_job`). Nothing else can make the
@@ -262,7 +262,7 @@ pub fn test_panic_hook<T: AsRef<str>>(instruction: Option<&str>, site: &str, tex
 }
 
 /// A test hook for the end-to-end tests of cancellation and of results that go stale
-/// (`tests/stress.rs`, `tests/lsp_fill_status.rs`): with `ANNEAL_TEST_STEP_DELAY=MS` in the
+/// (`server/tests/stress.rs`, `server/tests/lsp_fill_status.rs`): with `ANNEAL_TEST_STEP_DELAY=MS` in the
 /// environment, a job waits MS milliseconds after each decode step, before it looks at its
 /// cancel flag; with `MS:TEXT`, only a rewrite whose instruction is `TEXT` does. The tiny random
 /// checkpoints those tests run can end a job in one step, sooner than a test can act on it

@@ -24,14 +24,14 @@ use clap::{Parser, Subcommand};
 // (see shared notes on training on CPU). mimalloc keeps them. Its `override` feature also takes
 // over C's malloc, used by tree-sitter and the tokenizer's regex engine: under glibc, those
 // allocations spread over one arena per thread that served a request and resident memory crept
-// up by a quarter over 1,000 requests (tests/stress.rs); with one allocator it stays flat.
+// up by a quarter over 1,000 requests (server/tests/stress.rs); with one allocator it stays flat.
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 /// By default mimalloc commits whole arenas up front where the OS overcommits memory, as Linux
 /// does, and then keeps freed pages: resident memory becomes the high-water mark of every
 /// request so far. For a server that sits next to an editor all day that is the wrong trade:
-/// under the stress test (tests/stress.rs) it held 30 MB for 6 MB of live data and rose in
+/// under the stress test (server/tests/stress.rs) it held 30 MB for 6 MB of live data and rose in
 /// steps of several MB over hundreds of requests. Committed on demand, freed pages go back to
 /// the system and resident memory tracks the live data. mimalloc reads its options before
 /// `main` runs, so the server re-executes itself once with the option in its environment

@@ -8,8 +8,7 @@
 //! `acceptSyntaxErrors`, so they exercise the plumbing in milliseconds; what the model writes
 //! does not matter here.
 
-#[path = "support/lsp_client.rs"]
-mod lsp_client;
+use anneal_test_support::lsp_client;
 
 use std::fmt::Write as _;
 use std::path::Path;

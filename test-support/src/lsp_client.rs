@@ -1,7 +1,5 @@
 //! A minimal LSP client over the real binary's stdio, for end-to-end tests: frames messages,
 //! answers the server's own requests (progress tokens, applyEdit), and waits for responses.
-//! Shared by several test targets, each using a part of it.
-#![allow(dead_code)]
 
 use std::io::{BufRead, BufReader, Write};
 use std::process::{Child, ChildStdin, Command, Stdio};

@@ -10,8 +10,7 @@
 //! A tiny random-weight checkpoint keeps each rewrite to milliseconds: the subject here is
 //! the server's plumbing under load, not what the model writes.
 
-#[path = "support/lsp_client.rs"]
-mod lsp_client;
+use anneal_test_support::lsp_client;
 
 use std::collections::{HashMap, VecDeque};
 use std::ops::Range;

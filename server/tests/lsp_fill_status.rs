@@ -3,10 +3,8 @@
 //! Fills run on the embedded default model; the races slow its steps with the server's test
 //! hook.
 
-#[path = "support/checkpoints.rs"]
-mod checkpoints;
-#[path = "support/lsp_client.rs"]
-mod lsp_client;
+use anneal_test_support::checkpoints;
+use anneal_test_support::lsp_client;
 
 use std::time::Duration;
 

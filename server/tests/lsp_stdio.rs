@@ -1,10 +1,8 @@
 //! End to end over stdio: the real `anneal serve`, a tiny random-weight checkpoint made by
 //! `anneal model random`, and the LSP exchange an editor makes for one rewrite.
 
-#[path = "support/checkpoints.rs"]
-mod checkpoints;
-#[path = "support/lsp_client.rs"]
-mod lsp_client;
+use anneal_test_support::checkpoints;
+use anneal_test_support::lsp_client;
 
 use std::time::Duration;
 

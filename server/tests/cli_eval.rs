@@ -1,4 +1,4 @@
-//! `anneal eval` end to end on the fixtures in tests/fixtures/eval: every benchmark runs on
+//! `anneal eval` end to end on the fixtures in server/tests/fixtures/eval: every benchmark runs on
 //! the default model and writes the JSONL and summary it promises; the benchmarks' reference
 //! solutions pass and the unchanged text fails (the harness measures what it claims); a rerun
 //! resumes; bad input gets a clear error.
@@ -11,7 +11,7 @@ use serde_json::Value;
 const BIN: &str = env!("CARGO_BIN_EXE_anneal");
 
 fn fixture(name: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/fixtures/eval").join(name)
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/eval").join(name)
 }
 
 /// The benchmarks, each with its fixture and the options that keep it to fast toolchains.

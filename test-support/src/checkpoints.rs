@@ -1,5 +1,4 @@
 //! Checkpoint folders for end-to-end tests, made from the repo's own fixtures.
-#![allow(dead_code)]
 
 use std::path::{Path, PathBuf};
 

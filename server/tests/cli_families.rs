@@ -9,8 +9,7 @@ use std::process::{Command, Output};
 
 const BIN: &str = env!("CARGO_BIN_EXE_anneal");
 
-#[path = "support/checkpoints.rs"]
-mod checkpoints;
+use anneal_test_support::checkpoints;
 
 fn fixture(family: &str) -> PathBuf {
     checkpoints::parity_fixture(family)

@@ -10,8 +10,7 @@
 //! - nor does it create, change or remove a file anywhere (the same trace, every file call);
 //! - checkpoints are safetensors only: a pickle-only folder is refused by name.
 
-#[path = "support/lsp_client.rs"]
-mod lsp_client;
+use anneal_test_support::lsp_client;
 
 use std::collections::BTreeMap;
 use std::path::Path;
