@@ -18,8 +18,8 @@ echo "cargo clippy --workspace --all-targets --locked -- -D warnings"
 cargo clippy --workspace --all-targets --locked -- -D warnings
 cargo test --workspace --locked
 # The GPU check's steps on the CPU at tiny sizes, so that its first run on a lent GPU does not
-# fail on a typo (scripts/device-check.sh; about a minute on the build above).
-scripts/device-check.sh dry-run target/device-check-dry-run
+# fail on a typo (scripts/gpu/device-check.sh; about a minute on the build above).
+scripts/gpu/device-check.sh dry-run target/device-check-dry-run
 # The editors' own lints: stylua for the plugin's Lua, and for the extension tsc in strict mode
 # and typed ESLint (its `npm test` runs both).
 (cd editors/nvim && npm ci --no-audit --no-fund --loglevel=error && npm run --silent lint)

@@ -139,7 +139,7 @@ fn the_memory_check_counts_the_file_at_its_stored_size() {
 
 #[test]
 fn llama_cpps_layout_loads_to_the_model_it_was_converted_from() {
-    // Written by llama.cpp's own Python package (scripts/gguf_fixtures.py): its tensor names,
+    // Written by llama.cpp's own Python package (models/tests/fixtures/gguf_fixtures.py): its tensor names,
     // its Q8_0 quantizer (embedding and output layer included), LLaDA's interleaved query and
     // key rows, the config only as metadata. Its Q8_0 blocks are bit for bit candle's, so the
     // file loads to exactly the model Anneal's quantize-on-load makes of the source.

@@ -1,5 +1,5 @@
 //! Logit and sampler parity with the open families' reference implementations, on tiny random
-//! models that `scripts/parity_fixtures.py` built with PyTorch (transformers' Qwen2 for Dream,
+//! models that `models/tests/fixtures/parity_fixtures.py` built with PyTorch (transformers' Qwen2 for Dream,
 //! LLaMA for LLaDA, both made bidirectional) and saved in each family's checkpoint layout.
 
 use std::ops::ControlFlow;
@@ -10,7 +10,7 @@ use anneal_models::{Denoiser, Family, Model};
 use candle_core::{DType, Device};
 
 /// Where the tests run: the CPU in f32, unless `ANNEAL_TEST_DEVICE` (`cuda`, `cuda:N`) and
-/// `ANNEAL_TEST_DTYPE` (`f32`, `bf16`) say otherwise — scripts/device-check.sh runs this file
+/// `ANNEAL_TEST_DTYPE` (`f32`, `bf16`) say otherwise — scripts/gpu/device-check.sh runs this file
 /// on a GPU in both dtypes.
 fn test_device() -> (Device, DType) {
     let device = match std::env::var("ANNEAL_TEST_DEVICE").as_deref() {

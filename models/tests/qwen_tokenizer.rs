@@ -1,6 +1,6 @@
 //! The real Qwen2.5 BPE tokenizer (the one Dream, Dream-Coder and DiffuCoder use) and chat
 //! templates, against what transformers gives for the same files
-//! (`scripts/parity_fixtures.py qwen`).
+//! (`models/tests/fixtures/parity_fixtures.py qwen`).
 
 use std::io::Read;
 use std::path::PathBuf;

@@ -86,7 +86,7 @@ fn bench_compares_precisions_against_the_first_in_one_run() {
 
 /// `--llama-cpp`: the peer runs on the very GGUF file and its `time per step` is read back. A
 /// stand-in peer (a script that records its arguments and prints llama.cpp's timing line)
-/// checks the plumbing here; the real runner is built by scripts/llama-cpp.sh.
+/// checks the plumbing here; the real runner is built by scripts/bench/llama-cpp.sh.
 #[test]
 fn the_llama_cpp_comparison_runs_the_peer_on_the_same_gguf_and_reads_its_step_time() {
     use std::os::unix::fs::PermissionsExt;

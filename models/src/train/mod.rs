@@ -37,7 +37,7 @@ use data::Example;
 #[derive(Clone, Debug, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct TrainConfig {
-    /// Folder with `train.jsonl` and `valid.jsonl` (scripts/corpus.py).
+    /// Folder with `train.jsonl` and `valid.jsonl` (scripts/train/corpus.py).
     pub corpus: PathBuf,
     /// Where checkpoints, logs and the tokenizer go.
     pub out: PathBuf,
@@ -122,7 +122,7 @@ pub fn specials(tokenizer: &Tokenizer) -> Result<Specials> {
 }
 
 fn read_texts(path: &Path, max_bytes: usize) -> Result<Vec<String>> {
-    let file = std::fs::File::open(path).with_context(|| format!("cannot read {} (run scripts/corpus.py)", path.display()))?;
+    let file = std::fs::File::open(path).with_context(|| format!("cannot read {} (run scripts/train/corpus.py)", path.display()))?;
     let mut texts = vec![];
     let mut total = 0;
     for line in std::io::BufRead::lines(std::io::BufReader::new(file)) {

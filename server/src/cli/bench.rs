@@ -13,7 +13,7 @@
 //! Reported per arm: tokens/s and forward passes per token (tokens written: pads and
 //! end-of-text do not count), the share of block positions written, time outside the forward pass, exact
 //! agreement with `one per pass` and accuracy against the true block; then forward-pass time against
-//! block size (`scripts/plot_bench.py` plots it), prefix-cache reuse against recomputing a
+//! block size (`scripts/bench/plot_bench.py` plots it), prefix-cache reuse against recomputing a
 //! 512-token context, and peak memory. Ratios only mean something within one run.
 
 use std::ops::ControlFlow;
@@ -42,10 +42,10 @@ pub struct BenchArgs {
     #[arg(long)]
     shape: Option<PathBuf>,
     /// A Python with torch and transformers (e.g. .venv-ref/bin/python): also time the same
-    /// forward pass in PyTorch eager mode, same weights and threads (scripts/torch_forward.py).
+    /// forward pass in PyTorch eager mode, same weights and threads (scripts/bench/torch_forward.py).
     #[arg(long)]
     torch: Option<PathBuf>,
-    /// llama.cpp's diffusion runner (`llama-diffusion-cli`, built by scripts/llama-cpp.sh):
+    /// llama.cpp's diffusion runner (`llama-diffusion-cli`, built by scripts/bench/llama-cpp.sh):
     /// instead of the arms, time a block's decode there and here on the same GGUF file
     /// (`--model` a folder `anneal model quantize` wrote), same canvas, steps and threads.
     #[arg(long, requires = "model")]
@@ -334,7 +334,7 @@ pub fn run(args: BenchArgs) -> Result<()> {
         std::fs::create_dir_all(dir)?;
     }
     std::fs::write(&args.out, serde_json::to_string_pretty(&report)?)?;
-    println!("\nwrote {} (plot: python3 scripts/plot_bench.py {})", args.out.display(), args.out.display());
+    println!("\nwrote {} (plot: python3 scripts/bench/plot_bench.py {})", args.out.display(), args.out.display());
     Ok(())
 }
 
@@ -502,7 +502,7 @@ fn torch_comparison(
     // source tree beside it.
     let scripts = tempfile::tempdir()?;
     let script = scripts.path().join("torch_forward.py");
-    std::fs::write(&script, include_str!("../../../scripts/torch_forward.py"))?;
+    std::fs::write(&script, include_str!("../../../scripts/bench/torch_forward.py"))?;
     let threads = candle_core::utils::get_num_threads();
     let torch_device = if model.device.is_cuda() { "cuda" } else { "cpu" };
     let dtype = if model.dtype == candle_core::DType::BF16 { "bf16" } else { "f32" };

@@ -1,5 +1,5 @@
 //! `anneal bench --model GGUF_DIR --llama-cpp BIN`: the peer side by side. llama.cpp's own
-//! diffusion runner (`llama-diffusion-cli`, built by scripts/llama-cpp.sh) decodes a canvas as
+//! diffusion runner (`llama-diffusion-cli`, built by scripts/bench/llama-cpp.sh) decodes a canvas as
 //! long as the bench's (context + block + context) on the very same GGUF file, with the same
 //! threads, and reports its time per step; here the same canvas is timed as Anneal decodes it.
 //!

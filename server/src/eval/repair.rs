@@ -28,7 +28,7 @@ pub struct RepairArgs {
     model: String,
     #[command(flatten)]
     dtype: crate::cli::DtypeArg,
-    /// Held-out files, one JSON object per line with `lang` and `text` (scripts/corpus.py's
+    /// Held-out files, one JSON object per line with `lang` and `text` (scripts/train/corpus.py's
     /// valid.jsonl).
     #[arg(long, default_value = "corpus/valid.jsonl")]
     corpus: PathBuf,

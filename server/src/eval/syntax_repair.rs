@@ -9,7 +9,7 @@
 //! The files are HumanEvalPack's canonical solutions (evaluation data: never trained on) in
 //! the six languages it has; TypeScript gets its JavaScript files, C the C++ files that parse
 //! as C. C, Ruby and Bash get held-out files from pinned sources as well
-//! (`scripts/syntax-repair-data.sh`, the `--extra` folder). Reported per language and per kind of breakage: fixed (the result parses and is within
+//! (`scripts/eval/syntax-repair-data.sh`, the `--extra` folder). Reported per language and per kind of breakage: fixed (the result parses and is within
 //! four token edits a breakage of the broken file, Break-It-Fix-It's metric), exact (the
 //! original restored), made worse (more syntax errors than the broken file, or a change
 //! outside the lines of the errors), time per file (p50, p95) and forward passes.
@@ -54,7 +54,7 @@ pub struct SyntaxRepairArgs {
     #[arg(long, value_delimiter = ',', default_value = "parser,model,locate")]
     arms: Vec<String>,
     /// A folder of held-out files in the languages HumanEvalPack lacks (`c/`, `ruby/`,
-    /// `bash/`), made by `scripts/syntax-repair-data.sh`; files over 300 lines are cut at
+    /// `bash/`), made by `scripts/eval/syntax-repair-data.sh`; files over 300 lines are cut at
     /// top-level nodes. Those languages are left out, and the run says so, when it is absent.
     #[arg(long, default_value = "target/syntax-repair-data")]
     extra: PathBuf,
@@ -421,7 +421,7 @@ pub fn run(args: SyntaxRepairArgs) -> Result<()> {
         }
     } else {
         eprintln!(
-            "no {}: C gets only the C++ files that parse as C, and Ruby and Bash are left out (make it with scripts/syntax-repair-data.sh)",
+            "no {}: C gets only the C++ files that parse as C, and Ruby and Bash are left out (make it with scripts/eval/syntax-repair-data.sh)",
             args.extra.display()
         );
     }

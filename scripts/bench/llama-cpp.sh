@@ -5,9 +5,9 @@
 # comes from PyPI too. Everything lands in target/llama.cpp (ignored): the sdist, its source,
 # a virtual environment with cmake, and the build. About 6 minutes on 2 cores.
 #
-#   scripts/llama-cpp.sh            # prints the path of llama-diffusion-cli
+#   scripts/bench/llama-cpp.sh            # prints the path of llama-diffusion-cli
 set -euo pipefail
-cd "$(dirname "$0")/.."
+cd "$(dirname "$0")/../.."
 VERSION=0.3.36
 SHA256=832db0699007f1be95a7e41ef12e88926b02ba836461e36a36372db2760c1a2e
 root=target/llama.cpp

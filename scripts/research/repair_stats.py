@@ -5,8 +5,8 @@ moved a corrupted snippet closer to the original (character edit distance) or fu
 Exact repair of a k-token corruption is a high bar for a 4 M-parameter model; "closer" counts
 partial repairs, "further" the damage, so the two arms of an ablation can be told apart.
 
-    python3 scripts/repair_stats.py runs/arm-*/repair-edit.jsonl
-    python3 scripts/repair_stats.py --paired A.jsonl B.jsonl   # the same snippets, two models
+    python3 scripts/research/repair_stats.py runs/arm-*/repair-edit.jsonl
+    python3 scripts/research/repair_stats.py --paired A.jsonl B.jsonl   # the same snippets, two models
 
 `--paired` counts the snippets only one of two runs (same seed, so the same snippets) restores
 exactly, with the exact two-sided McNemar test on them: it asks whether one model repairs what

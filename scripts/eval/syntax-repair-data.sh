@@ -9,10 +9,10 @@
 # - Bash: bash-completion's completion scripts (GPL-2.0+), from Debian's bash-completion.
 #
 # Debian packages are downloaded and unpacked, not installed. Nothing here is copied into the
-# repository. Usage: scripts/syntax-repair-data.sh [OUT] (default target/syntax-repair-data),
+# repository. Usage: scripts/eval/syntax-repair-data.sh [OUT] (default target/syntax-repair-data),
 # then `anneal eval syntax-repair --extra OUT`.
 set -euo pipefail
-cd "$(dirname "$0")/.."
+cd "$(dirname "$0")/../.."
 out=${1:-target/syntax-repair-data}
 rm -rf "$out"
 mkdir -p "$out/c" "$out/ruby" "$out/bash"

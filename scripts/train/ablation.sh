@@ -11,7 +11,7 @@
 # Needs runs/default and runs/stage1-only at step 2400 (anneal train models/train/default.json,
 # then the stage-1-only run: models/train/stage1-only.json branched at the stage boundary).
 set -euo pipefail
-cd "$(dirname "$0")/.."
+cd "$(dirname "$0")/../.."
 bin=${ANNEAL_BIN:-target/debug/anneal}
 base_step=step-0002400
 final=step-0002520

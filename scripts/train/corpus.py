@@ -44,7 +44,7 @@ import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
+REPO_ROOT = Path(__file__).resolve().parents[2]
 
 # --------------------------------------------------------------------------------------------
 # Pinned sources
@@ -706,7 +706,7 @@ def main(argv: list[str] | None = None) -> int:
             sel = [d for d in part if d.lang == lang]
             totals[lang][split_name] = {"files": len(sel), "bytes": sum(map(nbytes, sel))}
     manifest = {
-        "generator": "scripts/corpus.py",
+        "generator": "scripts/train/corpus.py",
         "options": {"langs": langs, "max_bytes_per_lang": args.max_bytes_per_lang,
                     "valid_fraction": args.valid_fraction, "min_valid": args.min_valid,
                     "pypi": not args.no_pypi},

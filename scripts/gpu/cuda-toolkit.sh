@@ -3,7 +3,7 @@
 # `cargo build --features cuda` works on a machine with no CUDA toolkit and no GPU (CI, this
 # project's build machine). Prints the environment a build needs; use it as
 #
-#     eval "$(scripts/cuda-toolkit.sh)"
+#     eval "$(scripts/gpu/cuda-toolkit.sh)"
 #     cargo build --release --features cuda
 #
 # Why the pieces:
@@ -45,7 +45,7 @@ if [[ ! -f "$stamp" || "$(cat "$stamp")" != "${wheels[*]}" ]]; then
   # The driver stub (see above). cudarc's bindings are in the cargo registry once `cargo fetch`
   # has run; the build fails loudly here rather than at the link step if they are not.
   registry="${CARGO_HOME:-$HOME/.cargo}/registry/src"
-  version="$(awk '/^name = "cudarc"/{getline; gsub(/[^0-9.]/, ""); print; exit}' "$(dirname "$0")/../Cargo.lock")"
+  version="$(awk '/^name = "cudarc"/{getline; gsub(/[^0-9.]/, ""); print; exit}' "$(dirname "$0")/../../Cargo.lock")"
   bindings="$(ls -d "$registry"/*/cudarc-"$version"/src/driver/sys/mod.rs | head -1)"
   [[ -f "$bindings" ]] || { echo "cuda-toolkit: cudarc $version not fetched; run cargo fetch first" >&2; exit 1; }
   # Only the unversioned name exists, so the dynamic loader (which asks for libcuda.so.1) can

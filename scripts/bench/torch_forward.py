@@ -5,8 +5,8 @@ with an all-zero additive mask) and the same weights, on a canvas of the same le
 the same number of threads, on the same device in the same dtype. Prints one JSON object:
 {"ms": mean milliseconds per pass, ...}.
 
-    .venv-ref/bin/python scripts/torch_forward.py DIR --tokens 224 --runs 5 --threads 2
-    python3 scripts/torch_forward.py DIR --tokens 224 --device cuda --dtype bf16
+    .venv-ref/bin/python scripts/bench/torch_forward.py DIR --tokens 224 --runs 5 --threads 2
+    python3 scripts/bench/torch_forward.py DIR --tokens 224 --device cuda --dtype bf16
 """
 import argparse
 import json

@@ -2,7 +2,7 @@
 """Plots `anneal bench` output: time of one forward pass against block size, the whole canvas
 against the prefix kept in the K/V cache, and each arm's throughput.
 
-usage: scripts/plot_bench.py bench-results/bench.json --out docs/bench.png
+usage: scripts/bench/plot_bench.py bench-results/bench.json --out docs/bench.png
 Needs matplotlib (pip install matplotlib).
 """
 import argparse

@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Plots a training run's metrics.jsonl (loss and masked-token accuracy against tokens seen).
 
-usage: scripts/plot_training.py runs/default [runs/stage1-only ...] --out docs/training.png
+usage: scripts/train/plot_training.py runs/default [runs/stage1-only ...] --out docs/training.png
 Needs matplotlib (pip install matplotlib).
 """
 import argparse

@@ -1,12 +1,12 @@
 #!/usr/bin/env bash
 # The GPU check: the first minutes on a lent GPU machine, prepared so that they count.
 #
-#   scripts/device-check.sh pack           here: builds the CUDA binaries, strips and packs them
-#                                          with the corpus into .device/ (carried, ≤ 60 MiB)
-#   scripts/device-check.sh run OUT        on the GPU machine, from the repository root, with
-#                                          .device/ carried: every step below on `cuda`
-#   scripts/device-check.sh dry-run OUT    here, on the CPU, with tiny sizes: the same steps, so
-#                                          that the GPU run does not fail on a typo (CI runs it)
+#   scripts/gpu/device-check.sh pack          here: builds the CUDA binaries, strips and packs them
+#                                             with the corpus into .device/ (carried, ≤ 60 MiB)
+#   scripts/gpu/device-check.sh run OUT       on the GPU machine, from the repository root, with
+#                                             .device/ carried: every step below on `cuda`
+#   scripts/gpu/device-check.sh dry-run OUT   here, on the CPU, with tiny sizes: the same steps, so
+#                                             that the GPU run does not fail on a typo (CI runs it)
 #
 # Steps (each with its own time limit; the whole run stays inside DEVICE_CHECK_SECONDS, 540 by
 # default, because a command there may run 10 minutes and the session has 15):
@@ -18,7 +18,7 @@
 #   3. `anneal train models/train/gpu.json` for the minutes left, then its curves.
 # Results go to OUT (at most 8 files, each well under 16 MiB); a summary table is printed last.
 set -uo pipefail
-cd "$(dirname "$0")/.."
+cd "$(dirname "$0")/../.."
 
 mode="${1:-}"
 pack_dir=.device
@@ -34,7 +34,7 @@ for line in sys.stdin:
 
 pack() {
   set -e
-  eval "$(scripts/cuda-toolkit.sh)"
+  eval "$(scripts/gpu/cuda-toolkit.sh)"
   export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$PWD/target/cuda}"
   # Without the embedded default model (17 MB, and the checkout carried beside has it): the
   # carried files and the checkout together must stay under the device's 64 MiB.
@@ -47,9 +47,9 @@ pack() {
     strip -o "$pack_dir/$name" "$file"
     xz -T0 -6 "$pack_dir/$name"
   done
-  # The corpus for the training step, from scripts/corpus.py (never the evaluation set).
+  # The corpus for the training step, from scripts/train/corpus.py (never the evaluation set).
   local corpus="${CORPUS:-corpus}"
-  [[ -f "$corpus/train.jsonl" ]] || { echo "no $corpus/train.jsonl: run scripts/corpus.py --out $corpus first" >&2; exit 1; }
+  [[ -f "$corpus/train.jsonl" ]] || { echo "no $corpus/train.jsonl: run scripts/train/corpus.py --out $corpus first" >&2; exit 1; }
   tar -C "$corpus" -cJf "$pack_dir/corpus.tar.xz" train.jsonl valid.jsonl
   grep -qx "/$pack_dir/" .git/info/exclude 2>/dev/null || echo "/$pack_dir/" >>.git/info/exclude
   du -ch "$pack_dir"/* | tail -n +1
@@ -195,7 +195,7 @@ step "train gpu.json for ${minutes} min" $(python3 -c "print(int($minutes * 60 +
   "$anneal" train "$train_config" --device "$device" --max-minutes "$minutes" --out "$work/run" --corpus "$work/corpus"
 [[ -n "${sampler:-}" ]] && kill "$sampler" 2>/dev/null && say "peak GPU memory during training: $(peak_of train) MiB"
 cp "$work/run/metrics.jsonl" "$out/metrics.jsonl" 2>/dev/null
-python3 scripts/plot_training.py "$work/run" --out "$out/training.png" >>"$log" 2>&1 || say "no training plot"
+python3 scripts/train/plot_training.py "$work/run" --out "$out/training.png" >>"$log" 2>&1 || say "no training plot"
 
 # The summary: each step's verdict, then the figures the steps printed.
 {
