@@ -6,6 +6,9 @@
 //! then verify that the new span adds no syntax error; otherwise retry with more steps and
 //! smaller blocks, and report rather than return a broken edit.
 
+// The engine serves the language server, whose stdout is the LSP channel.
+#![deny(clippy::print_stdout)]
+
 use std::ops::{ControlFlow, Range};
 
 use anneal_grammars::{self as grammars, BlockBudget, Language, SyntaxTree, Verdict};
@@ -17,10 +20,12 @@ mod fill;
 mod frame;
 mod instruct;
 mod many;
+mod model_source;
 pub mod repair;
 pub use fill::{fill, FillRequest};
 pub use frame::frame;
 pub use many::{batched, rewrite_many};
+pub use model_source::ModelSource;
 
 /// How a block is decoded.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]

@@ -7,8 +7,8 @@ use std::ops::Range;
 use anneal_grammars::{Language, Point, SyntaxTree, TextEdit};
 use ropey::Rope;
 
-use crate::engine::WINDOW_ABOVE;
 use crate::position::{to_offset, Encoding, Position};
+use anneal_engine::WINDOW_ABOVE;
 
 /// One content change from `didChange`: a range in client positions, or the whole text.
 pub struct Change {

@@ -4,8 +4,6 @@
 mod cli;
 #[deny(clippy::print_stdout)]
 mod document;
-#[deny(clippy::print_stdout)]
-mod engine;
 mod eval;
 #[cfg(test)]
 mod fuzz;

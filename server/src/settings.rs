@@ -5,7 +5,7 @@
 use anneal_models::Precision;
 use serde::{Deserialize, Serialize};
 
-use crate::engine::EditSettings;
+use anneal_engine::EditSettings;
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(default, rename_all = "camelCase", deny_unknown_fields)]
@@ -323,10 +323,10 @@ mod tests {
         let (s, e) = Settings::default().merged(json!({"edit": {"repair": "guess"}}));
         let e = e.unwrap();
         assert!(e.contains("search") && e.contains("locate") && e.contains("off"), "an unknown repair mode names the choices: {e}");
-        assert_eq!(s.edit.repair, crate::engine::repair::RepairMode::Search);
+        assert_eq!(s.edit.repair, anneal_engine::repair::RepairMode::Search);
         assert_eq!(
             Settings::default().merged(json!({"edit": {"repair": "locate"}})).0.edit.repair,
-            crate::engine::repair::RepairMode::Locate
+            anneal_engine::repair::RepairMode::Locate
         );
         let (s, e) = Settings::default().merged(json!({"edit": {"edit": {"deleteThreshold": -0.1}}}));
         assert!(e.unwrap().contains("edit.deleteThreshold must be 0..=1"));

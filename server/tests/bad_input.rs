@@ -764,7 +764,7 @@ fn a_panic_that_quotes_the_document_leaves_no_document_text_in_the_log() {
     }
     assert!(client.shutdown().success());
     let log = std::fs::read_to_string(&log_path).unwrap();
-    assert!(log.contains("panic at") && log.contains("server/src/engine.rs"), "the panic is logged by where it happened:\n{log}");
+    assert!(log.contains("panic at") && log.contains("engine/src/lib.rs"), "the panic is logged by where it happened:\n{log}");
     assert!(!log.contains(SECRET), "the log quotes the document:\n{log}");
     assert!(!log.contains("boom"), "the log quotes the instruction:\n{log}");
 }

@@ -29,7 +29,7 @@ use clap::Args;
 use indicatif::{ProgressBar, ProgressStyle};
 use serde::Serialize;
 
-use crate::model_host::ModelSource;
+use anneal_engine::ModelSource;
 
 #[derive(Args)]
 pub struct BenchArgs {

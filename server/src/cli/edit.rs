@@ -9,10 +9,10 @@ use anyhow::{bail, Context, Result};
 use clap::Args;
 use indicatif::{ProgressBar, ProgressStyle};
 
-use crate::engine::repair::{self, Ranker, RepairRequest};
-use crate::engine::{self, EditSettings, RewriteRequest, SamplingMode};
-use crate::model_host::ModelSource;
 use crate::position::Position;
+use anneal_engine::repair::{self, Ranker, RepairRequest};
+use anneal_engine::ModelSource;
+use anneal_engine::{self as engine, EditSettings, RewriteRequest, SamplingMode};
 
 #[derive(Args)]
 pub struct EditArgs {

@@ -7,13 +7,13 @@ use std::time::Duration;
 use anyhow::{Context, Result};
 use clap::{Args, Subcommand};
 
-use crate::engine::{EditSettings, SamplingMode};
 use crate::eval::exec::Limits;
 use crate::eval::generate::CandidateSource;
 use crate::eval::record::RunKey;
 use crate::eval::runner::{self, RunConfig};
 use crate::eval::{canitedit, editeval, humaneval_fill, humanevalfix, mbpp_fill, repair, Lang, Loaded};
-use crate::model_host::ModelSource;
+use anneal_engine::ModelSource;
+use anneal_engine::{EditSettings, SamplingMode};
 
 #[derive(Subcommand)]
 pub enum EvalCommand {

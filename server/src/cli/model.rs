@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use anyhow::{Context, Result};
 use clap::Subcommand;
 
-use crate::model_host::ModelSource;
+use anneal_engine::ModelSource;
 use anneal_models::{checkpoint, config_parameter_count, gguf, hub_cache, random, Precision};
 
 #[derive(Subcommand)]

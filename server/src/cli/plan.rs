@@ -12,8 +12,8 @@ use anyhow::{Context, Result};
 use clap::Args;
 use serde_json::json;
 
-use crate::engine::EditSettings;
 use crate::position::Position;
+use anneal_engine::EditSettings;
 
 #[derive(Args)]
 pub struct PlanArgs {

@@ -8,7 +8,7 @@ use std::time::Instant;
 use anneal_models::Model;
 
 use super::{Sample, Task};
-use crate::engine::{self, EditSettings, EngineError, FillRequest, RewriteRequest};
+use anneal_engine::{self as engine, EditSettings, EngineError, FillRequest, RewriteRequest};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
 pub enum CandidateSource {

@@ -18,8 +18,8 @@ use rand::{Rng, SeedableRng};
 use anneal_grammars::{syntax_errors, Language};
 use anneal_models::train::data::corrupt;
 
-use crate::engine::{self, EditSettings, SamplingMode};
-use crate::model_host::ModelSource;
+use anneal_engine::ModelSource;
+use anneal_engine::{self as engine, EditSettings, SamplingMode};
 
 #[derive(Args)]
 pub struct RepairArgs {

@@ -16,8 +16,8 @@ use super::metrics::{self, exact_match};
 use super::record::{self, CandidateResult, Record, RunKey};
 use super::report::Report;
 use super::{Loaded, Sample};
-use crate::engine::EditSettings;
-use crate::model_host::ModelSource;
+use anneal_engine::EditSettings;
+use anneal_engine::ModelSource;
 
 pub struct RunConfig {
     pub key: RunKey,
@@ -94,7 +94,7 @@ pub fn run(config: &RunConfig, loaded: Loaded) -> Result<Report> {
     for chunk in runnable.chunks(config.settings.batch.max(1)) {
         let jobs: Vec<&Sample> = chunk.iter().flat_map(|s| std::iter::repeat_n(*s, config.samples)).collect();
         let mut generated: std::collections::VecDeque<generate::Generated> = match &model {
-            Some(model) => crate::engine::batched(model, jobs.len(), config.settings.batch, |view, i| {
+            Some(model) => anneal_engine::batched(model, jobs.len(), config.settings.batch, |view, i| {
                 generate::from_model(view, jobs[i], &config.settings, config.hole_tokens)
             })
             .0

@@ -28,9 +28,9 @@ use rand::{Rng, SeedableRng};
 
 use anneal_grammars::{syntax_errors, tokens, Language, Token};
 
-use crate::engine::repair::{self, Ranker, RepairRequest};
-use crate::engine::{self, EditSettings, RewriteRequest, SamplingMode};
-use crate::model_host::ModelSource;
+use anneal_engine::repair::{self, Ranker, RepairRequest};
+use anneal_engine::ModelSource;
+use anneal_engine::{self as engine, EditSettings, RewriteRequest, SamplingMode};
 
 #[derive(Args)]
 pub struct SyntaxRepairArgs {

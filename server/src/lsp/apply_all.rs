@@ -16,7 +16,7 @@ use super::job::{self, request_failed, JobKind, JobSpec};
 use super::rewrite_job::document_edit;
 use super::Session;
 use crate::document::Document;
-use crate::engine::{self, EngineError, RewriteRequest};
+use anneal_engine::{self as engine, EngineError, RewriteRequest};
 
 pub const FUNCTIONS_TITLE: &str = "Anneal: Rewrite every function in this file";
 

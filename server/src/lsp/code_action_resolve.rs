@@ -9,7 +9,7 @@ use super::apply_all::{self, ApplyAllData};
 use super::repair_job;
 use super::rewrite_job::{self, RewriteData};
 use super::Session;
-use crate::engine::repair::RepairMode;
+use anneal_engine::repair::RepairMode;
 
 pub async fn code_action_resolve(session: &Arc<Session>, mut action: CodeAction) -> Result<CodeAction> {
     let Some(data) = action.data.clone() else {

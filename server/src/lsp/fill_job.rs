@@ -14,8 +14,8 @@ use tower_lsp_server::ls_types::{Position, Range, Uri};
 use super::job::{self, JobKind, JobSpec};
 use super::text_sync::{from_lsp, to_lsp};
 use super::Session;
-use crate::engine::{self, FillRequest};
 use crate::position::to_position;
+use anneal_engine::{self as engine, FillRequest};
 
 /// What goes at the cursor: `range` is empty, at the cursor, in the client's encoding.
 pub struct Fill {

@@ -7,8 +7,8 @@ use tower_lsp_server::jsonrpc::Result;
 use tower_lsp_server::ls_types::*;
 
 use super::{ClientSupport, Session, REWRITE_ALL_COMMAND, REWRITE_COMMAND};
-use crate::model_host::ModelSource;
 use crate::position::Encoding;
+use anneal_engine::ModelSource;
 
 pub fn initialize(session: &Session, params: InitializeParams) -> Result<InitializeResult> {
     let caps = &params.capabilities;

@@ -17,9 +17,9 @@ use super::preview::{Preview, PreviewParams};
 use super::text_sync::to_lsp;
 use super::Session;
 use crate::document::Document;
-use crate::engine::{EngineError, EngineProgress};
 use crate::position::to_position;
 use crate::settings::Settings;
+use anneal_engine::{EngineError, EngineProgress};
 
 /// Jobs of different kinds on one document run side by side (a fill while a rewrite is in
 /// flight elsewhere in the file); a newer job of the same kind supersedes the older one.
@@ -121,7 +121,7 @@ where
     }
     // Here, holding the job permit and the running-job entry, so the panic test shows both
     // are released (see `super::guard`).
-    crate::engine::test_panic_hook(instruction, "@handler", || doc.text());
+    anneal_engine::test_panic_hook(instruction, "@handler", || doc.text());
     let (progress_tx, mut progress_rx) = tokio::sync::mpsc::unbounded_channel::<(String, u32, Option<PreviewParams>)>();
     let progress = begin_progress(session, title).await;
     let trace_name = format!("{} (version {})", uri.as_str(), doc.version);
@@ -141,7 +141,7 @@ where
         })
     };
 
-    let step_delay = crate::engine::test_step_delay(instruction);
+    let step_delay = anneal_engine::test_step_delay(instruction);
     let started = std::time::Instant::now();
     let snapshot = doc.clone();
     let mut worker = std::pin::pin!(session.worker.run(move || {

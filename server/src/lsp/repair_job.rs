@@ -12,9 +12,9 @@ use super::job::{self, JobKind, JobSpec};
 use super::rewrite_job::RewriteData;
 use super::text_sync::{from_lsp, to_lsp};
 use super::Session;
-use crate::engine::repair::{self, Ranker, RepairRequest};
-use crate::engine::EngineError;
 use crate::position::to_position;
+use anneal_engine::repair::{self, Ranker, RepairRequest};
+use anneal_engine::EngineError;
 
 /// Alternatives offered beside the best repair: at most this many, each scored by the model
 /// within [`CLOSE`] nats of the best.

@@ -12,8 +12,8 @@ use super::job::{self, JobKind, JobSpec};
 use super::text_sync::{from_lsp, to_lsp};
 use super::Session;
 use crate::document::Document;
-use crate::engine::{self, Proposal, RewriteRequest};
 use crate::position::{to_position, Encoding};
+use anneal_engine::{self as engine, Proposal, RewriteRequest};
 
 /// Carried in a code action's `data` (or a command's argument) from the offer to the resolve.
 #[derive(Clone, Debug, Serialize, Deserialize)]
