@@ -4,8 +4,8 @@ use std::ops::Range;
 
 use tree_sitter::{Node, Tree};
 
-use crate::grammar::Grammar;
 use crate::indent;
+use crate::queries::Queries;
 use crate::span::is_block_level;
 use crate::{Block, BlockBudget};
 
@@ -26,7 +26,7 @@ struct Atom {
 
 struct Splitter<'a> {
     text: &'a str,
-    grammar: &'a Grammar,
+    grammar: &'a Queries,
     budget: &'a BlockBudget<'a>,
     atoms: Vec<Atom>,
 }
@@ -107,7 +107,7 @@ fn boundary(text: &str, prev: &Range<usize>, next: &Range<usize>) -> usize {
 }
 
 /// Cuts `span` into contiguous blocks covering it exactly.
-pub(crate) fn blocks(text: &str, span: &Range<usize>, syntax: Option<(&Grammar, &Tree)>, budget: &BlockBudget) -> Vec<Block> {
+pub(crate) fn blocks(text: &str, span: &Range<usize>, syntax: Option<(&Queries, &Tree)>, budget: &BlockBudget) -> Vec<Block> {
     if span.is_empty() {
         return Vec::new();
     }

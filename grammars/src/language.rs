@@ -9,8 +9,6 @@ use std::time::{Duration, Instant};
 
 use tree_sitter::{ParseOptions, ParseState, Parser, Point, Tree};
 
-use crate::grammar::Grammar;
-
 /// A language with a tree-sitter grammar compiled into this crate.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize)]
 pub enum Language {
@@ -158,12 +156,6 @@ impl Language {
 
     pub(crate) fn parse(self, text: &str) -> Option<Tree> {
         parse_within_budget(&mut self.parser()?, &mut |at, _| &text.as_bytes()[at.min(text.len())..], None)
-    }
-
-    /// What the queries say about this grammar; `None` when they do not load (see
-    /// [`Grammar::get`]), and planning then falls back to lines.
-    pub(crate) fn grammar(self) -> Option<&'static Grammar> {
-        Grammar::get(self)
     }
 }
 

@@ -35,11 +35,11 @@
 #![deny(clippy::print_stdout)]
 
 mod blocks;
-mod grammar;
 mod indent;
 mod language;
 mod nesting;
 mod order;
+mod queries;
 mod repair;
 mod span;
 mod syntax_tree;

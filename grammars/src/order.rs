@@ -6,7 +6,7 @@ use std::ops::Range;
 
 use tree_sitter::{Node, QueryCursor, StreamingIterator, Tree};
 
-use crate::grammar::Grammar;
+use crate::queries::Queries;
 use crate::{Block, OrderEdge};
 
 /// A name a block binds.
@@ -32,7 +32,7 @@ struct Names {
 }
 
 /// Identifiers a pattern binds.
-fn pattern_names<'t>(grammar: &Grammar, node: Node<'t>, out: &mut Vec<Node<'t>>) {
+fn pattern_names<'t>(grammar: &Queries, node: Node<'t>, out: &mut Vec<Node<'t>>) {
     if grammar.pattern_skip.contains(node.kind_id()) {
         return;
     }
@@ -49,7 +49,7 @@ fn pattern_names<'t>(grammar: &Grammar, node: Node<'t>, out: &mut Vec<Node<'t>>)
     }
 }
 
-fn local_scope(grammar: &Grammar, node: Node) -> Option<Range<usize>> {
+fn local_scope(grammar: &Queries, node: Node) -> Option<Range<usize>> {
     let mut ancestor = node.parent();
     while let Some(a) = ancestor {
         if grammar.scope.contains(a.kind_id()) {
@@ -60,7 +60,7 @@ fn local_scope(grammar: &Grammar, node: Node) -> Option<Range<usize>> {
     None
 }
 
-fn names(text: &str, grammar: &Grammar, tree: &Tree, span: &Range<usize>, blocks: &[Block]) -> Vec<Names> {
+fn names(text: &str, grammar: &Queries, tree: &Tree, span: &Range<usize>, blocks: &[Block]) -> Vec<Names> {
     let mut names: Vec<Names> = blocks.iter().map(|_| Names::default()).collect();
     let query = &grammar.order;
     let block_of = |at: usize| blocks.partition_point(|b| b.range.end <= at).min(blocks.len() - 1);
@@ -172,7 +172,7 @@ fn topological(n: usize, edges: &[OrderEdge]) -> Vec<usize> {
     order
 }
 
-pub(crate) fn order(text: &str, span: &Range<usize>, blocks: &[Block], syntax: Option<(&Grammar, &Tree)>) -> (Vec<usize>, Vec<OrderEdge>) {
+pub(crate) fn order(text: &str, span: &Range<usize>, blocks: &[Block], syntax: Option<(&Queries, &Tree)>) -> (Vec<usize>, Vec<OrderEdge>) {
     let edges = match syntax {
         Some((grammar, tree)) if !blocks.is_empty() => edges(&names(text, grammar, tree, span, blocks)),
         _ => Vec::new(),

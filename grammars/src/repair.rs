@@ -291,7 +291,7 @@ enum Source {
     /// The caller's suggestion, or a close spelling of a word in the file.
     Suggested = 1,
     /// Allowed by the parse table there; deletions and line edits.
-    Grammar = 2,
+    Queries = 2,
     /// Any punctuation of the grammar (where the parse state is unknown).
     Any = 3,
 }
@@ -582,7 +582,7 @@ impl Search<'_> {
             let gap_end = leaves.get(i).map_or(gap_start, |l| l.range.start).max(gap_start);
             let mut tokens = tagged(&missing, Source::Missing);
             match allowed_after(before) {
-                Some(allowed) => tokens.extend(tagged(&allowed, Source::Grammar)),
+                Some(allowed) => tokens.extend(tagged(&allowed, Source::Queries)),
                 None => tokens.extend(tagged(&any, Source::Any)),
             }
             let site = leaves.get(i).map_or(gap_start..gap_start, |l| l.range.start..l.range.start);
@@ -598,10 +598,10 @@ impl Search<'_> {
         for leaf in leaves.iter().filter(|l| l.typo_sized) {
             let r = leaf.range.clone();
             let what = format!("delete '{}'", &text[r.clone()]);
-            push(&mut out, Change { range: r.clone(), text: String::new() }, what.clone(), Source::Grammar);
+            push(&mut out, Change { range: r.clone(), text: String::new() }, what.clone(), Source::Queries);
             let b = text.as_bytes();
             if r.start > 0 && b[r.start - 1] == b' ' && (r.end == b.len() || b[r.end] == b' ' || b[r.end] == b'\n') {
-                push(&mut out, Change { range: r.start - 1..r.end, text: String::new() }, what, Source::Grammar);
+                push(&mut out, Change { range: r.start - 1..r.end, text: String::new() }, what, Source::Queries);
             }
         }
         // Replacements.
@@ -610,7 +610,7 @@ impl Search<'_> {
             let old = &text[leaf.range.clone()];
             let mut tokens = tagged(&missing, Source::Missing);
             match allowed_after(i.checked_sub(1).map(|j| &leaves[j])) {
-                Some(allowed) => tokens.extend(tagged(&allowed, Source::Grammar)),
+                Some(allowed) => tokens.extend(tagged(&allowed, Source::Queries)),
                 None if !is_word(old) => tokens.extend(tagged(&any, Source::Any)),
                 None => {}
             }
@@ -655,7 +655,7 @@ impl Search<'_> {
                     &mut out,
                     Change { range: a.range.start..b.range.end, text: format!("{tb}{ta}") },
                     format!("swap '{ta}' and '{tb}'"),
-                    Source::Grammar,
+                    Source::Queries,
                 );
             }
         }
@@ -672,22 +672,22 @@ impl Search<'_> {
                 &mut out,
                 Change { range: a.range.start..a.range.end + run, text: format!("{tb}{ta}") },
                 format!("swap '{ta}' and '{tb}'"),
-                Source::Grammar,
+                Source::Queries,
             );
         }
         // Line edits.
         for line in lines_in(text, &focus) {
-            line_edits(text, line, self.language, &mut |change, what| push(&mut out, change, what, Source::Grammar));
+            line_edits(text, line, self.language, &mut |change, what| push(&mut out, change, what, Source::Queries));
         }
         let error = state.first_near().map(|e| e.range.clone()).unwrap_or(focus.clone());
         for (line, quote) in open_string_lines(text, &state.tree, &error) {
-            quote_insertions(text, line, quote, &mut |change, what| push(&mut out, change, what, Source::Grammar));
+            quote_insertions(text, line, quote, &mut |change, what| push(&mut out, change, what, Source::Queries));
         }
         let closers = closers(lits, &missing);
         // Where indentation says a block's closer was lost: as telling as a MISSING node (and
         // first, so that the same edit proposed below keeps this source).
         owed_closers(text, &state.tree, &error, &closers, &mut |change, what| push(&mut out, change, what, Source::Missing));
-        closing_lines(text, &focus, &error, &leaves, &closers, &mut |change, what| push(&mut out, change, what, Source::Grammar));
+        closing_lines(text, &focus, &error, &leaves, &closers, &mut |change, what| push(&mut out, change, what, Source::Queries));
         // Likelier sources first, so that a search cut short has tried them.
         out.sort_by_key(|e| e.source);
         out

@@ -4,7 +4,7 @@ use std::ops::Range;
 
 use tree_sitter::{Node, Tree};
 
-use crate::grammar::Grammar;
+use crate::queries::Queries;
 use crate::PlanError;
 
 /// Checks that `range` can slice `text`.
@@ -80,7 +80,7 @@ fn probe(text: &str, selection: &Range<usize>) -> Option<Range<usize>> {
 
 /// Whether a rewrite may take `node` whole. The parent's kind id is passed in because
 /// `Node::parent` searches down from the root, which a deep tree makes quadratic.
-pub(crate) fn is_block_level(grammar: &Grammar, node: Node, parent_kind: Option<u16>) -> bool {
+pub(crate) fn is_block_level(grammar: &Queries, node: Node, parent_kind: Option<u16>) -> bool {
     if node.is_error() {
         // A broken statement is still the thing a repair should replace whole.
         return true;
@@ -114,7 +114,7 @@ fn path_to<'t>(tree: &'t Tree, range: &Range<usize>) -> Vec<Node<'t>> {
 /// The byte range of the smallest run of whole block-level nodes covering `probe`: walk up from
 /// the smallest node holding it until a node is block-level itself, or its children touched by
 /// the probe all are (two statements of one body, two items of a file).
-fn block_nodes(grammar: &Grammar, text: &str, tree: &Tree, probe: &Range<usize>) -> Option<Range<usize>> {
+fn block_nodes(grammar: &Queries, text: &str, tree: &Tree, probe: &Range<usize>) -> Option<Range<usize>> {
     let path = path_to(tree, probe);
     // Separators between statements or fields (`a; b` in Python, `x: u8, y: u8`) are no reason
     // to climb to the enclosing function or struct.
@@ -140,7 +140,7 @@ fn block_nodes(grammar: &Grammar, text: &str, tree: &Tree, probe: &Range<usize>)
 /// Widens a run of nodes to what belongs with it: the wrapper of a single node (a decorated
 /// definition for its function), then the attributes and doc comments above the first, up to
 /// a blank line.
-fn with_attachments<'t>(grammar: &Grammar, text: &str, mut first: Node<'t>, mut last: Node<'t>) -> Range<usize> {
+fn with_attachments<'t>(grammar: &Queries, text: &str, mut first: Node<'t>, mut last: Node<'t>) -> Range<usize> {
     if first.id() == last.id() {
         while let Some(parent) = first.parent().filter(|p| grammar.wrapper.contains(p.kind_id())) {
             first = parent;
@@ -182,7 +182,7 @@ fn union(a: &Range<usize>, b: &Range<usize>) -> Range<usize> {
 
 /// Widens a validated `selection` to the span a rewrite replaces: whole lines, made of whole
 /// block-level nodes, never cutting a node (so never a token, string or comment).
-pub(crate) fn widen(text: &str, selection: &Range<usize>, syntax: Option<(&Grammar, &Tree)>) -> Range<usize> {
+pub(crate) fn widen(text: &str, selection: &Range<usize>, syntax: Option<(&Queries, &Tree)>) -> Range<usize> {
     if text.is_empty() {
         return 0..0;
     }

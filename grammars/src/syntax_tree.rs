@@ -153,7 +153,7 @@ impl SyntaxTree {
     pub fn plan(&self, text: &str, selection: Range<usize>, budget: &BlockBudget) -> Result<Plan, PlanError> {
         span::check_range(text, &selection)?;
         let tree = self.tree_for(text);
-        let grammar = self.language.and_then(Language::grammar);
+        let grammar = self.language.and_then(Language::queries);
         // A root that is one ERROR node means the grammar recognised nothing: lines serve better.
         let syntax = grammar.zip(tree.as_deref()).filter(|(_, tree)| !tree.root_node().is_error());
         let span = span::widen(text, &selection, syntax);

@@ -6,7 +6,7 @@ use std::ops::Range;
 
 use tree_sitter::{Node, QueryCursor, StreamingIterator};
 
-use crate::grammar::Grammar;
+use crate::queries::Queries;
 use crate::SyntaxTree;
 
 impl SyntaxTree {
@@ -14,7 +14,7 @@ impl SyntaxTree {
     /// function nested in another is part of it — with a wrapper around one (a decorator list)
     /// included. In text order; empty without a grammar.
     pub fn functions(&self, text: &str) -> Vec<Range<usize>> {
-        let Some((grammar, tree)) = self.language().and_then(|l| l.grammar()).zip(self.tree_for(text)) else {
+        let Some((grammar, tree)) = self.language().and_then(|l| l.queries()).zip(self.tree_for(text)) else {
             return vec![];
         };
         let mut found = vec![];
@@ -39,7 +39,7 @@ impl SyntaxTree {
 
     /// The name nodes within `within` whose text passes `keep`.
     fn names(&self, text: &str, within: Range<usize>, keep: impl Fn(&str) -> bool) -> Vec<Range<usize>> {
-        let Some((grammar, tree)) = self.language().and_then(|l| l.grammar()).zip(self.tree_for(text)) else {
+        let Some((grammar, tree)) = self.language().and_then(|l| l.queries()).zip(self.tree_for(text)) else {
             return vec![];
         };
         let query = &grammar.order;
@@ -62,7 +62,7 @@ impl SyntaxTree {
     }
 }
 
-fn collect_functions(grammar: &Grammar, node: Node, found: &mut Vec<Range<usize>>) {
+fn collect_functions(grammar: &Queries, node: Node, found: &mut Vec<Range<usize>>) {
     if grammar.function.contains(node.kind_id()) {
         let whole = node.parent().filter(|p| grammar.wrapper.contains(p.kind_id())).unwrap_or(node);
         found.push(whole.byte_range());

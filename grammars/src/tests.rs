@@ -31,7 +31,7 @@ fn unbreakable(text: &str, language: Language) -> Vec<Range<usize>> {
     let mut out = Vec::new();
     let mut stack = vec![tree.root_node()];
     while let Some(node) = stack.pop() {
-        if node.child_count() == 0 || language.grammar().unwrap().is_atomic(node) {
+        if node.child_count() == 0 || language.queries().unwrap().is_atomic(node) {
             out.push(node.byte_range());
         } else {
             stack.extend(node.children(&mut node.walk()));

@@ -1,4 +1,5 @@
-//! What a language's queries tell the planner, loaded once per language.
+//! What a language's queries (`queries/<lang>/*.scm`) tell the planner, compiled once per
+//! language.
 //!
 //! A query file mixes two sorts of patterns. Most name node kinds, `(kind) @set` or
 //! `[(a) (b)] @set`, and only say which set a kind belongs to; they are read into [`KindSet`]s,
@@ -41,7 +42,7 @@ const ORDER_SETS: [&str; 3] = ["scope", "pattern.name", "pattern.skip"];
 const BLOCK_CAPTURES: [&str; 1] = ["attach"];
 const ORDER_CAPTURES: [&str; 4] = ["definition", "definition.pattern", "reference", "ignore"];
 
-pub(crate) struct Grammar {
+pub(crate) struct Queries {
     /// Kinds a rewrite may replace as a whole, whatever their parent.
     pub block: KindSet,
     /// Kinds whose named children are all block-level. This catches what a kind list misses,
@@ -126,8 +127,8 @@ fn split(language: &tree_sitter::Language, source: &str, sets: &[&str], structur
     Ok(Split { query, sets: read })
 }
 
-impl Grammar {
-    fn load(language: Language) -> Result<Grammar, String> {
+impl Queries {
+    fn load(language: Language) -> Result<Queries, String> {
         let spec = language.spec();
         let ts = language.tree_sitter();
         let blocks = split(&ts, spec.blocks_query, &BLOCK_SETS, &BLOCK_CAPTURES).map_err(|e| format!("{language} blocks.scm: {e}"))?;
@@ -136,7 +137,7 @@ impl Grammar {
             let names: Vec<&str> = split.sets.get(name).map_or(Vec::new(), |v| v.iter().map(String::as_str).collect());
             KindSet::new(&ts, &names)
         };
-        Ok(Grammar {
+        Ok(Queries {
             block: set(&blocks, "block"),
             container: set(&blocks, "container"),
             atomic: set(&blocks, "atomic"),
@@ -153,11 +154,11 @@ impl Grammar {
     /// The grammar of `language`, loaded on first use. The queries ship with the crate and a
     /// test loads them all, so a failure here means a grammar upgrade broke them; planning is
     /// then done by lines rather than failing the edit.
-    pub fn get(language: Language) -> Option<&'static Grammar> {
-        static LOADED: [OnceLock<Option<Grammar>>; SPECS.len()] = [const { OnceLock::new() }; SPECS.len()];
+    pub fn get(language: Language) -> Option<&'static Queries> {
+        static LOADED: [OnceLock<Option<Queries>>; SPECS.len()] = [const { OnceLock::new() }; SPECS.len()];
         LOADED[language as usize]
             .get_or_init(|| {
-                let grammar = Grammar::load(language);
+                let grammar = Queries::load(language);
                 debug_assert!(grammar.is_ok(), "{:?}", grammar.as_ref().err());
                 grammar.ok()
             })
@@ -186,6 +187,14 @@ impl Grammar {
     }
 }
 
+impl Language {
+    /// What the queries say about this language; `None` when they do not load (see
+    /// [`Queries::get`]), and planning then falls back to lines.
+    pub(crate) fn queries(self) -> Option<&'static Queries> {
+        Queries::get(self)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -193,7 +202,7 @@ mod tests {
     #[test]
     fn every_language_loads_its_queries() {
         for language in Language::ALL {
-            if let Err(e) = Grammar::load(language) {
+            if let Err(e) = Queries::load(language) {
                 panic!("{e}");
             }
         }
@@ -221,7 +230,7 @@ mod tests {
 
     #[test]
     fn kind_sets_hold_their_kinds_only() {
-        let grammar = Grammar::get(Language::Rust).unwrap();
+        let grammar = Queries::get(Language::Rust).unwrap();
         let ts = Language::Rust.tree_sitter();
         let id = |kind: &str| ts.id_for_node_kind(kind, true);
         assert!(grammar.block.contains(id("function_item")));
