@@ -6,7 +6,7 @@
 use std::ops::ControlFlow;
 
 use anneal_grammars as grammars;
-use anneal_models::sampler::{decode_masked, MaskRequest};
+use anneal_models::mask_sampler::{decode_masked, MaskRequest};
 use anneal_models::Model;
 
 use super::{head_tokens, tail_tokens, EditSettings, EngineError, EngineProgress};
@@ -43,7 +43,7 @@ pub fn fill(
     for index in 0..blocks {
         let canvas_len = block.min(request.tokens - index * block);
         let prefix = tail_tokens(model, &format!("{}{}", &text[..at], filled.text), settings.context_tokens)?;
-        let mut report = |r: &anneal_models::sampler::StepReport| {
+        let mut report = |r: &anneal_models::mask_sampler::StepReport| {
             observe(&EngineProgress { attempt: 0, block: index, blocks, step: r.step, remaining: r.remaining, preview: None })
         };
         let outcome = decode_masked(model, &MaskRequest { prefix: &prefix, canvas_len, suffix: &suffix }, &settings.mask, &mut report)?;

@@ -13,7 +13,7 @@ use std::ops::{ControlFlow, Range};
 
 use anneal_grammars::{self as grammars, BlockBudget, Language, SyntaxTree, Verdict};
 use anneal_models::edit_sampler::{decode_edit, EditConfig, EditRequest};
-use anneal_models::sampler::{decode_masked, MaskConfig, MaskRequest, Outcome, SampleError, StepReport};
+use anneal_models::mask_sampler::{decode_masked, MaskConfig, MaskRequest, Outcome, SampleError, StepReport};
 use anneal_models::Model;
 
 mod fill;

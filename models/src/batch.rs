@@ -135,7 +135,7 @@ mod tests {
 
     use candle_core::Device;
 
-    use crate::sampler::{decode_masked, MaskConfig, MaskRequest};
+    use crate::mask_sampler::{decode_masked, MaskConfig, MaskRequest};
     use crate::{Denoiser, Model};
 
     fn model() -> Model {

@@ -7,7 +7,7 @@
 
 use std::ops::ControlFlow;
 
-use crate::sampler::{canvas_logits, choices, Confidence, KvReuse, Outcome, SampleError, StepReport};
+use crate::mask_sampler::{canvas_logits, choices, Confidence, KvReuse, Outcome, SampleError, StepReport};
 use crate::Denoiser;
 
 #[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
@@ -20,7 +20,7 @@ pub struct EditConfig {
     /// A visible token is kept while the model gives it at least this probability.
     pub keep_threshold: f32,
     pub max_steps: usize,
-    /// As [`crate::sampler::MaskConfig::cache`].
+    /// As [`crate::mask_sampler::MaskConfig::cache`].
     pub cache: KvReuse,
     /// Repair by leave-one-out rounds ([`locate`]) in place of joint decoding: each round
     /// scores every token of the span with itself masked, and makes the one change the model

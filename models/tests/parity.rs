@@ -5,7 +5,7 @@
 use std::ops::ControlFlow;
 use std::path::PathBuf;
 
-use anneal_models::sampler::{decode_masked, Confidence, MaskConfig, MaskRequest, Schedule};
+use anneal_models::mask_sampler::{decode_masked, Confidence, MaskConfig, MaskRequest, Schedule};
 use anneal_models::{Denoiser, Family, Model};
 use candle_core::{DType, Device};
 

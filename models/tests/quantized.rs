@@ -11,7 +11,7 @@ use candle_core::{DType, Device, Tensor, D};
 
 /// A canvas of real code with a masked stretch in the middle, as a decode's first pass sees it.
 fn canvas(model: &Model) -> Vec<u32> {
-    let code = include_str!("../src/sampler.rs");
+    let code = include_str!("../src/mask_sampler.rs");
     let ids = model.tokenizer.encode(&code[..6000]).unwrap();
     let mut canvas = ids[..200.min(ids.len())].to_vec();
     canvas[120..152].fill(model.specials().mask);

@@ -242,7 +242,7 @@ mod tests {
     }
 
     use super::*;
-    use anneal_models::sampler::KvReuse;
+    use anneal_models::mask_sampler::KvReuse;
     use serde_json::json;
 
     #[test]

@@ -21,7 +21,7 @@ use std::path::PathBuf;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-use anneal_models::sampler::{choices, decode_masked, Confidence, KvReuse, MaskConfig, MaskRequest, Outcome};
+use anneal_models::mask_sampler::{choices, decode_masked, Confidence, KvReuse, MaskConfig, MaskRequest, Outcome};
 use anneal_models::{Denoiser, Model, Precision, Specials};
 use anyhow::{bail, Context, Result};
 use candle_core::Tensor;

@@ -15,7 +15,7 @@ use std::ops::ControlFlow;
 use std::path::Path;
 use std::time::Instant;
 
-use anneal_models::sampler::{decode_masked, KvReuse, MaskConfig, MaskRequest};
+use anneal_models::mask_sampler::{decode_masked, KvReuse, MaskConfig, MaskRequest};
 use anneal_models::{Denoiser, Model, Precision};
 use anyhow::Result;
 use candle_core::{DType, Tensor, D};
