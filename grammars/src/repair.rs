@@ -476,7 +476,10 @@ impl Search<'_> {
         if after < text.len() && in_comment(&tree, after..after + 1) && !in_comment(&state.tree, range.end..range.end + 1) {
             return None;
         }
-        if !lexed_as_typed(&tree, &text, range.start, inserted) || swallows(&state.tree, &tree, range, inserted.len()) {
+        if !lexed_as_typed(&tree, &text, range.start, inserted)
+            || (swallows(&state.tree, &tree, range, inserted.len())
+                && !quotes_one_literal(&tree, &state.text[range.clone()], inserted, range.start))
+        {
             return None;
         }
         let errors = verify::errors(&tree, ERROR_LIMIT);
@@ -678,6 +681,9 @@ impl Search<'_> {
         // Line edits.
         for line in lines_in(text, &focus) {
             line_edits(text, line, self.language, &mut |change, what| push(&mut out, change, what, Source::Queries));
+        }
+        if self.language == Language::Python {
+            docstring_ends(text, &focus, &mut |change, what| push(&mut out, change, what, Source::Queries));
         }
         let error = state.first_near().map(|e| e.range.clone()).unwrap_or(focus.clone());
         for (line, quote) in open_string_lines(text, &state.tree, &error) {
@@ -974,6 +980,56 @@ fn line_edits(text: &str, line: Range<usize>, language: Language, push: &mut dyn
             push(Change { range: line.start + end..line.start + end, text: quote.to_string() }, format!("close the string with {quote}"));
         }
     }
+}
+
+/// Lines a docstring may span between its two ends.
+const DOCSTRING_LINES: usize = 200;
+
+/// A docstring that lost a quote at both ends: a line of the window that opens with two quotes
+/// and prose after them (`"" Return the...`: an empty string, then words), and the next line
+/// that ends in two quotes, each given its third in one edit. Neither quote alone mends it:
+/// the first opens a string that runs to the end of the file, the second one that runs from
+/// the closing line. Python only: the other languages here have no triple-quoted strings.
+fn docstring_ends(text: &str, window: &Range<usize>, push: &mut dyn FnMut(Change, String)) {
+    let lines = lines_in(text, &(window.start..text.len()));
+    for (i, line) in lines.iter().enumerate().take_while(|(_, l)| l.start <= window.end) {
+        let content = &text[line.clone()];
+        let body = content.trim_start();
+        for quote in ["\"\"", "''"] {
+            let Some(rest) = body.strip_prefix(quote) else { continue };
+            if rest.is_empty() || rest.starts_with(&quote[..1]) || rest.trim().is_empty() {
+                continue;
+            }
+            let open = line.start + (content.len() - body.len()) + 2;
+            let closing = lines[i + 1..].iter().take(DOCSTRING_LINES).find(|l| {
+                let t = text[(*l).clone()].trim_end();
+                t.ends_with(quote) && !t.ends_with(&format!("{quote}{}", &quote[..1]))
+            });
+            if let Some(l) = closing {
+                let close = l.start + text[l.clone()].trim_end().len();
+                let q = &quote[..1];
+                let inner = &text[open..close];
+                push(
+                    Change { range: open..close, text: format!("{q}{inner}{q}") },
+                    format!("restore the docstring's {q}{q}{q} at both ends"),
+                );
+            }
+        }
+    }
+}
+
+/// Whether an edit only added quotes (`removed` is `inserted` less some quote characters) and
+/// its text is now one string literal: it closed a literal at both ends, which makes tokens of
+/// the text inside one token by design, not by swallowing the code after it.
+fn quotes_one_literal(tree: &Tree, removed: &str, inserted: &str, at: usize) -> bool {
+    let stripped: String = inserted.chars().filter(|c| !matches!(c, '"' | '\'')).collect();
+    let was: String = removed.chars().filter(|c| !matches!(c, '"' | '\'')).collect();
+    if stripped != was || inserted.len() <= removed.len() {
+        return false;
+    }
+    let Some(node) = tree.root_node().descendant_for_byte_range(at, at + inserted.len()) else { return false };
+    // The literal holds the edit and starts at most two quotes before it.
+    node.kind() == "string" && node.end_byte() >= at + inserted.len() && at - node.start_byte().min(at) <= 2
 }
 
 /// Lines where a string opens and runs on past the line's end, nearest to `error` first, a
@@ -1392,6 +1448,16 @@ mod tests {
         let found = candidates_with(&broken, Language::Bash, &mut Proposes("\""));
         let texts: Vec<String> = found.iter().map(|c| c.change.apply(&broken)).collect();
         assert!(texts.iter().any(|t| t == bash) && texts.iter().all(|t| t.contains("-W")), "{texts:#?}");
+    }
+
+    /// A docstring that lost a quote at both ends reads as two empty strings around prose:
+    /// neither quote alone mends it (one opens a string that runs to the end of the file).
+    #[test]
+    fn a_docstring_that_lost_a_quote_at_both_ends_gets_both_back() {
+        let original = "def below_zero(ops: List[int]) -> bool:\n    \"\"\" You're given a list of deposits.\n    >>> below_zero([1, 2])\n    False\n    \"\"\"\n    balance = 0\n    return False\n";
+        let broken = original.replacen("\"\"\" You", "\"\" You", 1).replacen("    \"\"\"\n", "    \"\"\n", 1);
+        assert_eq!(broken.matches("\"\"\"").count(), 0);
+        restoring(&broken, original, Language::Python);
     }
 
     #[test]
