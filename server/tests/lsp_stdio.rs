@@ -559,3 +559,32 @@ fn apply_to_every_function_and_every_use_of_a_name_across_documents() {
     assert!(client.seen.iter().any(|m| m["method"] == "workspace/applyEdit"), "the edit went to the client");
     assert!(client.shutdown().success());
 }
+
+/// The VS Code end-to-end test's Python case over stdio: the default model rewriting three lines
+/// of a file with accents, a Σ and an astral emoji (UTF-16 columns), in mask mode with syntax
+/// errors accepted, after a keystroke typed and undone. Whatever it writes (edits now start and
+/// end mid-line), they land inside the lines asked for.
+#[test]
+fn a_mask_rewrite_after_an_undone_keystroke_changes_only_the_lines_asked_for() {
+    let mut client = LspClient::start(BIN);
+    client.initialize(&["utf-16"], json!({"model": "default", "edit": {"mode": "mask", "acceptSyntaxErrors": true}}));
+    let uri = "file:///tmp/anneal-e2e/sample.py";
+    let text = include_str!("../../editors/vscode/test/fixtures/sample.py");
+    open(&mut client, uri, text);
+    // As in the VS Code test, a character typed at the top and undone first.
+    for (version, change) in [
+        (2, json!({"range": {"start": {"line": 0, "character": 0}, "end": {"line": 0, "character": 0}}, "text": "#"})),
+        (3, json!({"range": {"start": {"line": 0, "character": 0}, "end": {"line": 0, "character": 1}}, "text": ""})),
+    ] {
+        client.notify("textDocument/didChange", json!({"textDocument": {"uri": uri, "version": version}, "contentChanges": [change]}));
+    }
+    let mut action = code_action(&mut client, uri, json!({"start": {"line": 4, "character": 0}, "end": {"line": 7, "character": 0}}));
+    action["data"]["instruction"] = json!("sum the values with a loop");
+    let resolved = client.request("codeAction/resolve", action);
+    let edits = resolved["result"]["edit"]["documentChanges"][0]["edits"].as_array().unwrap_or_else(|| panic!("{resolved}")).clone();
+    let after = apply_text_edits(text, &edits);
+    let lines: Vec<&str> = text.split_inclusive('\n').collect();
+    let (head, tail) = (lines[..4].concat(), lines[7..].concat());
+    assert!(after.starts_with(&head) && after.ends_with(&tail), "changed outside lines 4..7: {edits:?}\n{after}");
+    assert!(client.shutdown().success());
+}

@@ -116,8 +116,10 @@ async function quickPick(page, open, text, row) {
   for (let attempt = 1; attempt <= 4; attempt++) {
     try {
       // Escape closes a quick input left open, but in an editor it would also drop the
-      // selection that the command is about: press it only when a quick input is on show.
-      if (await page.locator('.quick-input-widget').isVisible()) {
+      // selection that the command is about: press it only when a quick input is on show and
+      // no editor has focus (one closing as we look hands focus back to the editor, and the
+      // Escape then emptied the selection: the rewrite went to the cursor's line).
+      if ((await page.locator('.quick-input-widget').isVisible()) && (await focusedEditor(page).count()) === 0) {
         await page.keyboard.press('Escape');
       }
       await page.keyboard.press(open);
