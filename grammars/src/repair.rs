@@ -397,6 +397,11 @@ impl Search<'_> {
         let start_errors = start.errors.len();
         let start_loose = start.loose;
         let mut partial: Vec<State> = vec![];
+        // States with fewer errors in the file and fewer tokens the parse cannot place, though
+        // the edited line still holds another mistake: offered only when nothing else is (two
+        // or three mistakes on one line leave no state that gets past its edits, and the
+        // search runs out of budget before it mends them all at once).
+        let mut fewer_errors: Vec<State> = vec![];
         let mut frontier = vec![start];
         for _depth in 0..self.limits.max_edits.clamp(1, 3) {
             let mut solved = vec![];
@@ -422,6 +427,8 @@ impl Search<'_> {
                         && partial.len() < PARTIAL_KEPT
                     {
                         partial.push(next.clone());
+                    } else if next.errors.len() < start_errors && next.loose < start_loose && fewer_errors.len() < PARTIAL_KEPT {
+                        fewer_errors.push(next.clone());
                     }
                     if next.badness() < state.badness() {
                         progress.push(next);
@@ -446,6 +453,9 @@ impl Search<'_> {
         // and searches again from there.
         // Of those, the ones that leave the fewest tokens the parse cannot place: mending a
         // mistake puts back the tokens it threw off, an edit that only moves the error does not.
+        if partial.is_empty() {
+            partial = fewer_errors;
+        }
         let fewest = partial.iter().map(|s| s.edits).min().unwrap_or(0);
         partial.retain(|s| s.edits == fewest);
         partial.sort_by_key(|s| (s.loose, s.sources));
@@ -1448,6 +1458,25 @@ mod tests {
         let found = candidates_with(&broken, Language::Bash, &mut Proposes("\""));
         let texts: Vec<String> = found.iter().map(|c| c.change.apply(&broken)).collect();
         assert!(texts.iter().any(|t| t == bash) && texts.iter().all(|t| t.contains("-W")), "{texts:#?}");
+    }
+
+    /// Three doubled tokens on two lines: no state gets past its edit (the line still holds
+    /// another mistake) and mending all three at once is deeper than the budget. The search
+    /// offers the edits that leave fewer errors, for the caller's next round.
+    #[test]
+    fn of_several_mistakes_on_one_line_one_is_mended_when_all_are_too_deep() {
+        let original = "vector<float> get_positive(vector<float> l){\n    vector<float> out={};\n    for (int i=0;i<l.size();i++)\n        if (l[i]>0) out.push_back(l[i]);\n    return out;\n}\n";
+        let broken = original.replace("int i=0", "int i==0").replace("size()", "size(()").replace("(l[i]>0)", "(l[i]>0))");
+        let tree = SyntaxTree::new(&broken, Some(Language::Cpp));
+        let before = tree.errors(&broken, 1000).len();
+        let found = candidates(&broken, Language::Cpp);
+        assert!(!found.is_empty(), "no candidate for {before} errors");
+        assert!(found.iter().all(|c| c.errors_after < before), "{found:#?}");
+        let mended: Vec<String> = found.iter().map(|c| c.change.apply(&broken)).collect();
+        let one_back = |t: &String| {
+            [("int i==0", "int i=0"), ("size(()", "size()"), ("(l[i]>0))", "(l[i]>0)")].iter().any(|(b, o)| *t == broken.replacen(b, o, 1))
+        };
+        assert!(mended.iter().any(one_back), "{mended:#?}");
     }
 
     /// A docstring that lost a quote at both ends reads as two empty strings around prose:
