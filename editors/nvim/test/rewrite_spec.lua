@@ -643,6 +643,31 @@ case('status: :AnnealStatus names the model, its family and size', function()
   )
 end)
 
+case(
+  'keymaps: rewrite and repair keys are set in the attached buffer, for the line and the selection',
+  function()
+    local bufnr = open(copy_fixture('sample.py'))
+    wait_for('the buffer keymaps', function()
+      return vim.fn.maparg('<Leader>ar', 'n', false, true).buffer == 1
+    end)
+    local want = {
+      { '<Leader>ar', 'n', '<Cmd>AnnealRewrite<CR>', 'Anneal: rewrite line' },
+      { '<Leader>ar', 'x', ':AnnealRewrite<CR>', 'Anneal: rewrite selection' },
+      { '<Leader>af', 'n', '<Cmd>AnnealRepair<CR>', 'Anneal: repair line' },
+      { '<Leader>aF', 'x', ':AnnealRepair<CR>', 'Anneal: repair selection' },
+    }
+    for _, w in ipairs(want) do
+      local m = vim.api.nvim_buf_call(bufnr, function()
+        return vim.fn.maparg(w[1], w[2], false, true)
+      end)
+      check(
+        m.buffer == 1 and m.rhs == w[3] and m.desc == w[4],
+        ('%s in mode %s: %s'):format(w[1], w[2], vim.inspect(m))
+      )
+    end
+  end
+)
+
 case('stale: the buffer changes while the preview is shown, accept is refused', function()
   local path = copy_fixture('sample.py')
   local original = read_file(path)
@@ -868,6 +893,7 @@ anneal.setup({
   filetypes = { 'rust', 'python' },
   init_options = DEFAULT_MODEL,
   progress = 'notify',
+  keymaps = { rewrite = '<Leader>ar', repair = { '<Leader>af', '<Leader>aF' } },
 })
 
 log(

@@ -154,33 +154,23 @@ function M.start(bufnr)
 end
 
 local function set_buffer_keymaps(bufnr)
-  for _, lhs in ipairs(as_list(M.config.keymaps.rewrite)) do
-    vim.keymap.set(
-      'n',
-      lhs,
-      '<Cmd>AnnealRewrite<CR>',
-      { buffer = bufnr, desc = 'Anneal: rewrite line' }
-    )
-    vim.keymap.set(
-      'x',
-      lhs,
-      ':AnnealRewrite<CR>',
-      { buffer = bufnr, desc = 'Anneal: rewrite selection' }
-    )
-  end
-  for _, lhs in ipairs(as_list(M.config.keymaps.repair)) do
-    vim.keymap.set(
-      'n',
-      lhs,
-      '<Cmd>AnnealRepair<CR>',
-      { buffer = bufnr, desc = 'Anneal: repair line' }
-    )
-    vim.keymap.set(
-      'x',
-      lhs,
-      ':AnnealRepair<CR>',
-      { buffer = bufnr, desc = 'Anneal: repair selection' }
-    )
+  -- Each action on the line in normal mode and on the selection in visual mode.
+  for key, command in pairs({ rewrite = 'AnnealRewrite', repair = 'AnnealRepair' }) do
+    for _, lhs in ipairs(as_list(M.config.keymaps[key])) do
+      local desc = 'Anneal: ' .. key
+      vim.keymap.set(
+        'n',
+        lhs,
+        '<Cmd>' .. command .. '<CR>',
+        { buffer = bufnr, desc = desc .. ' line' }
+      )
+      vim.keymap.set(
+        'x',
+        lhs,
+        ':' .. command .. '<CR>',
+        { buffer = bufnr, desc = desc .. ' selection' }
+      )
+    end
   end
 end
 
