@@ -223,6 +223,21 @@ impl GgufWeights {
     }
 
     /// The block types the file stores, most weights first (`Q4K, Q6K, F32`).
+    /// The chat template the file carries (`tokenizer.chat_template`, as llama.cpp's converter
+    /// and `anneal model quantize` write it), with its special tokens spelt by `tokenizer`.
+    pub fn chat_template(&self, config: &Config, tokenizer: &Tokenizer) -> Result<Option<crate::prompt::ChatTemplate>> {
+        let Some(source) = self.meta("tokenizer.chat_template").and_then(|v| v.to_string().ok()) else { return Ok(None) };
+        let spelt = |id: Option<u32>| id.and_then(|id| tokenizer.hf().id_to_token(id)).unwrap_or_default();
+        let specials = serde_json::json!({
+            "bos_token": spelt(self.token_id("bos_token_id")),
+            "eos_token": spelt(Some(config.eos_token_id)),
+            "pad_token": spelt(Some(config.pad_token_id)),
+        });
+        crate::prompt::ChatTemplate::new(source.clone(), &specials)
+            .map(Some)
+            .with_context(|| format!("{}: its chat template", self.path.display()))
+    }
+
     pub fn stored_types(&self) -> Vec<GgmlDType> {
         let mut counts: Vec<(GgmlDType, usize)> = vec![];
         for info in self.content.tensor_infos.values() {
@@ -571,6 +586,10 @@ pub fn quantize_checkpoint(dir: &Path, out: &Path, precision: Precision, progres
     let tokenizer = std::fs::read_to_string(&tokenizer_file).with_context(|| format!("cannot read {}", tokenizer_file.display()))?;
     metadata.extend(llama_cpp_vocabulary(&tokenizer, config.vocab_size)?);
     metadata.push(("tokenizer.huggingface.json".into(), Value::String(tokenizer)));
+    // And the chat template, under the key llama.cpp reads, so an instruct model stays one.
+    if let Some(template) = crate::prompt::ChatTemplate::from_dir(dir)? {
+        metadata.push(("tokenizer.chat_template".into(), Value::String(template.source().to_string())));
+    }
     let metadata_refs: Vec<(&str, &Value)> = metadata.iter().map(|(k, v)| (k.as_str(), v)).collect();
     let tensor_refs: Vec<(&str, &QTensor)> = quantized_tensors.iter().map(|(k, v)| (k.as_str(), v)).collect();
     // Written under a temporary name and renamed: an interrupted run leaves no half file that

@@ -153,9 +153,18 @@ impl Model {
         checkpoint::check_tokenizer(&config, &tokenizer)?;
         let precision = weights.precision();
         checkpoint::check_bytes_fit(weights.memory_needed(), precision, "a GGUF file of fewer bits, ", device)?;
+        // A template beside the file wins (as for a folder of safetensors); else the file's own.
+        let template = match prompt::ChatTemplate::from_dir(dir)? {
+            Some(t) => Some(t),
+            None => weights.chat_template(&config, &tokenizer)?,
+        };
         let transformer = Transformer::from_gguf(&config, weights, device)
             .with_context(|| format!("weights in {} do not match its config", file.display()))?;
-        Model::assemble(config, tokenizer, device, file.display().to_string(), precision, Some(dir), transformer)
+        let mut model = Model::assemble(config, tokenizer, device, file.display().to_string(), precision, Some(dir), transformer)?;
+        if model.config.family()? != Family::Anneal {
+            model.chat_template = template;
+        }
+        Ok(model)
     }
 
     /// The small default model compiled into the binary, so Anneal works offline on a fresh

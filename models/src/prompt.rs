@@ -66,6 +66,11 @@ impl ChatTemplate {
         Ok(template)
     }
 
+    /// The template's Jinja text, as the checkpoint has it (what a GGUF file stores).
+    pub fn source(&self) -> &str {
+        &self.source
+    }
+
     fn environment(&self) -> Result<minijinja::Environment<'static>> {
         let mut env = minijinja::Environment::new();
         let syntax = minijinja::syntax::SyntaxConfig::builder().trim_blocks(true).lstrip_blocks(true).build()?;

@@ -277,3 +277,34 @@ fn the_vocabulary_written_for_llama_cpp_tokenizes_as_the_checkpoint() {
         assert_eq!(from_vocabulary.encode(text).unwrap(), tokenizer.encode(text).unwrap(), "{text:?}");
     }
 }
+
+/// An instruct checkpoint's chat template goes into the GGUF file (`tokenizer.chat_template`,
+/// the key llama.cpp reads), so the file alone is still an instruct model; one beside the file
+/// wins, as for a folder of safetensors.
+#[test]
+fn the_chat_template_travels_inside_the_file() {
+    use anneal_models::prompt::Message;
+    let tmp = tempfile::tempdir().unwrap();
+    let instruct = tmp.path().join("instruct");
+    std::fs::create_dir(&instruct).unwrap();
+    for f in ["config.json", "model.safetensors", "tokenizer.json"] {
+        std::fs::copy(fixture("dream").join(f), instruct.join(f)).unwrap();
+    }
+    let template = "{% for m in messages %}t1 {{ m.content }} t2 {{ eos_token }}{% endfor %}{% if add_generation_prompt %}t3 {% endif %}";
+    let config = serde_json::json!({"chat_template": template, "eos_token": "<|endoftext|>"}).to_string();
+    std::fs::write(instruct.join("tokenizer_config.json"), config).unwrap();
+    let out = tmp.path().join("q8_0");
+    quantize(&instruct, &out, Precision::Q8_0);
+    let _ = std::fs::remove_file(out.join("tokenizer_config.json"));
+    let _ = std::fs::remove_file(out.join("chat_template.jinja"));
+    let from_file = Model::load(&out, &Device::Cpu).unwrap();
+    let from_folder = Model::load(&instruct, &Device::Cpu).unwrap();
+    let messages = [Message::new("user", "fix it")];
+    let render = |m: &Model| m.chat_template.as_ref().expect("an instruct model").render(&messages, true).unwrap();
+    assert_eq!(render(&from_file), render(&from_folder));
+    assert!(render(&from_file).ends_with("t3 "), "{}", render(&from_file));
+    // The base checkpoint's file carries none.
+    let base = tmp.path().join("base");
+    quantize(&fixture("dream"), &base, Precision::Q8_0);
+    assert!(Model::load(&base, &Device::Cpu).unwrap().chat_template.is_none());
+}
