@@ -129,7 +129,8 @@ impl Model {
         let vb = checkpoint::var_builder(&files, precision.dtype(), device)?;
         let transformer = Transformer::with_precision(&config, Mode::Infer, precision, vb)
             .with_context(|| format!("weights in {} do not match config.json", dir.display()))?;
-        Model::assemble(config, tokenizer, device, dir.display().to_string(), precision, Some(dir), transformer)
+        let chat_template = Model::chat_template(&config, dir, None)?;
+        Model::assemble(config, tokenizer, device, dir.display().to_string(), precision, chat_template, transformer)
     }
 
     /// A GGUF file's model: the config from `config.json` beside it, else from its metadata;
@@ -153,18 +154,10 @@ impl Model {
         checkpoint::check_tokenizer(&config, &tokenizer)?;
         let precision = weights.precision();
         checkpoint::check_bytes_fit(weights.memory_needed(), precision, "a GGUF file of fewer bits, ", device)?;
-        // A template beside the file wins (as for a folder of safetensors); else the file's own.
-        let template = match prompt::ChatTemplate::from_dir(dir)? {
-            Some(t) => Some(t),
-            None => weights.chat_template(&config, &tokenizer)?,
-        };
+        let chat_template = Model::chat_template(&config, dir, weights.chat_template(&config, &tokenizer)?)?;
         let transformer = Transformer::from_gguf(&config, weights, device)
             .with_context(|| format!("weights in {} do not match its config", file.display()))?;
-        let mut model = Model::assemble(config, tokenizer, device, file.display().to_string(), precision, Some(dir), transformer)?;
-        if model.config.family()? != Family::Anneal {
-            model.chat_template = template;
-        }
-        Ok(model)
+        Model::assemble(config, tokenizer, device, file.display().to_string(), precision, chat_template, transformer)
     }
 
     /// The small default model compiled into the binary, so Anneal works offline on a fresh
@@ -185,23 +178,27 @@ impl Model {
         Model::assemble(config, tokenizer, device, "default".into(), precision, None, transformer)
     }
 
-    /// A model from its parts (a tokenizer already checked against the config); `dir`, the
-    /// folder it came from, may hold a chat template.
+    /// The chat template of a checkpoint folder: one in `dir` wins over `carried`, the one its
+    /// weights file holds (a GGUF's). Only the open families were tuned on a chat format; a
+    /// native checkpoint has none.
+    fn chat_template(config: &Config, dir: &Path, carried: Option<prompt::ChatTemplate>) -> Result<Option<prompt::ChatTemplate>> {
+        Ok(match config.family()? {
+            Family::Dream | Family::Llada => prompt::ChatTemplate::from_dir(dir)?.or(carried),
+            Family::Anneal => None,
+        })
+    }
+
+    /// A model from its parts (a tokenizer already checked against the config).
     fn assemble(
         config: Config,
         tokenizer: Tokenizer,
         device: &Device,
         source: String,
         precision: Precision,
-        dir: Option<&Path>,
+        chat_template: Option<prompt::ChatTemplate>,
         transformer: Transformer,
     ) -> Result<Model> {
         let tokenizer = tokenizer.with_specials(&config);
-        // Only the open families were tuned on a chat format; a native checkpoint has none.
-        let chat_template = match (config.family()?, dir) {
-            (Family::Dream | Family::Llada, Some(dir)) => prompt::ChatTemplate::from_dir(dir)?,
-            _ => None,
-        };
         Ok(Model {
             shift: config.family()?.shifts_logits(),
             config,
