@@ -1001,27 +1001,31 @@ const DOCSTRING_LINES: usize = 200;
 /// the first opens a string that runs to the end of the file, the second one that runs from
 /// the closing line. Python only: the other languages here have no triple-quoted strings.
 fn docstring_ends(text: &str, window: &Range<usize>, push: &mut dyn FnMut(Change, String)) {
-    let lines = lines_in(text, &(window.start..text.len()));
-    for (i, line) in lines.iter().enumerate().take_while(|(_, l)| l.start <= window.end) {
+    for line in lines_in(text, window) {
         let content = &text[line.clone()];
         let body = content.trim_start();
-        for quote in ["\"\"", "''"] {
-            let Some(rest) = body.strip_prefix(quote) else { continue };
-            if rest.is_empty() || rest.starts_with(&quote[..1]) || rest.trim().is_empty() {
+        for (pair, triple) in [("\"\"", "\"\"\""), ("''", "'''")] {
+            let Some(rest) = body.strip_prefix(pair) else { continue };
+            if rest.starts_with(&pair[..1]) || rest.trim().is_empty() {
                 continue;
             }
             let open = line.start + (content.len() - body.len()) + 2;
-            let closing = lines[i + 1..].iter().take(DOCSTRING_LINES).find(|l| {
-                let t = text[(*l).clone()].trim_end();
-                t.ends_with(quote) && !t.ends_with(&format!("{quote}{}", &quote[..1]))
-            });
+            // The lines after this one, up to DOCSTRING_LINES, read as they are reached.
+            let closing = text[line.end..]
+                .split_inclusive('\n')
+                .skip(1)
+                .take(DOCSTRING_LINES)
+                .scan(line.end + 1, |at, l| {
+                    let start = *at;
+                    *at += l.len();
+                    Some(start..start + l.trim_end().len())
+                })
+                .find(|l| text[l.clone()].ends_with(pair) && !text[l.clone()].ends_with(triple));
             if let Some(l) = closing {
-                let close = l.start + text[l.clone()].trim_end().len();
-                let q = &quote[..1];
-                let inner = &text[open..close];
+                let q = &pair[..1];
                 push(
-                    Change { range: open..close, text: format!("{q}{inner}{q}") },
-                    format!("restore the docstring's {q}{q}{q} at both ends"),
+                    Change { range: open..l.end, text: format!("{q}{}{q}", &text[open..l.end]) },
+                    format!("restore the docstring's {triple} at both ends"),
                 );
             }
         }
@@ -1039,7 +1043,7 @@ fn quotes_one_literal(tree: &Tree, removed: &str, inserted: &str, at: usize) -> 
     }
     let Some(node) = tree.root_node().descendant_for_byte_range(at, at + inserted.len()) else { return false };
     // The literal holds the edit and starts at most two quotes before it.
-    node.kind() == "string" && node.end_byte() >= at + inserted.len() && at - node.start_byte().min(at) <= 2
+    node.kind() == "string" && node.end_byte() >= at + inserted.len() && at.saturating_sub(node.start_byte()) <= 2
 }
 
 /// Lines where a string opens and runs on past the line's end, nearest to `error` first, a
