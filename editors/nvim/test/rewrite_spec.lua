@@ -180,6 +180,16 @@ end
 
 local anneal = require('anneal')
 
+--- Stops every running server and waits until they are gone (a case that needs a fresh one).
+local function stop_servers()
+  for _, c in ipairs(anneal.clients()) do
+    c:stop()
+  end
+  wait_for('the running servers to stop', function()
+    return #anneal.clients() == 0
+  end)
+end
+
 local function reset_notes()
   notes = {}
 end
@@ -767,12 +777,7 @@ case(
 case(
   'fresh server: a rewrite asked for right after opening waits for the server to start',
   function()
-    for _, c in ipairs(anneal.clients()) do
-      c:stop()
-    end
-    wait_for('the running servers to stop', function()
-      return #anneal.clients() == 0
-    end)
+    stop_servers()
     local path = copy_fixture('sample.py')
     vim.cmd('silent! %bwipeout!')
     vim.cmd.edit(vim.fn.fnameescape(path))
@@ -795,12 +800,7 @@ case(
 case(
   'utf-16: a client that offers only UTF-16 positions, charwise selection after non-ASCII text',
   function()
-    for _, c in ipairs(anneal.clients()) do
-      c:stop()
-    end
-    wait_for('the running servers to stop', function()
-      return #anneal.clients() == 0
-    end)
+    stop_servers()
     local saved = anneal.config.client
     anneal.config.client = { capabilities = { general = { positionEncodings = { 'utf-16' } } } }
     local want
