@@ -21,7 +21,42 @@ pub const WEIGHTS_FILE: &str = "model.safetensors";
 pub const WEIGHTS_INDEX_FILE: &str = "model.safetensors.index.json";
 
 pub fn read_config(dir: &Path) -> Result<Config> {
-    read_config_file(&dir.join(CONFIG_FILE))
+    let path = dir.join(CONFIG_FILE);
+    let text = std::fs::read_to_string(&path).with_context(|| format!("cannot read {}", path.display()))?;
+    let text = open_dcoder_config(dir, &text).with_context(|| format!("in {}", path.display()))?.unwrap_or(text);
+    parse_config(&text).with_context(|| format!("in {}", path.display()))
+}
+
+/// The mask token Open-dLLM's training adds to Qwen2.5's tokenizer (id 151665).
+const OPEN_DCODER_MASK: &str = "<M>";
+
+/// Open-dCoder keeps the `config.json` of the autoregressive Qwen2.5-Coder it was trained from
+/// (`model_type` `qwen2`): only the mask token its training added to the tokenizer says it is
+/// a diffusion model, Dream's layout. For such a folder, the config marked as Dream with that
+/// mask id; an autoregressive Qwen2 folder is refused with how to mark one; `None` for any
+/// other model type.
+fn open_dcoder_config(dir: &Path, text: &str) -> Result<Option<String>> {
+    let mut json: serde_json::Value = serde_json::from_str(text)?;
+    if !json["model_type"].as_str().is_some_and(|t| t.eq_ignore_ascii_case("qwen2")) {
+        return Ok(None);
+    }
+    let tokenizer = std::fs::read_to_string(dir.join(TOKENIZER_FILE)).ok();
+    let tokenizer: Option<serde_json::Value> = tokenizer.and_then(|t| serde_json::from_str(&t).ok());
+    let mask = tokenizer
+        .as_ref()
+        .and_then(|t| t["added_tokens"].as_array())
+        .and_then(|added| added.iter().find(|t| t["content"] == OPEN_DCODER_MASK).and_then(|t| t["id"].as_u64()));
+    let Some(mask) = mask.or_else(|| json["mask_token_id"].as_u64()) else {
+        bail!(
+            "model_type `qwen2` is an autoregressive Qwen2 model, which Anneal does not run. If this folder holds a \
+             diffusion model in Dream's layout (as Open-dCoder is), mark it in config.json: \"model_type\": \"Dream\" \
+             and its \"mask_token_id\""
+        );
+    };
+    let object = json.as_object_mut().context("config.json is not an object")?;
+    object.insert("model_type".into(), "Dream".into());
+    object.insert("mask_token_id".into(), mask.into());
+    Ok(Some(json.to_string()))
 }
 
 pub fn read_config_file(path: &Path) -> Result<Config> {

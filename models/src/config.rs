@@ -7,7 +7,8 @@
 use serde::{Deserialize, Serialize};
 
 /// Which reference implementation a checkpoint follows. Decides the tensor names, the logit
-/// shift and the special token ids, so that one transformer body serves every family.
+/// shift, the attention pattern and the special token ids, so that one transformer body
+/// serves every family.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Family {
@@ -18,21 +19,50 @@ pub enum Family {
     Dream,
     /// LLaDA: a LLaMA body made bidirectional, OLMo tensor names, no shift.
     Llada,
+    /// JetLM's SDAR: a Qwen3 body (per-head query and key norms) that attends block-causally
+    /// — a position sees its own block of [`Config::block_size`] and every block before it —
+    /// and predicts each position's own token (no shift).
+    Sdar,
+    /// Salesforce's CoDA: a Qwen3 body made bidirectional, logits shifted as Dream's.
+    Coda,
 }
 
 impl Family {
     /// Dream keeps the autoregressive model it was adapted from's habit: the output at
     /// position i predicts token i+1, so a canvas position reads its logits one to the left.
     pub fn shifts_logits(self) -> bool {
-        self == Family::Dream
+        matches!(self, Family::Dream | Family::Coda)
+    }
+
+    /// Qwen3 bodies normalise each head's queries and keys (RMSNorm over the head's width)
+    /// before the rotary positions.
+    pub fn norms_queries_and_keys(self) -> bool {
+        matches!(self, Family::Sdar | Family::Coda)
     }
 
     /// Where the family's mask id lives when `config.json` does not say.
-    fn default_mask_token_id(self) -> Option<u32> {
+    pub(crate) fn default_mask_token_id(self) -> Option<u32> {
         match self {
             Family::Anneal => None,
             Family::Dream => Some(151_666),
             Family::Llada => Some(126_336),
+            // SGLang's dLLM config for `SDARForCausalLM`; the published config.json omits it.
+            Family::Sdar => Some(151_669),
+            Family::Coda => Some(151_669),
+        }
+    }
+
+    /// CoDA's config.json names no end of text; its tokenizer's is `<|im_end|>`.
+    fn default_eos_token_id(self) -> Option<u32> {
+        (self == Family::Coda).then_some(151_645)
+    }
+
+    /// The block a block-causal family was trained with, when `config.json` does not say
+    /// (SDAR-1.7B-Chat: 4; its `-b8` … `-b64` siblings state theirs).
+    pub(crate) fn default_block_size(self) -> Option<usize> {
+        match self {
+            Family::Sdar => Some(4),
+            _ => None,
         }
     }
 }
@@ -49,6 +79,10 @@ pub struct Config {
     pub num_hidden_layers: usize,
     pub num_attention_heads: usize,
     pub num_key_value_heads: usize,
+    /// Qwen3 states the head width, which need not be `hidden_size / num_attention_heads`
+    /// (Qwen3-0.6B: 1024 wide, 16 heads of 128). Absent: that quotient.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub head_dim: Option<usize>,
     pub max_position_embeddings: usize,
     #[serde(default = "default_rope_theta")]
     pub rope_theta: f64,
@@ -62,6 +96,10 @@ pub struct Config {
     pub mask_token_id: u32,
     pub pad_token_id: u32,
     pub eos_token_id: u32,
+    /// A block-causal family's block: attention sees the query's own block and the blocks
+    /// before it, blocks counted from position 0. `None`: every position sees every other.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub block_size: Option<usize>,
     /// True when the checkpoint went through the edit stage and may correct visible tokens;
     /// the engine then samples in edit mode instead of mask mode.
     #[serde(default)]
@@ -80,7 +118,7 @@ fn default_true() -> bool {
 
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
-    #[error("config.json: model_type `{0}` is not supported (supported: anneal, dream — Dream, Dream-Coder, DiffuCoder, Open-dCoder — and llada)")]
+    #[error("config.json: model_type `{0}` is not supported (supported: anneal, dream — Dream, Dream-Coder, DiffuCoder, Open-dCoder — llada, sdar and coda)")]
     UnsupportedFamily(String),
     #[error("config.json: {0}")]
     Invalid(String),
@@ -105,20 +143,35 @@ impl Config {
         }
         if let (Some(object), Some(mask)) = (json.as_object_mut(), family.default_mask_token_id()) {
             object.entry("mask_token_id").or_insert(mask.into());
+            if let Some(eos) = family.default_eos_token_id() {
+                object.entry("eos_token_id").or_insert(eos.into());
+            }
             let eos = object.get("eos_token_id").cloned().unwrap_or(serde_json::Value::Null);
             object.entry("pad_token_id").or_insert(eos);
+        }
+        if family.norms_queries_and_keys() {
+            check_qwen3_variant(&json)?;
+        }
+        if let Some(object) = json.as_object_mut() {
+            if let Some(block) = family.default_block_size() {
+                object.entry("block_size").or_insert(block.into());
+            }
+            // Qwen3 bodies have no q/k/v biases; their configs say so, but not always.
+            if family.norms_queries_and_keys() {
+                object.entry("attention_bias").or_insert(false.into());
+            }
         }
         serde_json::from_value(json).map_err(invalid)
     }
 
     pub fn head_dim(&self) -> usize {
-        self.hidden_size / self.num_attention_heads
+        self.head_dim.unwrap_or(self.hidden_size / self.num_attention_heads.max(1))
     }
 
     /// Catch a config that would fail deep inside a matmul with an unhelpful shape error.
     pub fn validate(&self) -> Result<(), ConfigError> {
         let bad = |m: String| Err(ConfigError::Invalid(m));
-        if self.num_attention_heads == 0 || !self.hidden_size.is_multiple_of(self.num_attention_heads) {
+        if self.num_attention_heads == 0 || (self.head_dim.is_none() && !self.hidden_size.is_multiple_of(self.num_attention_heads)) {
             return bad(format!("hidden_size {} is not a multiple of num_attention_heads {}", self.hidden_size, self.num_attention_heads));
         }
         if self.num_key_value_heads == 0 || !self.num_attention_heads.is_multiple_of(self.num_key_value_heads) {
@@ -129,6 +182,9 @@ impl Config {
         }
         if !self.head_dim().is_multiple_of(2) {
             return bad(format!("head dimension {} must be even for rotary positions", self.head_dim()));
+        }
+        if self.block_size == Some(0) {
+            return bad("block_size 0: a block-causal model's block holds at least one position".into());
         }
         for (name, id) in [("mask", self.mask_token_id), ("pad", self.pad_token_id), ("eos", self.eos_token_id)] {
             if id as usize >= self.vocab_size {
@@ -149,6 +205,7 @@ impl Config {
             num_hidden_layers: 2,
             num_attention_heads: 4,
             num_key_value_heads: 2,
+            head_dim: None,
             max_position_embeddings: 4096,
             rope_theta: 10_000.0,
             rms_norm_eps: 1e-6,
@@ -157,9 +214,26 @@ impl Config {
             mask_token_id: mask,
             pad_token_id: pad,
             eos_token_id: eos,
+            block_size: None,
             anneal_edit_trained: false,
         }
     }
+}
+
+/// Qwen3 options the body does not implement: a config that sets one would load and compute
+/// something else, so it is refused by the field's name.
+fn check_qwen3_variant(json: &serde_json::Value) -> Result<(), ConfigError> {
+    let field = |name: &str| json.get(name).filter(|v| !v.is_null());
+    if let Some(act) = field("hidden_act").filter(|v| v.as_str() != Some("silu")) {
+        return Err(ConfigError::Invalid(format!("hidden_act {act} is not supported (supported: \"silu\")")));
+    }
+    if let Some(scaling) = field("rope_scaling") {
+        return Err(ConfigError::Invalid(format!("rope_scaling {scaling} is not supported (supported: null)")));
+    }
+    if field("use_sliding_window").is_some_and(|v| v.as_bool() == Some(true)) {
+        return Err(ConfigError::Invalid("use_sliding_window true is not supported (supported: false)".into()));
+    }
+    Ok(())
 }
 
 fn family_of(model_type: &str, architectures: &[String]) -> Result<Family, ConfigError> {
@@ -168,8 +242,12 @@ fn family_of(model_type: &str, architectures: &[String]) -> Result<Family, Confi
         "anneal" => Ok(Family::Anneal),
         "dream" => Ok(Family::Dream),
         "llada" => Ok(Family::Llada),
+        "sdar" => Ok(Family::Sdar),
+        "coda" => Ok(Family::Coda),
         _ if arch("DreamModel") => Ok(Family::Dream),
         _ if arch("LLaDAModelLM") => Ok(Family::Llada),
+        _ if arch("SDARForCausalLM") => Ok(Family::Sdar),
+        _ if arch("CoDALanguageModel") => Ok(Family::Coda),
         other => Err(ConfigError::UnsupportedFamily(other.to_string())),
     }
 }
@@ -260,6 +338,7 @@ impl LladaConfig {
             num_hidden_layers: self.n_layers,
             num_attention_heads: self.n_heads,
             num_key_value_heads: self.n_kv_heads.unwrap_or(self.n_heads),
+            head_dim: None,
             max_position_embeddings: self.max_sequence_length,
             rope_theta: self.rope_theta,
             rms_norm_eps: self.rms_norm_eps,
@@ -268,6 +347,7 @@ impl LladaConfig {
             mask_token_id: self.mask_token_id.unwrap_or(126_336),
             pad_token_id: self.pad_token_id.unwrap_or(self.eos_token_id),
             eos_token_id: self.eos_token_id,
+            block_size: None,
             anneal_edit_trained: false,
         })
     }
@@ -304,6 +384,48 @@ mod tests {
         let sequential = text.replace(r#""block_type": "llama""#, r#""block_type": "sequential""#);
         let err = Config::from_json(&sequential).unwrap_err().to_string();
         assert!(err.contains("block_type sequential"), "{err}");
+    }
+
+    /// SDAR-4B-Chat's published config.json with its body shrunk: no mask id, no block size.
+    const SDAR: &str = r#"{"architectures": ["SDARForCausalLM"], "model_type": "sdar", "vocab_size": 151936,
+        "hidden_size": 1024, "intermediate_size": 3072, "num_hidden_layers": 2, "num_attention_heads": 16,
+        "num_key_value_heads": 8, "head_dim": 128, "max_position_embeddings": 32768, "rope_theta": 1000000,
+        "rms_norm_eps": 1e-06, "rope_scaling": null, "hidden_act": "silu", "use_sliding_window": false,
+        "tie_word_embeddings": false, "bos_token_id": 151643, "eos_token_id": 151643}"#;
+
+    #[test]
+    fn sdar_config_gets_sglangs_mask_id_and_block_and_its_own_head_width() {
+        let c = Config::from_json(SDAR).unwrap();
+        assert_eq!(c.family().unwrap(), Family::Sdar);
+        assert_eq!((c.mask_token_id, c.block_size, c.head_dim()), (151_669, Some(4), 128));
+        assert!(!c.attention_bias, "Qwen3 bodies have no q/k/v biases");
+        c.validate().unwrap();
+        let b8 = Config::from_json(&SDAR.replace(r#""head_dim": 128"#, r#""head_dim": 128, "block_size": 8"#)).unwrap();
+        assert_eq!(b8.block_size, Some(8), "a -b8 checkpoint's own block wins");
+    }
+
+    #[test]
+    fn a_qwen3_option_the_body_lacks_is_refused_by_name() {
+        let yarn = SDAR.replace(r#""rope_scaling": null"#, r#""rope_scaling": {"type": "yarn", "factor": 4.0}"#);
+        let err = Config::from_json(&yarn).unwrap_err().to_string();
+        assert!(err.contains("rope_scaling") && err.contains("yarn"), "{err}");
+        let gelu = SDAR.replace(r#""hidden_act": "silu""#, r#""hidden_act": "gelu""#);
+        assert!(Config::from_json(&gelu).unwrap_err().to_string().contains("hidden_act \"gelu\""));
+        let sliding = SDAR.replace(r#""use_sliding_window": false"#, r#""use_sliding_window": true"#);
+        assert!(Config::from_json(&sliding).unwrap_err().to_string().contains("use_sliding_window"));
+    }
+
+    #[test]
+    fn coda_config_ends_at_im_end_and_pads_with_end_of_text() {
+        // CoDA's config.json names no end of text and no bos.
+        let text = r#"{"architectures": ["CoDALanguageModel"], "model_type": "CoDA", "vocab_size": 151936,
+            "hidden_size": 2048, "intermediate_size": 6144, "num_hidden_layers": 28, "num_attention_heads": 16,
+            "num_key_value_heads": 8, "head_dim": 128, "max_position_embeddings": 40960, "rope_theta": 1000000.0,
+            "rms_norm_eps": 1e-06, "attention_bias": false, "mask_token_id": 151669, "pad_token_id": 151643}"#;
+        let c = Config::from_json(text).unwrap();
+        assert_eq!(c.family().unwrap(), Family::Coda);
+        assert_eq!((c.mask_token_id, c.pad_token_id, c.eos_token_id, c.block_size), (151_669, 151_643, 151_645, None));
+        assert!(c.family().unwrap().shifts_logits() && !c.tie_word_embeddings);
     }
 
     #[test]

@@ -55,6 +55,8 @@ fn family_of_architecture(arch: &str) -> Option<Family> {
         "anneal" => Some(Family::Anneal),
         "dream" => Some(Family::Dream),
         "llada" => Some(Family::Llada),
+        "sdar" => Some(Family::Sdar),
+        "coda" => Some(Family::Coda),
         _ => None,
     }
 }
@@ -64,6 +66,8 @@ fn architecture_of(family: Family) -> &'static str {
         Family::Anneal => "anneal",
         Family::Dream => "dream",
         Family::Llada => "llada",
+        Family::Sdar => "sdar",
+        Family::Coda => "coda",
     }
 }
 
@@ -161,13 +165,9 @@ impl GgufWeights {
                 .unwrap_or_else(|| self.content.tensor_infos.get("token_embd.weight").map_or(0, |t| t.shape.dims()[0])),
         };
         let eos = self.token_id("eos_token_id").with_context(|| format!("{} has no tokenizer.ggml.eos_token_id", self.path.display()))?;
-        let mask = match self.token_id("mask_token_id") {
+        let mask = match self.token_id("mask_token_id").or(self.family.default_mask_token_id()) {
             Some(id) => id,
-            None => match self.family {
-                Family::Dream => 151_666,
-                Family::Llada => 126_336,
-                Family::Anneal => bail!("{} has no tokenizer.ggml.mask_token_id", self.path.display()),
-            },
+            None => bail!("{} has no tokenizer.ggml.mask_token_id", self.path.display()),
         };
         let config = Config {
             model_type: architecture_of(self.family).into(),
@@ -178,6 +178,7 @@ impl GgufWeights {
             num_hidden_layers: need("block_count")?,
             num_attention_heads: heads,
             num_key_value_heads: self.arch_u32("attention.head_count_kv")?.unwrap_or(heads),
+            head_dim: self.arch_u32("attention.key_length")?,
             max_position_embeddings: need("context_length")?,
             rope_theta: self.arch_f32("rope.freq_base").unwrap_or(10_000.0),
             rms_norm_eps: self.arch_f32("attention.layer_norm_rms_epsilon").unwrap_or(1e-6),
@@ -186,6 +187,7 @@ impl GgufWeights {
             mask_token_id: mask,
             pad_token_id: self.token_id("padding_token_id").unwrap_or(eos),
             eos_token_id: eos,
+            block_size: self.arch_u32("diffusion.block_size")?.or(self.family.default_block_size()),
             anneal_edit_trained: self.meta("anneal.edit_trained").and_then(|v| v.to_bool().ok()).unwrap_or(false),
         };
         config.validate().with_context(|| format!("metadata of {}", self.path.display()))?;
@@ -646,6 +648,14 @@ fn metadata(config: &Config, precision: Precision) -> Vec<(String, Value)> {
         ("rope.dimension_count", u32_of(config.head_dim())),
     ];
     m.extend(keyed.into_iter().map(|(k, v)| (format!("{arch}.{k}"), v)));
+    // llama.cpp's keys for a head width the hidden size does not imply (Qwen3's).
+    if config.head_dim.is_some() {
+        m.push((format!("{arch}.attention.key_length"), u32_of(config.head_dim())));
+        m.push((format!("{arch}.attention.value_length"), u32_of(config.head_dim())));
+    }
+    if let Some(block) = config.block_size {
+        m.push((format!("{arch}.diffusion.block_size"), u32_of(block)));
+    }
     m.push(("tokenizer.ggml.mask_token_id".into(), Value::U32(config.mask_token_id)));
     m.push(("tokenizer.ggml.eos_token_id".into(), Value::U32(config.eos_token_id)));
     m.push(("tokenizer.ggml.padding_token_id".into(), Value::U32(config.pad_token_id)));

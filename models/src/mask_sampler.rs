@@ -38,6 +38,18 @@ pub enum Schedule {
     /// shared equally among them; each pass commits the same count of the block's most
     /// confident masked positions (the remainder spread over its first passes).
     Blocks,
+    /// SDAR's block decode (`generate.py`, `low_confidence_static` and `_dynamic`): blocks of
+    /// `block_length` counted from position 0 of the whole canvas, prefix included, as a
+    /// block-causal model's attention counts them (the block the prefix ends in is the first
+    /// decoded), left to right, each in at most `max_steps` passes. A pass commits every masked
+    /// position of the block more than `threshold` confident, or if fewer, the
+    /// `block_length / max_steps` most confident (one more in the first `block_length %
+    /// max_steps` passes); a threshold of 1 or more commits exactly that many.
+    AlignedBlocks,
+    /// Open-dLLM's `p2` as Open-dCoder was evaluated with (the version of September 2, 2025):
+    /// of the N positions masked at the start, ⌊N·(1 − (i+1)/`max_steps`)⌋ stay masked after
+    /// pass i; the most confident of the others commit.
+    Proportional,
 }
 
 #[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
@@ -259,10 +271,11 @@ pub fn decode_masked(
         let masked: Vec<usize> = (0..n).filter(|&i| still_masked[i]).collect();
         let commit = match config.schedule {
             Schedule::Threshold => threshold_commits(config, &logits, specials, &masked, &tokens, &scores, steps + 1)?,
-            Schedule::Linear | Schedule::Blocks => {
+            Schedule::Linear | Schedule::Blocks | Schedule::Proportional => {
                 let (eligible, count) = plan.quota(steps, &masked);
                 most_confident(&eligible, &scores, count)
             }
+            Schedule::AlignedBlocks => plan.aligned_block_commits(start, &masked, &scores, config.threshold),
         };
         steps += 1;
         for &i in &commit {
@@ -340,6 +353,11 @@ struct StepPlan {
     block_length: usize,
     passes_per_block: usize,
     counts: Vec<usize>,
+    /// [`Schedule::Proportional`]: the positions masked at the start.
+    initially_masked: usize,
+    /// [`Schedule::AlignedBlocks`]: the block in progress and the passes it has had.
+    block: Option<usize>,
+    passes_in_block: usize,
 }
 
 impl StepPlan {
@@ -349,12 +367,49 @@ impl StepPlan {
         let blocks = n.div_ceil(block_length).max(1);
         let passes_per_block = (steps / blocks).max(1);
         let levels = if config.schedule == Schedule::Linear { torch_linspace(1.0, 1e-3, steps + 1) } else { vec![] };
+        let passes_per_block = match config.schedule {
+            Schedule::AlignedBlocks => steps,
+            _ => passes_per_block,
+        };
         let steps = match config.schedule {
-            Schedule::Threshold => usize::MAX,
-            Schedule::Linear => steps,
+            Schedule::Threshold | Schedule::AlignedBlocks => usize::MAX,
+            Schedule::Linear | Schedule::Proportional => steps,
             Schedule::Blocks => blocks * passes_per_block,
         };
-        StepPlan { schedule: config.schedule, steps, levels, block_length, passes_per_block, counts: Default::default() }
+        StepPlan {
+            schedule: config.schedule,
+            steps,
+            levels,
+            block_length,
+            passes_per_block,
+            counts: Default::default(),
+            initially_masked: n,
+            block: None,
+            passes_in_block: 0,
+        }
+    }
+
+    /// [`Schedule::AlignedBlocks`]' commits of one pass; `start` is the canvas's position.
+    fn aligned_block_commits(&mut self, start: usize, masked: &[usize], scores: &[f32], threshold: f32) -> Vec<usize> {
+        let block_of = |i: usize| (start + i) / self.block_length;
+        let Some(&first) = masked.first() else { return vec![] };
+        let block = block_of(first);
+        if self.block != Some(block) {
+            (self.block, self.passes_in_block) = (Some(block), 0);
+        }
+        let eligible: Vec<usize> = masked.iter().copied().filter(|&i| block_of(i) == block).collect();
+        let passes = self.passes_per_block;
+        let quota = (self.block_length / passes + usize::from(self.passes_in_block < self.block_length % passes)).max(1);
+        self.passes_in_block += 1;
+        let confident: Vec<usize> = eligible.iter().copied().filter(|&i| scores[i] > threshold).collect();
+        // The last pass a block is allowed commits what is left of it.
+        if self.passes_in_block >= passes {
+            return eligible;
+        }
+        match confident.len() >= quota {
+            true => confident,
+            false => most_confident(&eligible, scores, quota),
+        }
     }
 
     fn allows(&self, step: usize) -> bool {
@@ -364,7 +419,13 @@ impl StepPlan {
     /// Pass `step` (from 0): the positions that may commit and how many do.
     fn quota(&mut self, step: usize, masked: &[usize]) -> (Vec<usize>, usize) {
         match self.schedule {
-            Schedule::Threshold => (masked.to_vec(), masked.len()),
+            Schedule::Threshold | Schedule::AlignedBlocks => (masked.to_vec(), masked.len()),
+            Schedule::Proportional => {
+                // As PyTorch computes it: the fraction in f64 (Python's float), the product in f32.
+                let fraction = (1.0 - (step + 1) as f64 / self.steps as f64) as f32;
+                let stay = (self.initially_masked as f32 * fraction) as usize;
+                (masked.to_vec(), masked.len().saturating_sub(stay))
+            }
             Schedule::Linear => {
                 let count = if step + 1 < self.steps {
                     let (t, s) = (self.levels[step], self.levels[step + 1]);

@@ -183,7 +183,7 @@ impl Model {
     /// native checkpoint has none.
     fn chat_template(config: &Config, dir: &Path, carried: Option<prompt::ChatTemplate>) -> Result<Option<prompt::ChatTemplate>> {
         Ok(match config.family()? {
-            Family::Dream | Family::Llada => prompt::ChatTemplate::from_dir(dir)?.or(carried),
+            Family::Dream | Family::Llada | Family::Sdar | Family::Coda => prompt::ChatTemplate::from_dir(dir)?.or(carried),
             Family::Anneal => None,
         })
     }
@@ -270,9 +270,10 @@ pub fn dtype_for(device: &Device) -> DType {
 /// estimates).
 pub fn config_parameter_count(c: &Config) -> usize {
     let (h, i, v, d) = (c.hidden_size, c.intermediate_size, c.vocab_size, c.head_dim());
-    let kv = c.num_key_value_heads * d;
-    let bias = if c.attention_bias { h + 2 * kv } else { 0 };
-    let attn = h * h + 2 * h * kv + h * h + bias;
+    let (q, kv) = (c.num_attention_heads * d, c.num_key_value_heads * d);
+    let bias = if c.attention_bias { q + 2 * kv } else { 0 };
+    let qk_norms = if c.family().is_ok_and(Family::norms_queries_and_keys) { 2 * d } else { 0 };
+    let attn = h * q + 2 * h * kv + q * h + bias + qk_norms;
     let layer = attn + 3 * h * i + 2 * h;
     let head = if c.tie_word_embeddings { 0 } else { v * h };
     v * h + c.num_hidden_layers * layer + h + head

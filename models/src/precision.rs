@@ -100,6 +100,7 @@ impl Precision {
     pub fn weight_bytes(self, config: &Config) -> u64 {
         let c = config;
         let (h, i, v) = (c.hidden_size as u64, c.intermediate_size as u64, c.vocab_size as u64);
+        let q = (c.num_attention_heads * c.head_dim()) as u64;
         let kv = (c.num_key_value_heads * c.head_dim()) as u64;
         let float = self.dtype().size_in_bytes() as f64;
         let bytes = |elements: u64, blocks: Option<GgmlDType>| -> f64 {
@@ -109,11 +110,12 @@ impl Precision {
             }
         };
         // Inputs of hidden_size: q, k, v, gate, up. Inputs of intermediate_size: down. Inputs
-        // of heads × head_dim (= hidden_size): o.
-        let from_hidden = h * h + 2 * h * kv + 2 * h * i + h * h;
+        // of heads × head_dim (hidden_size unless the config says otherwise): o.
+        let from_hidden = h * q + 2 * h * kv + 2 * h * i;
         let layer = bytes(from_hidden, self.linear_blocks(c.hidden_size))
             + bytes(h * i, self.linear_blocks(c.intermediate_size))
-            + float * (2 * h + if c.attention_bias { h + 2 * kv } else { 0 }) as f64;
+            + bytes(q * h, self.linear_blocks(q as usize))
+            + float * (2 * h + if c.attention_bias { q + 2 * kv } else { 0 }) as f64;
         // The embedding stays in floats; the output layer is quantized too, tied or not.
         let embedding = float * (v * h) as f64;
         let head = match (self.is_quantized(), c.tie_word_embeddings) {

@@ -29,6 +29,9 @@ pub struct TensorNames {
     k: &'static str,
     v: &'static str,
     o: &'static str,
+    /// Qwen3's per-head query and key norms; families without them never read these.
+    q_norm: &'static str,
+    k_norm: &'static str,
     gate: &'static str,
     up: &'static str,
     down: &'static str,
@@ -46,6 +49,8 @@ impl TensorNames {
         k: "self_attn.k_proj",
         v: "self_attn.v_proj",
         o: "self_attn.o_proj",
+        q_norm: "self_attn.q_norm",
+        k_norm: "self_attn.k_norm",
         gate: "mlp.gate_proj",
         up: "mlp.up_proj",
         down: "mlp.down_proj",
@@ -64,6 +69,8 @@ impl TensorNames {
         k: "k_proj",
         v: "v_proj",
         o: "attn_out",
+        q_norm: "q_norm",
+        k_norm: "k_norm",
         gate: "ff_proj",
         up: "up_proj",
         down: "ff_out",
@@ -75,7 +82,8 @@ impl TensorNames {
 
     pub fn of(family: Family) -> TensorNames {
         match family {
-            Family::Anneal | Family::Dream => TensorNames::QWEN2,
+            // Qwen3 names its tensors as Qwen2 does, plus the query and key norms.
+            Family::Anneal | Family::Dream | Family::Sdar | Family::Coda => TensorNames::QWEN2,
             Family::Llada => TensorNames::LLADA,
         }
     }
@@ -101,6 +109,8 @@ impl TensorNames {
             (self.k, "attn_k"),
             (self.v, "attn_v"),
             (self.o, "attn_output"),
+            (self.q_norm, "attn_q_norm"),
+            (self.k_norm, "attn_k_norm"),
             (self.gate, "ffn_gate"),
             (self.up, "ffn_up"),
             (self.down, "ffn_down"),
@@ -298,6 +308,9 @@ struct Attention {
     k_proj: Proj,
     v_proj: Proj,
     o_proj: Proj,
+    /// Qwen3's RMSNorm of each head's queries and keys, before the rotary positions.
+    q_norm: Option<RmsNorm>,
+    k_norm: Option<RmsNorm>,
     heads: usize,
     kv_heads: usize,
     head_dim: usize,
@@ -309,7 +322,11 @@ impl Attention {
         let (h, d) = (cfg.hidden_size, cfg.head_dim());
         let (heads, kv_heads) = (cfg.num_attention_heads, cfg.num_key_value_heads);
         let proj = |out: usize, name: &str| linears.proj(h, out, cfg.attention_bias, vb.pp(name));
+        let head_norms = cfg.family().map_err(candle_core::Error::wrap)?.norms_queries_and_keys();
+        let norm = |name: &str| head_norms.then(|| RmsNorm::new(d, cfg.rms_norm_eps, mode, vb.pp(name))).transpose();
         Ok(Self {
+            q_norm: norm(names.q_norm)?,
+            k_norm: norm(names.k_norm)?,
             q_proj: proj(heads * d, names.q)?,
             k_proj: proj(kv_heads * d, names.k)?,
             v_proj: proj(kv_heads * d, names.v)?,
@@ -336,7 +353,8 @@ impl Attention {
         Tensor::cat(&vec![&x; rep], 2)?.reshape((b, kv * rep, len, d))
     }
 
-    /// `key_mask`: `[batch, 1, 1, len]`, added to the attention scores (−∞ at padding).
+    /// `key_mask`: added to the attention scores, `[batch or 1, 1, queries or 1, keys]`
+    /// (−∞ at padding, and at later blocks for a block-causal family).
     /// Attention of `x` (positions after `past`'s) to the keys of `past` and of `x` itself;
     /// returns the output and `x`'s own keys and values (rotated, before sharing among heads),
     /// which a later call can take as its past.
@@ -359,6 +377,14 @@ impl Attention {
         let q = self.split_heads(&self.q_proj.forward(x)?, self.heads)?;
         let k = self.split_heads(&self.k_proj.forward(x)?, self.kv_heads)?;
         let v = self.split_heads(&self.v_proj.forward(x)?, self.kv_heads)?;
+        let q = match &self.q_norm {
+            Some(norm) => norm.forward(&q)?,
+            None => q,
+        };
+        let k = match &self.k_norm {
+            Some(norm) => norm.forward(&k)?,
+            None => k,
+        };
         let q = rotary.apply(&q, offset, self.mode)?;
         let own = LayerKv { k: rotary.apply(&k, offset, self.mode)?, v };
         let (k, v) = match (past, future) {
@@ -413,10 +439,11 @@ impl DecoderLayer {
         &self,
         x: &Tensor,
         rotary: &RotaryEmbedding,
+        mask: Option<&Tensor>,
         past: Option<&LayerKv>,
         future: Option<&LayerKv>,
     ) -> Result<(Tensor, LayerKv)> {
-        let (attn, kv) = self.self_attn.forward_cached(&self.input_layernorm.forward(x)?, rotary, None, past, future)?;
+        let (attn, kv) = self.self_attn.forward_cached(&self.input_layernorm.forward(x)?, rotary, mask, past, future)?;
         let h = (x + attn)?;
         Ok(((&h + self.mlp.forward(&self.post_attention_layernorm.forward(&h)?)?)?, kv))
     }
@@ -479,6 +506,8 @@ pub struct Transformer {
     lm_head: Proj,
     rotary: RotaryEmbedding,
     max_len: usize,
+    /// A block-causal family's block ([`Config::block_size`]).
+    block_size: Option<usize>,
 }
 
 impl Transformer {
@@ -518,7 +547,7 @@ impl Transformer {
             linears.output(cfg.hidden_size, cfg.vocab_size, vb.pp(names.lm_head))?
         };
         let rotary = RotaryEmbedding::new(cfg, vb.device())?;
-        Ok(Self { embed_tokens, layers, norm, lm_head, rotary, max_len: positions_kept(cfg) })
+        Ok(Self { embed_tokens, layers, norm, lm_head, rotary, max_len: positions_kept(cfg), block_size: cfg.block_size })
     }
 
     pub fn forward(&self, ids: &Tensor) -> Result<Tensor> {
@@ -558,10 +587,13 @@ impl Transformer {
         if len > self.max_len {
             candle_core::bail!("canvas of {len} tokens exceeds the model's {} positions", self.max_len);
         }
+        let offset = past.map_or(0, KvCache::len);
+        let mask = self.block_mask(offset, ids.dim(1)?, len, ids.device())?;
         let mut x = self.embed_tokens.forward(ids)?;
         let mut layers = Vec::with_capacity(self.layers.len());
         for (i, layer) in self.layers.iter().enumerate() {
-            let (h, kv) = layer.forward_cached(&x, &self.rotary, past.map(|p| &p.layers[i]), future.map(|f| &f.layers[i]))?;
+            let (h, kv) =
+                layer.forward_cached(&x, &self.rotary, mask.as_ref(), past.map(|p| &p.layers[i]), future.map(|f| &f.layers[i]))?;
             x = h;
             layers.push(kv);
         }
@@ -593,11 +625,28 @@ impl Transformer {
         if len > self.max_len {
             candle_core::bail!("canvas of {len} tokens exceeds the model's {} positions", self.max_len);
         }
+        let mask = match (self.block_mask(0, len, len, ids.device())?, key_mask) {
+            (Some(blocks), Some(keys)) => Some(keys.broadcast_add(&blocks)?),
+            (blocks, keys) => blocks.or_else(|| keys.cloned()),
+        };
         let mut x = self.embed_tokens.forward(ids)?;
         for layer in &self.layers {
-            x = layer.forward(&x, &self.rotary, key_mask)?;
+            x = layer.forward(&x, &self.rotary, mask.as_ref())?;
         }
         Ok(x)
+    }
+
+    /// For a block-causal family, the scores mask of queries at positions
+    /// `queries..queries + len` over keys at `0..keys`: −∞ where the key's block comes after the
+    /// query's, blocks counted from position 0 as the family was trained. `None` for a
+    /// bidirectional family.
+    fn block_mask(&self, queries: usize, len: usize, keys: usize, device: &Device) -> Result<Option<Tensor>> {
+        let Some(block) = self.block_size else { return Ok(None) };
+        let mask: Vec<f32> = (queries..queries + len)
+            .flat_map(|q| (0..keys).map(move |k| if k / block > q / block { f32::NEG_INFINITY } else { 0.0 }))
+            .collect();
+        let dtype = self.embed_tokens.embeddings().dtype();
+        Ok(Some(Tensor::from_vec(mask, (1, 1, len, keys), device)?.to_dtype(dtype)?))
     }
 }
 

@@ -174,6 +174,7 @@ pub fn model_config(cfg: &TrainConfig, tokenizer: &Tokenizer, sp: Specials) -> C
         num_hidden_layers: cfg.num_hidden_layers,
         num_attention_heads: cfg.num_attention_heads,
         num_key_value_heads: cfg.num_key_value_heads,
+        head_dim: None,
         max_position_embeddings: 4096,
         rope_theta: 10_000.0,
         rms_norm_eps: 1e-6,
@@ -182,6 +183,7 @@ pub fn model_config(cfg: &TrainConfig, tokenizer: &Tokenizer, sp: Specials) -> C
         mask_token_id: sp.mask,
         pad_token_id: sp.pad,
         eos_token_id: sp.eos,
+        block_size: None,
         anneal_edit_trained: false,
     }
 }

@@ -1,0 +1,78 @@
+//! Folders of the Qwen3-bodied and Qwen2-configured families that are not what they claim:
+//! each is a clear error naming the file, field or tensor, before any decoding.
+
+use std::path::{Path, PathBuf};
+
+use anneal_models::Model;
+use candle_core::{DType, Device, Tensor};
+
+fn fixture(family: &str) -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/parity").join(family)
+}
+
+/// A copy of a parity fixture's folder to spoil.
+fn copy_of(family: &str) -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    for entry in std::fs::read_dir(fixture(family)).unwrap() {
+        let entry = entry.unwrap();
+        std::fs::copy(entry.path(), dir.path().join(entry.file_name())).unwrap();
+    }
+    dir
+}
+
+fn load_error(dir: &Path) -> String {
+    match Model::load_as(dir, &Device::Cpu, DType::F32) {
+        Ok(_) => panic!("{} loaded", dir.display()),
+        Err(e) => format!("{e:#}"),
+    }
+}
+
+/// Rewrites the folder's weights through `edit` (name → tensor).
+fn edit_weights(dir: &Path, edit: impl FnOnce(&mut std::collections::HashMap<String, Tensor>)) {
+    let file = dir.join("model.safetensors");
+    let mut tensors = candle_core::safetensors::load(&file, &Device::Cpu).unwrap();
+    edit(&mut tensors);
+    candle_core::safetensors::save(&tensors, &file).unwrap();
+}
+
+#[test]
+fn an_autoregressive_qwen2_folder_is_refused_with_how_to_mark_a_diffusion_one() {
+    // Open-dCoder's folder without the `<M>` token its training added: a plain Qwen2.5.
+    let dir = copy_of("open-dcoder");
+    let tokenizer = std::fs::read_to_string(dir.path().join("tokenizer.json")).unwrap();
+    std::fs::write(dir.path().join("tokenizer.json"), tokenizer.replace("\"<M>\"", "\"<unused>\"")).unwrap();
+    let err = load_error(dir.path());
+    assert!(err.contains("config.json") && err.contains("`qwen2` is an autoregressive"), "{err}");
+    assert!(err.contains(r#""model_type": "Dream""#) && err.contains("mask_token_id"), "says how to mark it: {err}");
+}
+
+#[test]
+fn a_qwen3_folder_without_its_query_norm_names_the_tensor() {
+    let dir = copy_of("sdar");
+    edit_weights(dir.path(), |t| {
+        t.remove("model.layers.1.self_attn.q_norm.weight");
+    });
+    let err = load_error(dir.path());
+    assert!(err.contains("model.layers.1.self_attn.q_norm.weight"), "{err}");
+}
+
+#[test]
+fn a_key_norm_of_the_wrong_width_names_the_tensor_and_both_shapes() {
+    let dir = copy_of("coda");
+    edit_weights(dir.path(), |t| {
+        t.insert("model.layers.0.self_attn.k_norm.weight".into(), Tensor::ones(16, DType::F32, &Device::Cpu).unwrap());
+    });
+    let err = load_error(dir.path());
+    assert!(err.contains("model.layers.0.self_attn.k_norm.weight") && err.contains("[16]") && err.contains("[32]"), "{err}");
+}
+
+#[test]
+fn a_shard_index_naming_a_missing_file_says_which() {
+    let dir = copy_of("sdar");
+    std::fs::rename(dir.path().join("model.safetensors"), dir.path().join("model-00001-of-00002.safetensors")).unwrap();
+    let index = r#"{"weight_map": {"model.embed_tokens.weight": "model-00001-of-00002.safetensors",
+        "lm_head.weight": "model-00002-of-00002.safetensors"}}"#;
+    std::fs::write(dir.path().join("model.safetensors.index.json"), index).unwrap();
+    let err = load_error(dir.path());
+    assert!(err.contains("model-00002-of-00002.safetensors") && err.contains("missing"), "{err}");
+}
