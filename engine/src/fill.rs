@@ -46,7 +46,8 @@ pub fn fill(
         let mut report = |r: &anneal_models::mask_sampler::StepReport| {
             observe(&EngineProgress { attempt: 0, block: index, blocks, step: r.step, remaining: r.remaining, preview: None })
         };
-        let outcome = decode_masked(model, &MaskRequest { prefix: &prefix, canvas_len, suffix: &suffix }, &settings.mask, &mut report)?;
+        let request = MaskRequest { prefix: &prefix, canvas_len, suffix: &suffix };
+        let outcome = decode_masked(model, &request, &crate::mask_config(model, &settings.mask), &mut report)?;
         filled.forward_passes += outcome.forward_passes;
         filled.generated_tokens += canvas_len;
         filled.text.push_str(&model.tokenizer.decode(&outcome.tokens)?);

@@ -13,7 +13,7 @@ use std::ops::{ControlFlow, Range};
 
 use anneal_grammars::{self as grammars, BlockBudget, Language, SyntaxTree, Verdict};
 use anneal_models::edit_sampler::{decode_edit, EditConfig, EditRequest};
-use anneal_models::mask_sampler::{decode_masked, MaskConfig, MaskRequest, Outcome, SampleError, StepReport};
+use anneal_models::mask_sampler::{decode_masked, MaskConfig, MaskRequest, Outcome, SampleError, Schedule, StepReport};
 use anneal_models::Model;
 
 mod fill;
@@ -448,7 +448,20 @@ pub fn decode_block(
         decode_edit(model, &request, &settings.edit, report)
     } else {
         let request = MaskRequest { prefix, canvas_len: original.len() + slack, suffix };
-        decode_masked(model, &request, &settings.mask, report)
+        decode_masked(model, &request, &mask_config(model, &settings.mask), report)
+    }
+}
+
+/// The mask sampler's settings for `model`. A block-causal model (SDAR) decodes as its authors
+/// run it, block after block of its own size, each in at most as many passes: with Anneal's
+/// threshold schedule it takes SDAR's dynamic one at the same threshold (any position of a later
+/// block would otherwise be committed while the blocks it attends to are still masked).
+pub fn mask_config(model: &Model, settings: &MaskConfig) -> MaskConfig {
+    match (model.config.block_size, settings.schedule) {
+        (Some(block), Schedule::Threshold) => {
+            MaskConfig { schedule: Schedule::AlignedBlocks, block_length: block, max_steps: block, ..settings.clone() }
+        }
+        _ => settings.clone(),
     }
 }
 

@@ -1,7 +1,8 @@
-//! `anneal edit --model DIR` and `anneal model info DIR` on a folder of each open family's
-//! layout: the tiny random checkpoints of the parity fixtures (Dream's Qwen2 names, LLaDA's
-//! OLMo names and config), and the same Dream folder with a chat template, which turns on the
-//! instruct prompt. Random weights write nonsense: these check the plumbing, the parity tests
+//! `anneal edit --model DIR`, `anneal eval` and `anneal model info DIR` on a folder of each
+//! open family's layout: the tiny random checkpoints of the parity fixtures (Dream's Qwen2
+//! names, LLaDA's OLMo names and config, SDAR's and CoDA's Qwen3, Open-dCoder's unchanged
+//! qwen2 config), and the same Dream folder with a chat template, which turns on the instruct
+//! prompt. Random weights write nonsense: these check the plumbing, the parity tests
 //! (`models/tests/parity.rs`) the numbers.
 
 use std::path::PathBuf;
@@ -28,7 +29,17 @@ fn each_family_folder_edits_with_each_schedule() {
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("notes.txt");
     std::fs::write(&file, "alpha beta gamma\ndelta epsilon zeta\neta theta\n").unwrap();
-    for (family, schedule) in [("dream", "linear"), ("dream", "threshold"), ("llada", "blocks"), ("llada", "linear")] {
+    let cases = [
+        ("dream", "linear"),
+        ("dream", "threshold"),
+        ("llada", "blocks"),
+        ("llada", "linear"),
+        ("sdar", "threshold"),
+        ("sdar", "aligned-blocks"),
+        ("coda", "linear"),
+        ("open-dcoder", "proportional"),
+    ];
+    for (family, schedule) in cases {
         let model = fixture(family);
         let out = run(&[
             "edit",
@@ -57,13 +68,21 @@ fn each_family_folder_edits_with_each_schedule() {
 
 #[test]
 fn model_info_names_the_family_and_an_instruct_folder_prompts_with_its_template() {
-    for (family, name) in [("dream", "Dream"), ("llada", "Llada")] {
+    let families = [
+        ("dream", "Dream", "bidirectional, logits shifted"),
+        ("llada", "Llada", "bidirectional"),
+        ("sdar", "Sdar", "block-causal in blocks of 4"),
+        ("coda", "Coda", "bidirectional, logits shifted"),
+        ("open-dcoder", "Dream", "bidirectional, logits shifted"),
+    ];
+    for (family, name, attention) in families {
         let out = run(&["model", "info", fixture(family).to_str().unwrap()]);
         let (stdout, stderr) = text(&out);
         assert!(out.status.success(), "{stderr}");
         assert!(stdout.contains(&format!("family: {name}")) && stdout.contains("stored as: F32"), "{stdout}");
+        assert!(stdout.contains(&format!("attention: {attention}")), "{family}: {stdout}");
         assert!(stdout.contains("GiB as q8_0") && stdout.contains("GiB as q4k"), "{stdout}");
-        assert!(stdout.contains("follows instructions: no"), "{stdout}");
+        assert!(stdout.contains("follows instructions: no") && stdout.contains("edits natively: no"), "{stdout}");
     }
     let instruct = checkpoints::instruct_checkpoint();
     let out = run(&["model", "info", instruct.path().to_str().unwrap()]);
@@ -88,6 +107,25 @@ fn model_info_names_the_family_and_an_instruct_folder_prompts_with_its_template(
     let (_, stderr) = text(&out);
     assert!(out.status.success(), "{stderr}");
     assert!(stderr.contains("prompting with the checkpoint's chat template"), "{stderr}");
+}
+
+#[test]
+fn each_new_family_runs_humanevalfix_end_to_end() {
+    // Random weights fix nothing; the harness must still decode, run and score every sample.
+    let data = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/eval/humanevalpack");
+    for family in ["sdar", "coda", "open-dcoder"] {
+        let out_dir = tempfile::tempdir().unwrap();
+        let model = fixture(family);
+        let args = ["eval", "humanevalfix", "--data", data, "--lang", "python", "--limit", "3", "--model", model.to_str().unwrap()];
+        let results = out_dir.path().join("humanevalfix.jsonl");
+        let out = Command::new(BIN).args(args).arg("--out").arg(&results).output().unwrap();
+        let (_, stderr) = text(&out);
+        assert!(out.status.success(), "{family}: {stderr}");
+        let records = std::fs::read_to_string(&results).unwrap();
+        // `--limit 3` of the fixture's two Python samples.
+        assert_eq!(records.lines().count(), 2, "{family}: one record a sample");
+        assert!(records.lines().all(|l| l.contains("\"verdict\"")), "{family}: every sample run: {records}");
+    }
 }
 
 #[test]

@@ -334,6 +334,22 @@ fn a_gguf_folder_serves_at_the_precision_it_stores() {
     assert!(client.shutdown().success());
 }
 
+#[test]
+fn each_family_serves_and_the_status_names_it() {
+    // SDAR's block-causal Qwen3, CoDA's shifted one, Open-dCoder's qwen2 folder (Dream's layout).
+    for (family, named) in [("sdar", "sdar"), ("coda", "coda"), ("open-dcoder", "dream")] {
+        let dir = checkpoints::parity_fixture(family);
+        let mut client = LspClient::start(BIN);
+        client.initialize(&["utf-16"], json!({"model": dir, "edit": {"acceptSyntaxErrors": true}}));
+        let status = wait_for_state(&mut client, "ready");
+        assert_eq!(status["modelInfo"]["family"], named, "{status}");
+        let rewrite = notes_actions(&mut client).into_iter().find(|a| a["title"] == "Anneal: Rewrite selection").unwrap();
+        let r = client.request("codeAction/resolve", rewrite);
+        assert!(r.get("error").is_none(), "{family}: {r}");
+        assert!(client.shutdown().success());
+    }
+}
+
 /// Opens a two-line plain-text document and returns the code actions on its first word.
 fn notes_actions(client: &mut LspClient) -> Vec<Value> {
     let uri = "file:///tmp/anneal-e2e/notes.txt";

@@ -56,8 +56,10 @@ pub struct EditArgs {
     /// auto (edit when the checkpoint was edit-trained).
     #[arg(long, value_enum, default_value_t = Mode::Auto)]
     mode: Mode,
-    /// How many positions a step commits: threshold (Anneal's: every confident one), linear
-    /// (Dream's schedule) or blocks (LLaDA's, with --block-length); the last two run exactly
+    /// How many positions a step commits: threshold (Anneal's: every confident one; a
+    /// block-causal model's blocks, left to right), linear (Dream's and CoDA's schedule), blocks
+    /// (LLaDA's, with --block-length), aligned-blocks (SDAR's, --max-steps passes a block at
+    /// most) or proportional (Open-dCoder's p2); linear, blocks and proportional run exactly
     /// --max-steps passes.
     #[arg(long, value_enum, default_value_t = ScheduleArg::Threshold)]
     schedule: ScheduleArg,
@@ -65,7 +67,7 @@ pub struct EditArgs {
     /// confidence), margin (topk_margin) or neg-entropy (entropy).
     #[arg(long, value_enum, default_value_t = ConfidenceArg::MaxProb)]
     confidence: ConfidenceArg,
-    /// Block length of `--schedule blocks`.
+    /// Block length of `--schedule blocks` and `aligned-blocks`.
     #[arg(long, default_value_t = EditSettings::default().mask.block_length)]
     block_length: usize,
     /// Print the proposal even when it adds syntax errors (never with --write).
@@ -85,6 +87,8 @@ enum ScheduleArg {
     Threshold,
     Linear,
     Blocks,
+    AlignedBlocks,
+    Proportional,
 }
 
 #[derive(Clone, Copy, PartialEq, clap::ValueEnum)]
@@ -136,6 +140,8 @@ pub fn run(args: EditArgs) -> Result<()> {
         ScheduleArg::Threshold => Schedule::Threshold,
         ScheduleArg::Linear => Schedule::Linear,
         ScheduleArg::Blocks => Schedule::Blocks,
+        ScheduleArg::AlignedBlocks => Schedule::AlignedBlocks,
+        ScheduleArg::Proportional => Schedule::Proportional,
     };
     if let (Some(language), None, RepairArg::Search) = (language, &args.instruction, args.repair) {
         let target = a.min(b)..a.max(b);

@@ -150,7 +150,17 @@ pub fn run(cmd: ModelCommand) -> Result<()> {
                 "layers {} · hidden {} · heads {}/{} · vocab {}",
                 config.num_hidden_layers, config.hidden_size, config.num_attention_heads, config.num_key_value_heads, config.vocab_size
             );
-            println!("edit-trained: {}", config.anneal_edit_trained);
+            let family = config.family()?;
+            let attention = match config.block_size {
+                Some(block) => format!("block-causal in blocks of {block}"),
+                None => "bidirectional".into(),
+            };
+            let shift = if family.shifts_logits() { ", logits shifted" } else { "" };
+            println!("attention: {attention}{shift}");
+            println!(
+                "edits natively: {}",
+                if config.anneal_edit_trained { "yes (edit mode: corrects the tokens it is given)" } else { "no (mask mode: regenerates a block)" }
+            );
             let template = anneal_models::prompt::ChatTemplate::from_dir(&dir)?;
             println!("follows instructions: {}", if template.is_some() { "yes (chat template)" } else { "no (base model: infill prompt)" });
             let gib = |bytes: u64| bytes as f64 / (1u64 << 30) as f64;
