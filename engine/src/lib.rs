@@ -14,7 +14,7 @@ use std::ops::{ControlFlow, Range};
 use anneal_grammars::{self as grammars, BlockBudget, Language, SyntaxTree, Verdict};
 use anneal_models::edit_sampler::{decode_edit, EditConfig, EditRequest};
 use anneal_models::mask_sampler::{decode_masked, MaskConfig, MaskRequest, Outcome, SampleError, Schedule, StepReport};
-use anneal_models::Model;
+use anneal_models::{Family, Model};
 
 mod fill;
 mod frame;
@@ -74,7 +74,7 @@ pub struct EditSettings {
 impl EditSettings {
     /// Values serde accepts but the engine cannot use; `None` when all are in range.
     pub fn out_of_range(&self) -> Option<String> {
-        let checks: [(bool, &str); 9] = [
+        let checks: [(bool, &str); 10] = [
             ((1..=64).contains(&self.batch), "batch must be 1..=64"),
             ((1..=4096).contains(&self.block_tokens), "blockTokens must be 1..=4096"),
             (self.context_tokens <= 8192, "contextTokens must be at most 8192"),
@@ -84,6 +84,7 @@ impl EditSettings {
                 (0.0..=1.0).contains(&self.mask.threshold) && self.mask.max_steps >= 1,
                 "mask.threshold must be 0..=1 and mask.maxSteps at least 1",
             ),
+            (self.mask.edit_threshold.is_none_or(|t| (0.0..=1.0).contains(&t)), "mask.editThreshold must be 0..=1 or null"),
             (self.edit.max_steps >= 1, "edit.maxSteps must be at least 1"),
             (self.edit.locate_odds >= 1.0 && self.edit.locate_odds.is_finite(), "edit.locateOdds must be at least 1"),
             ((0.0..=1.0).contains(&self.edit.delete_threshold), "edit.deleteThreshold must be 0..=1"),
@@ -443,6 +444,12 @@ pub fn decode_block(
         SamplingMode::Mask => false,
         SamplingMode::Edit => true,
     };
+    if edit && model.config.family().is_ok_and(|f| f == Family::Llada2) {
+        // LLaDA 2.1 edits as it decodes: its own joint sampler, not Anneal's edit mode.
+        let request = MaskRequest { prefix, canvas_len: original.len() + slack, suffix };
+        let config = MaskConfig { edit_threshold: Some(settings.mask.edit_threshold.unwrap_or(0.0)), ..settings.mask.clone() };
+        return decode_masked(model, &request, &mask_config(model, &config), report);
+    }
     if edit {
         let request = EditRequest { prefix, span: original, slack, suffix };
         decode_edit(model, &request, &settings.edit, report)
@@ -452,10 +459,13 @@ pub fn decode_block(
     }
 }
 
-/// The mask sampler's settings for `model`. A block-causal model (SDAR) decodes as its authors
-/// run it, block after block of its own size, each in at most as many passes: with Anneal's
-/// threshold schedule it takes SDAR's dynamic one at the same threshold (any position of a later
-/// block would otherwise be committed while the blocks it attends to are still masked).
+/// The mask sampler's settings for `model`. A block-causal model (SDAR, LLaDA2) decodes as its
+/// authors run it, block after block of its own size, each in at most as many passes: with
+/// Anneal's threshold schedule it takes their threshold one (SDAR's `low_confidence_dynamic`,
+/// SGLang's `LowConfidence`) at the same threshold — any position of a later block would
+/// otherwise be committed while the blocks it attends to are still masked. In edit mode a
+/// LLaDA2 checkpoint also rewrites its own tokens (`JointThreshold`; edit threshold 0, SGLang's
+/// default, unless `mask.editThreshold` says otherwise).
 pub fn mask_config(model: &Model, settings: &MaskConfig) -> MaskConfig {
     match (model.config.block_size, settings.schedule) {
         (Some(block), Schedule::Threshold) => {

@@ -25,6 +25,10 @@ pub enum Family {
     Sdar,
     /// Salesforce's CoDA: a Qwen3 body made bidirectional, logits shifted as Dream's.
     Coda,
+    /// inclusionAI's LLaDA 2.x (`LLaDA2MoeModelLM`): fused q/k/v, per-head query and key
+    /// norms, rotary positions on part of each head, mixture-of-experts MLPs with a sigmoid
+    /// router and shared experts, block-causal attention in blocks of 32, no shift.
+    Llada2,
 }
 
 impl Family {
@@ -37,7 +41,7 @@ impl Family {
     /// Qwen3 bodies normalise each head's queries and keys (RMSNorm over the head's width)
     /// before the rotary positions.
     pub fn norms_queries_and_keys(self) -> bool {
-        matches!(self, Family::Sdar | Family::Coda)
+        matches!(self, Family::Sdar | Family::Coda | Family::Llada2)
     }
 
     /// Where the family's mask id lives when `config.json` does not say.
@@ -49,12 +53,19 @@ impl Family {
             // SGLang's dLLM config for `SDARForCausalLM`; the published config.json omits it.
             Family::Sdar => Some(151_669),
             Family::Coda => Some(151_669),
+            // SGLang's dLLM config and the reference `generate` for `LLaDA2MoeModelLM`.
+            Family::Llada2 => Some(156_895),
         }
     }
 
     /// CoDA's config.json names no end of text; its tokenizer's is `<|im_end|>`.
     fn default_eos_token_id(self) -> Option<u32> {
-        (self == Family::Coda).then_some(151_645)
+        match self {
+            Family::Coda => Some(151_645),
+            // LLaDA2's `generate(eos_id=156892)`, also its pad id.
+            Family::Llada2 => Some(156_892),
+            _ => None,
+        }
     }
 
     /// The block a block-causal family was trained with, when `config.json` does not say
@@ -62,6 +73,7 @@ impl Family {
     pub(crate) fn default_block_size(self) -> Option<usize> {
         match self {
             Family::Sdar => Some(4),
+            Family::Llada2 => Some(32),
             _ => None,
         }
     }
@@ -100,10 +112,53 @@ pub struct Config {
     /// before it, blocks counted from position 0. `None`: every position sees every other.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub block_size: Option<usize>,
+    /// The share of each head's width that rotary positions turn (LLaDA2: 0.5, the first
+    /// half); the rest passes unturned. `None`: all of it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub partial_rotary_factor: Option<f64>,
+    /// A bias on the attention's output projection (LLaDA2's `use_bias`).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub attention_output_bias: bool,
+    /// Mixture-of-experts MLPs (LLaDA2), under Hugging Face's field names.
+    #[serde(flatten, default, skip_serializing_if = "Option::is_none")]
+    pub moe: Option<Moe>,
     /// True when the checkpoint went through the edit stage and may correct visible tokens;
     /// the engine then samples in edit mode instead of mask mode.
     #[serde(default)]
     pub anneal_edit_trained: bool,
+}
+
+/// The mixture-of-experts MLP of LLaDA2's layers from `first_k_dense_replace` on: a sigmoid
+/// router picks `num_experts_per_tok` of `num_experts` (among the `topk_group` best of `n_group`
+/// groups, by a bias-corrected score), weighs them by their normalised scores times
+/// `routed_scaling_factor`, and `num_shared_experts` always run beside them.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Moe {
+    pub num_experts: usize,
+    pub num_experts_per_tok: usize,
+    pub moe_intermediate_size: usize,
+    #[serde(default, deserialize_with = "null_as_zero")]
+    pub num_shared_experts: usize,
+    #[serde(default = "one")]
+    pub n_group: usize,
+    #[serde(default = "one")]
+    pub topk_group: usize,
+    #[serde(default = "one_f64")]
+    pub routed_scaling_factor: f64,
+    #[serde(default)]
+    pub first_k_dense_replace: usize,
+    #[serde(default = "default_true")]
+    pub norm_topk_prob: bool,
+}
+
+fn one() -> usize {
+    1
+}
+fn one_f64() -> f64 {
+    1.0
+}
+fn null_as_zero<'de, D: serde::Deserializer<'de>>(d: D) -> Result<usize, D::Error> {
+    Ok(Option::<usize>::deserialize(d)?.unwrap_or(0))
 }
 
 fn default_rope_theta() -> f64 {
@@ -118,7 +173,7 @@ fn default_true() -> bool {
 
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
-    #[error("config.json: model_type `{0}` is not supported (supported: anneal, dream — Dream, Dream-Coder, DiffuCoder, Open-dCoder — llada, sdar and coda)")]
+    #[error("config.json: model_type `{0}` is not supported (supported: anneal, dream — Dream, Dream-Coder, DiffuCoder, Open-dCoder — llada, sdar, coda and llada2_moe)")]
     UnsupportedFamily(String),
     #[error("config.json: {0}")]
     Invalid(String),
@@ -152,6 +207,9 @@ impl Config {
         if family.norms_queries_and_keys() {
             check_qwen3_variant(&json)?;
         }
+        if family == Family::Llada2 {
+            llada2_fields(&mut json)?;
+        }
         if let Some(object) = json.as_object_mut() {
             if let Some(block) = family.default_block_size() {
                 object.entry("block_size").or_insert(block.into());
@@ -162,6 +220,14 @@ impl Config {
             }
         }
         serde_json::from_value(json).map_err(invalid)
+    }
+
+    /// How much of each head rotary positions turn: all of it unless the config says a share.
+    pub fn rotary_dim(&self) -> usize {
+        match self.partial_rotary_factor {
+            Some(factor) => (self.head_dim() as f64 * factor) as usize,
+            None => self.head_dim(),
+        }
     }
 
     pub fn head_dim(&self) -> usize {
@@ -180,8 +246,17 @@ impl Config {
                 self.num_attention_heads, self.num_key_value_heads
             ));
         }
-        if !self.head_dim().is_multiple_of(2) {
-            return bad(format!("head dimension {} must be even for rotary positions", self.head_dim()));
+        if !self.rotary_dim().is_multiple_of(2) || self.rotary_dim() == 0 || self.rotary_dim() > self.head_dim() {
+            return bad(format!("rotary dimension {} of a head of {} must be even and within it", self.rotary_dim(), self.head_dim()));
+        }
+        if let Some(moe) = &self.moe {
+            let grouped = moe.n_group >= 1 && moe.num_experts.is_multiple_of(moe.n_group) && (1..=moe.n_group).contains(&moe.topk_group);
+            if !grouped || moe.num_experts_per_tok == 0 || moe.num_experts_per_tok > moe.num_experts / moe.n_group * moe.topk_group {
+                return bad(format!(
+                    "num_experts {} in n_group {} keeping topk_group {} cannot give num_experts_per_tok {}",
+                    moe.num_experts, moe.n_group, moe.topk_group, moe.num_experts_per_tok
+                ));
+            }
         }
         if self.block_size == Some(0) {
             return bad("block_size 0: a block-causal model's block holds at least one position".into());
@@ -215,6 +290,9 @@ impl Config {
             pad_token_id: pad,
             eos_token_id: eos,
             block_size: None,
+            partial_rotary_factor: None,
+            attention_output_bias: false,
+            moe: None,
             anneal_edit_trained: false,
         }
     }
@@ -236,6 +314,34 @@ fn check_qwen3_variant(json: &serde_json::Value) -> Result<(), ConfigError> {
     Ok(())
 }
 
+/// LLaDA2's `config.json` under this struct's names: `use_qkv_bias` and `use_bias` (which
+/// its config class defaults to true) become the attention biases, and the variants its
+/// reference code has but no released checkpoint uses are refused by name.
+fn llada2_fields(json: &mut serde_json::Value) -> Result<(), ConfigError> {
+    let refuse = |field: &str, value: &serde_json::Value, supported: &str| {
+        Err(ConfigError::Invalid(format!("{field} {value} is not supported (supported: {supported})")))
+    };
+    let object = json.as_object_mut().ok_or_else(|| ConfigError::Invalid("not a JSON object".into()))?;
+    if let Some(v) = object.get("use_qk_norm").filter(|v| v.as_bool() == Some(false)) {
+        return refuse("use_qk_norm", v, "true");
+    }
+    if let Some(v) = object.get("norm_head").filter(|v| v.as_bool() == Some(true)) {
+        return refuse("norm_head", v, "false");
+    }
+    if let Some(v) = object.get("score_function").filter(|v| !v.is_null() && v.as_str() != Some("sigmoid")) {
+        return refuse("score_function", v, "\"sigmoid\"");
+    }
+    if object.get("num_experts").is_some_and(|v| !v.is_null()) && object.get("moe_intermediate_size").is_none_or(|v| v.is_null()) {
+        return Err(ConfigError::Invalid("num_experts is set but moe_intermediate_size is not".into()));
+    }
+    let qkv_bias = object.get("use_qkv_bias").and_then(|v| v.as_bool()).unwrap_or(false);
+    let output_bias = object.get("use_bias").and_then(|v| v.as_bool()).unwrap_or(true);
+    object.insert("attention_bias".into(), qkv_bias.into());
+    object.insert("attention_output_bias".into(), output_bias.into());
+    object.entry("rms_norm_eps").or_insert(1e-5.into());
+    Ok(())
+}
+
 fn family_of(model_type: &str, architectures: &[String]) -> Result<Family, ConfigError> {
     let arch = |name: &str| architectures.iter().any(|a| a == name);
     match model_type.to_ascii_lowercase().as_str() {
@@ -244,10 +350,12 @@ fn family_of(model_type: &str, architectures: &[String]) -> Result<Family, Confi
         "llada" => Ok(Family::Llada),
         "sdar" => Ok(Family::Sdar),
         "coda" => Ok(Family::Coda),
+        "llada2_moe" => Ok(Family::Llada2),
         _ if arch("DreamModel") => Ok(Family::Dream),
         _ if arch("LLaDAModelLM") => Ok(Family::Llada),
         _ if arch("SDARForCausalLM") => Ok(Family::Sdar),
         _ if arch("CoDALanguageModel") => Ok(Family::Coda),
+        _ if arch("LLaDA2MoeModelLM") => Ok(Family::Llada2),
         other => Err(ConfigError::UnsupportedFamily(other.to_string())),
     }
 }
@@ -348,6 +456,9 @@ impl LladaConfig {
             pad_token_id: self.pad_token_id.unwrap_or(self.eos_token_id),
             eos_token_id: self.eos_token_id,
             block_size: None,
+            partial_rotary_factor: None,
+            attention_output_bias: false,
+            moe: None,
             anneal_edit_trained: false,
         })
     }

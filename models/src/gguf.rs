@@ -57,6 +57,7 @@ fn family_of_architecture(arch: &str) -> Option<Family> {
         "llada" => Some(Family::Llada),
         "sdar" => Some(Family::Sdar),
         "coda" => Some(Family::Coda),
+        "llada2" => Some(Family::Llada2),
         _ => None,
     }
 }
@@ -68,6 +69,7 @@ fn architecture_of(family: Family) -> &'static str {
         Family::Llada => "llada",
         Family::Sdar => "sdar",
         Family::Coda => "coda",
+        Family::Llada2 => "llada2",
     }
 }
 
@@ -188,6 +190,9 @@ impl GgufWeights {
             pad_token_id: self.token_id("padding_token_id").unwrap_or(eos),
             eos_token_id: eos,
             block_size: self.arch_u32("diffusion.block_size")?.or(self.family.default_block_size()),
+            partial_rotary_factor: None,
+            attention_output_bias: false,
+            moe: None,
             anneal_edit_trained: self.meta("anneal.edit_trained").and_then(|v| v.to_bool().ok()).unwrap_or(false),
         };
         config.validate().with_context(|| format!("metadata of {}", self.path.display()))?;

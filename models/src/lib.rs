@@ -24,6 +24,6 @@ pub mod train;
 pub mod transformer;
 
 pub use config::{Config, Family};
-pub use model::{config_parameter_count, dtype_for, BatchHandle, Denoiser, Model, Specials};
+pub use model::{config_parameter_count, config_parameter_counts, dtype_for, BatchHandle, Denoiser, Model, Specials};
 pub use precision::Precision;
 pub use tokenizer::Tokenizer;

@@ -12,6 +12,8 @@ use candle_core::{Tensor, D};
 
 use crate::Denoiser;
 
+mod aligned_blocks;
+
 /// How a masked position's confidence is scored (Dream's `maskgit_plus`, `topk_margin`,
 /// `entropy`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -69,6 +71,13 @@ pub struct MaskConfig {
     /// stays within this bound (the entropy-bounded sampler of Ben-Hamu et al., 2025): many
     /// near-certain positions go together even below `threshold`. 0 turns it off.
     pub entropy_bound: f32,
+    /// With [`Schedule::AlignedBlocks`], also rewrite the block's committed positions whose
+    /// most likely token differs and is more than this confident, in the same passes that
+    /// unmask (LLaDA 2.1's token-to-token editing; SGLang's `JointThreshold`). `None`: off.
+    pub edit_threshold: Option<f32>,
+    /// Passes of editing alone a block may take once it has no masks left (SGLang's
+    /// `max_post_edit_steps`); the block ends sooner when a pass changes nothing.
+    pub max_post_edit_steps: usize,
 }
 
 impl Default for MaskConfig {
@@ -81,6 +90,8 @@ impl Default for MaskConfig {
             confidence: Confidence::MaxProb,
             cache: KvReuse::None,
             entropy_bound: 0.0,
+            edit_threshold: None,
+            max_post_edit_steps: 16,
         }
     }
 }
@@ -253,6 +264,9 @@ pub fn decode_masked(
     config: &MaskConfig,
     observe: &mut dyn FnMut(&StepReport) -> ControlFlow<()>,
 ) -> Result<Outcome, SampleError> {
+    if config.schedule == Schedule::AlignedBlocks {
+        return aligned_blocks::decode(model, request, config, observe);
+    }
     let specials = model.specials();
     let start = request.prefix.len();
     let n = request.canvas_len;
@@ -275,7 +289,7 @@ pub fn decode_masked(
                 let (eligible, count) = plan.quota(steps, &masked);
                 most_confident(&eligible, &scores, count)
             }
-            Schedule::AlignedBlocks => plan.aligned_block_commits(start, &masked, &scores, config.threshold),
+            Schedule::AlignedBlocks => unreachable!("decoded by decode_aligned_blocks"),
         };
         steps += 1;
         for &i in &commit {
@@ -291,8 +305,13 @@ pub fn decode_masked(
             return Err(SampleError::Cancelled);
         }
     }
+    Ok(outcome(canvas, specials, steps))
+}
+
+/// The decoded canvas as an [`Outcome`]: pad and end-of-text dropped.
+fn outcome(canvas: Vec<Option<u32>>, specials: crate::Specials, steps: usize) -> Outcome {
     let tokens = canvas.into_iter().flatten().filter(|&t| t != specials.pad && t != specials.eos).collect();
-    Ok(Outcome { tokens, steps, forward_passes: steps })
+    Outcome { tokens, steps, forward_passes: steps }
 }
 
 /// Anneal's commits: the confident positions, those within the entropy bound, at least one;
@@ -355,9 +374,6 @@ struct StepPlan {
     counts: Vec<usize>,
     /// [`Schedule::Proportional`]: the positions masked at the start.
     initially_masked: usize,
-    /// [`Schedule::AlignedBlocks`]: the block in progress and the passes it has had.
-    block: Option<usize>,
-    passes_in_block: usize,
 }
 
 impl StepPlan {
@@ -367,10 +383,6 @@ impl StepPlan {
         let blocks = n.div_ceil(block_length).max(1);
         let passes_per_block = (steps / blocks).max(1);
         let levels = if config.schedule == Schedule::Linear { torch_linspace(1.0, 1e-3, steps + 1) } else { vec![] };
-        let passes_per_block = match config.schedule {
-            Schedule::AlignedBlocks => steps,
-            _ => passes_per_block,
-        };
         let steps = match config.schedule {
             Schedule::Threshold | Schedule::AlignedBlocks => usize::MAX,
             Schedule::Linear | Schedule::Proportional => steps,
@@ -384,31 +396,6 @@ impl StepPlan {
             passes_per_block,
             counts: Default::default(),
             initially_masked: n,
-            block: None,
-            passes_in_block: 0,
-        }
-    }
-
-    /// [`Schedule::AlignedBlocks`]' commits of one pass; `start` is the canvas's position.
-    fn aligned_block_commits(&mut self, start: usize, masked: &[usize], scores: &[f32], threshold: f32) -> Vec<usize> {
-        let block_of = |i: usize| (start + i) / self.block_length;
-        let Some(&first) = masked.first() else { return vec![] };
-        let block = block_of(first);
-        if self.block != Some(block) {
-            (self.block, self.passes_in_block) = (Some(block), 0);
-        }
-        let eligible: Vec<usize> = masked.iter().copied().filter(|&i| block_of(i) == block).collect();
-        let passes = self.passes_per_block;
-        let quota = (self.block_length / passes + usize::from(self.passes_in_block < self.block_length % passes)).max(1);
-        self.passes_in_block += 1;
-        let confident: Vec<usize> = eligible.iter().copied().filter(|&i| scores[i] > threshold).collect();
-        // The last pass a block is allowed commits what is left of it.
-        if self.passes_in_block >= passes {
-            return eligible;
-        }
-        match confident.len() >= quota {
-            true => confident,
-            false => most_confident(&eligible, scores, quota),
         }
     }
 

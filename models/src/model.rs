@@ -183,7 +183,9 @@ impl Model {
     /// native checkpoint has none.
     fn chat_template(config: &Config, dir: &Path, carried: Option<prompt::ChatTemplate>) -> Result<Option<prompt::ChatTemplate>> {
         Ok(match config.family()? {
-            Family::Dream | Family::Llada | Family::Sdar | Family::Coda => prompt::ChatTemplate::from_dir(dir)?.or(carried),
+            Family::Dream | Family::Llada | Family::Sdar | Family::Coda | Family::Llada2 => {
+                prompt::ChatTemplate::from_dir(dir)?.or(carried)
+            }
             Family::Anneal => None,
         })
     }
@@ -269,14 +271,28 @@ pub fn dtype_for(device: &Device) -> DType {
 /// Parameters implied by a config, without loading anything (for `model info` and memory
 /// estimates).
 pub fn config_parameter_count(c: &Config) -> usize {
+    config_parameter_counts(c).0
+}
+
+/// Parameters implied by a config: all of them, and those one token runs through (fewer for a
+/// mixture of experts, whose unchosen experts it skips).
+pub fn config_parameter_counts(c: &Config) -> (usize, usize) {
     let (h, i, v, d) = (c.hidden_size, c.intermediate_size, c.vocab_size, c.head_dim());
     let (q, kv) = (c.num_attention_heads * d, c.num_key_value_heads * d);
-    let bias = if c.attention_bias { q + 2 * kv } else { 0 };
+    let bias = if c.attention_bias { q + 2 * kv } else { 0 } + if c.attention_output_bias { h } else { 0 };
     let qk_norms = if c.family().is_ok_and(Family::norms_queries_and_keys) { 2 * d } else { 0 };
-    let attn = h * q + 2 * h * kv + q * h + bias + qk_norms;
-    let layer = attn + 3 * h * i + 2 * h;
-    let head = if c.tie_word_embeddings { 0 } else { v * h };
-    v * h + c.num_hidden_layers * layer + h + head
+    let attn = h * q + 2 * h * kv + q * h + bias + qk_norms + 2 * h;
+    let (mut total, mut active) = (0, 0);
+    for layer in 0..c.num_hidden_layers {
+        let (all, used) = match &c.moe {
+            Some(moe) if layer >= moe.first_k_dense_replace => transformer::moe_parameters(c, moe),
+            _ => (3 * h * i, 3 * h * i),
+        };
+        total += attn + all;
+        active += attn + used;
+    }
+    let outside = v * h + h + if c.tie_word_embeddings { 0 } else { v * h };
+    (total + outside, active + outside)
 }
 
 impl Denoiser for Model {

@@ -111,11 +111,22 @@ impl Precision {
         };
         // Inputs of hidden_size: q, k, v, gate, up. Inputs of intermediate_size: down. Inputs
         // of heads × head_dim (hidden_size unless the config says otherwise): o.
-        let from_hidden = h * q + 2 * h * kv + 2 * h * i;
-        let layer = bytes(from_hidden, self.linear_blocks(c.hidden_size))
-            + bytes(h * i, self.linear_blocks(c.intermediate_size))
+        let mlp =
+            |width: u64| bytes(2 * h * width, self.linear_blocks(c.hidden_size)) + bytes(h * width, self.linear_blocks(width as usize));
+        let attention = bytes(h * q + 2 * h * kv, self.linear_blocks(c.hidden_size))
             + bytes(q * h, self.linear_blocks(q as usize))
             + float * (2 * h + if c.attention_bias { q + 2 * kv } else { 0 }) as f64;
+        let layers: f64 = (0..c.num_hidden_layers)
+            .map(|layer| match &c.moe {
+                // Every expert is held, routed or not; the router stays in f32.
+                Some(moe) if layer >= moe.first_k_dense_replace => {
+                    let width = moe.moe_intermediate_size as u64;
+                    (moe.num_experts + moe.num_shared_experts) as f64 * mlp(width) + 4.0 * ((moe.num_experts as u64 + 1) * h) as f64
+                }
+                _ => mlp(i),
+            })
+            .sum::<f64>()
+            + c.num_hidden_layers as f64 * attention;
         // The embedding stays in floats; the output layer is quantized too, tied or not.
         let embedding = float * (v * h) as f64;
         let head = match (self.is_quantized(), c.tie_word_embeddings) {
@@ -123,7 +134,7 @@ impl Precision {
             (false, true) => 0.0,
             (false, false) => float * (v * h) as f64,
         };
-        (embedding + head + float * h as f64 + c.num_hidden_layers as f64 * layer) as u64
+        (embedding + head + float * h as f64 + layers) as u64
     }
 }
 

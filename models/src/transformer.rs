@@ -19,12 +19,18 @@ use crate::config::{Config, Family};
 use crate::gguf::GgufWeights;
 use crate::precision::Precision;
 
+mod moe;
+pub use moe::parameters as moe_parameters;
+
 /// Where each weight lives in a family's checkpoint. The maths is the same; only the names
 /// differ (Qwen2's for `anneal` and `dream`, OLMo's for `llada`).
 #[derive(Debug, Clone, Copy)]
 pub struct TensorNames {
     embed: &'static str,
     layers: &'static str,
+    /// One projection to queries, keys and values, rows in that order (LLaDA2's); `None`:
+    /// three, named `q`, `k` and `v`.
+    qkv: Option<&'static str>,
     q: &'static str,
     k: &'static str,
     v: &'static str,
@@ -45,6 +51,7 @@ impl TensorNames {
     pub const QWEN2: TensorNames = TensorNames {
         embed: "model.embed_tokens",
         layers: "model.layers",
+        qkv: None,
         q: "self_attn.q_proj",
         k: "self_attn.k_proj",
         v: "self_attn.v_proj",
@@ -65,6 +72,7 @@ impl TensorNames {
     pub const LLADA: TensorNames = TensorNames {
         embed: "model.transformer.wte",
         layers: "model.transformer.blocks",
+        qkv: None,
         q: "q_proj",
         k: "k_proj",
         v: "v_proj",
@@ -80,11 +88,33 @@ impl TensorNames {
         lm_head: "model.transformer.ff_out",
     };
 
+    /// LLaDA2 (`modeling_llada2_moe.py`): `attention.query_key_value` fused, `attention.dense`
+    /// the output; the MoE layers' router and experts sit under `mlp` ([`MoeNames`]).
+    pub const LLADA2: TensorNames = TensorNames {
+        embed: "model.word_embeddings",
+        layers: "model.layers",
+        qkv: Some("attention.query_key_value"),
+        q: "attention.q",
+        k: "attention.k",
+        v: "attention.v",
+        o: "attention.dense",
+        q_norm: "attention.query_layernorm",
+        k_norm: "attention.key_layernorm",
+        gate: "mlp.gate_proj",
+        up: "mlp.up_proj",
+        down: "mlp.down_proj",
+        attn_norm: "input_layernorm",
+        mlp_norm: "post_attention_layernorm",
+        final_norm: "model.norm",
+        lm_head: "lm_head",
+    };
+
     pub fn of(family: Family) -> TensorNames {
         match family {
             // Qwen3 names its tensors as Qwen2 does, plus the query and key norms.
             Family::Anneal | Family::Dream | Family::Sdar | Family::Coda => TensorNames::QWEN2,
             Family::Llada => TensorNames::LLADA,
+            Family::Llada2 => TensorNames::LLADA2,
         }
     }
 
@@ -167,7 +197,7 @@ struct RotaryEmbedding {
 
 impl RotaryEmbedding {
     fn new(cfg: &Config, dev: &Device) -> Result<Self> {
-        let dim = cfg.head_dim();
+        let dim = cfg.rotary_dim();
         let inv_freq: Vec<f32> = (0..dim).step_by(2).map(|i| 1f32 / cfg.rope_theta.powf(i as f64 / dim as f64) as f32).collect();
         let inv_freq = Tensor::from_vec(inv_freq, (1, dim / 2), dev)?;
         let len = positions_kept(cfg);
@@ -176,15 +206,21 @@ impl RotaryEmbedding {
         Ok(Self { cos: freqs.cos()?, sin: freqs.sin()? })
     }
 
-    /// `x`: [batch, heads, len, head_dim]; positions `offset..offset+len`.
+    /// `x`: [batch, heads, len, head_dim]; positions `offset..offset+len`. A partial rotary
+    /// table turns the head's first dimensions and passes the rest (LLaDA2's `q_pass`).
     fn apply(&self, x: &Tensor, offset: usize, mode: Mode) -> Result<Tensor> {
         let len = x.dim(2)?;
         let cos = self.cos.narrow(0, offset, len)?.to_dtype(x.dtype())?;
         let sin = self.sin.narrow(0, offset, len)?.to_dtype(x.dtype())?;
-        match mode {
+        let (turned, head) = (2 * cos.dim(1)?, x.dim(3)?);
+        let rope = |x: &Tensor| match mode {
             Mode::Infer => candle_nn::rotary_emb::rope(&x.contiguous()?, &cos, &sin),
             Mode::Train => candle_nn::rotary_emb::rope_slow(x, &cos, &sin),
+        };
+        if turned == head {
+            return rope(x);
         }
+        Tensor::cat(&[rope(&x.narrow(3, 0, turned)?)?, x.narrow(3, turned, head - turned)?.contiguous()?], 3)
     }
 }
 
@@ -296,17 +332,32 @@ impl Mlp {
         })
     }
 
+    /// An MLP `width` wide under `gate_proj`, `up_proj` and `down_proj` (an expert's).
+    fn with_width(h: usize, width: usize, linears: &Linears, vb: VarBuilder) -> Result<Self> {
+        Ok(Self {
+            gate_proj: linears.proj(h, width, false, vb.pp("gate_proj"))?,
+            up_proj: linears.proj(h, width, false, vb.pp("up_proj"))?,
+            down_proj: linears.proj(width, h, false, vb.pp("down_proj"))?,
+        })
+    }
+
     fn forward(&self, x: &Tensor) -> Result<Tensor> {
         let gate = candle_nn::ops::silu(&self.gate_proj.forward(x)?)?;
         self.down_proj.forward(&(gate * self.up_proj.forward(x)?)?)
     }
 }
 
+/// The projections to queries, keys and values: three, or one whose output rows are the
+/// three in that order (LLaDA2's `query_key_value`).
+#[derive(Debug, Clone)]
+enum QkvProj {
+    Separate { q: Proj, k: Proj, v: Proj },
+    Fused(Proj),
+}
+
 #[derive(Debug, Clone)]
 struct Attention {
-    q_proj: Proj,
-    k_proj: Proj,
-    v_proj: Proj,
+    qkv: QkvProj,
     o_proj: Proj,
     /// Qwen3's RMSNorm of each head's queries and keys, before the rotary positions.
     q_norm: Option<RmsNorm>,
@@ -324,13 +375,15 @@ impl Attention {
         let proj = |out: usize, name: &str| linears.proj(h, out, cfg.attention_bias, vb.pp(name));
         let head_norms = cfg.family().map_err(candle_core::Error::wrap)?.norms_queries_and_keys();
         let norm = |name: &str| head_norms.then(|| RmsNorm::new(d, cfg.rms_norm_eps, mode, vb.pp(name))).transpose();
+        let qkv = match names.qkv {
+            Some(name) => QkvProj::Fused(proj((heads + 2 * kv_heads) * d, name)?),
+            None => QkvProj::Separate { q: proj(heads * d, names.q)?, k: proj(kv_heads * d, names.k)?, v: proj(kv_heads * d, names.v)? },
+        };
         Ok(Self {
             q_norm: norm(names.q_norm)?,
             k_norm: norm(names.k_norm)?,
-            q_proj: proj(heads * d, names.q)?,
-            k_proj: proj(kv_heads * d, names.k)?,
-            v_proj: proj(kv_heads * d, names.v)?,
-            o_proj: linears.proj(heads * d, h, false, vb.pp(names.o))?,
+            qkv,
+            o_proj: linears.proj(heads * d, h, cfg.attention_output_bias, vb.pp(names.o))?,
             heads,
             kv_heads,
             head_dim: d,
@@ -374,9 +427,17 @@ impl Attention {
     ) -> Result<(Tensor, LayerKv)> {
         let (b, len, _) = x.dims3()?;
         let offset = past.map_or(0, |p| p.k.dim(2).unwrap_or(0));
-        let q = self.split_heads(&self.q_proj.forward(x)?, self.heads)?;
-        let k = self.split_heads(&self.k_proj.forward(x)?, self.kv_heads)?;
-        let v = self.split_heads(&self.v_proj.forward(x)?, self.kv_heads)?;
+        let (q, k, v) = match &self.qkv {
+            QkvProj::Fused(qkv) => {
+                let qkv = qkv.forward(x)?;
+                let (q_width, kv_width) = (self.heads * self.head_dim, self.kv_heads * self.head_dim);
+                (qkv.narrow(2, 0, q_width)?, qkv.narrow(2, q_width, kv_width)?, qkv.narrow(2, q_width + kv_width, kv_width)?)
+            }
+            QkvProj::Separate { q, k, v } => (q.forward(x)?, k.forward(x)?, v.forward(x)?),
+        };
+        let q = self.split_heads(&q, self.heads)?;
+        let k = self.split_heads(&k, self.kv_heads)?;
+        let v = self.split_heads(&v, self.kv_heads)?;
         let q = match &self.q_norm {
             Some(norm) => norm.forward(&q)?,
             None => q,
@@ -411,20 +472,40 @@ impl Attention {
     }
 }
 
+/// A layer's MLP: one, or LLaDA2's experts (from layer `first_k_dense_replace` on).
+#[derive(Debug, Clone)]
+enum FeedForward {
+    Dense(Mlp),
+    Experts(moe::MoeBlock),
+}
+
+impl FeedForward {
+    fn forward(&self, x: &Tensor) -> Result<Tensor> {
+        match self {
+            FeedForward::Dense(mlp) => mlp.forward(x),
+            FeedForward::Experts(experts) => experts.forward(x),
+        }
+    }
+}
+
 #[derive(Debug, Clone)]
 struct DecoderLayer {
     self_attn: Attention,
-    mlp: Mlp,
+    mlp: FeedForward,
     input_layernorm: RmsNorm,
     post_attention_layernorm: RmsNorm,
 }
 
 impl DecoderLayer {
-    fn new(cfg: &Config, mode: Mode, linears: &Linears, names: &TensorNames, vb: VarBuilder) -> Result<Self> {
+    fn new(cfg: &Config, index: usize, mode: Mode, linears: &Linears, names: &TensorNames, vb: VarBuilder) -> Result<Self> {
         let norm = |name: &str| RmsNorm::new(cfg.hidden_size, cfg.rms_norm_eps, mode, vb.pp(name));
+        let mlp = match &cfg.moe {
+            Some(moe) if index >= moe.first_k_dense_replace => FeedForward::Experts(moe::MoeBlock::new(cfg, moe, linears, vb.pp("mlp"))?),
+            _ => FeedForward::Dense(Mlp::new(cfg, linears, names, vb.clone())?),
+        };
         Ok(Self {
             self_attn: Attention::new(cfg, mode, linears, names, vb.clone())?,
-            mlp: Mlp::new(cfg, linears, names, vb.clone())?,
+            mlp,
             input_layernorm: norm(names.attn_norm)?,
             post_attention_layernorm: norm(names.mlp_norm)?,
         })
@@ -538,7 +619,7 @@ impl Transformer {
         let names = TensorNames::of(cfg.family().map_err(candle_core::Error::wrap)?);
         let embed_tokens = embedding(cfg.vocab_size, cfg.hidden_size, vb.pp(names.embed))?;
         let layers = (0..cfg.num_hidden_layers)
-            .map(|i| DecoderLayer::new(cfg, mode, &linears, &names, vb.pp(format!("{}.{i}", names.layers))))
+            .map(|i| DecoderLayer::new(cfg, i, mode, &linears, &names, vb.pp(format!("{}.{i}", names.layers))))
             .collect::<Result<Vec<_>>>()?;
         let norm = RmsNorm::new(cfg.hidden_size, cfg.rms_norm_eps, mode, vb.pp(names.final_norm))?;
         let lm_head = if cfg.tie_word_embeddings {

@@ -76,3 +76,46 @@ fn a_shard_index_naming_a_missing_file_says_which() {
     let err = load_error(dir.path());
     assert!(err.contains("model-00002-of-00002.safetensors") && err.contains("missing"), "{err}");
 }
+
+/// Rewrites the folder's config.json through `edit`.
+fn edit_config(dir: &Path, edit: impl FnOnce(&mut serde_json::Value)) {
+    let file = dir.join("config.json");
+    let mut config: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&file).unwrap()).unwrap();
+    edit(&mut config);
+    std::fs::write(&file, config.to_string()).unwrap();
+}
+
+#[test]
+fn a_llada2_router_of_another_kind_is_refused_by_its_field() {
+    let dir = copy_of("llada2");
+    edit_config(dir.path(), |c| c["score_function"] = "softmax".into());
+    let err = load_error(dir.path());
+    assert!(err.contains(r#"score_function "softmax" is not supported (supported: "sigmoid")"#), "{err}");
+    let dir = copy_of("llada2");
+    edit_config(dir.path(), |c| c["use_qk_norm"] = false.into());
+    assert!(load_error(dir.path()).contains("use_qk_norm false is not supported"));
+    let dir = copy_of("llada2");
+    edit_config(dir.path(), |c| c["n_group"] = 3.into());
+    let err = load_error(dir.path());
+    assert!(err.contains("num_experts 8 in n_group 3"), "{err}");
+}
+
+#[test]
+fn a_llada2_folder_missing_an_expert_names_the_tensor() {
+    let dir = copy_of("llada2");
+    edit_weights(dir.path(), |t| {
+        t.remove("model.layers.2.mlp.experts.5.down_proj.weight");
+    });
+    let err = load_error(dir.path());
+    assert!(err.contains("model.layers.2.mlp.experts.5.down_proj.weight"), "{err}");
+}
+
+#[test]
+fn a_llada2_folder_without_shared_experts_where_its_config_has_them_names_the_tensor() {
+    let dir = copy_of("llada2");
+    edit_weights(dir.path(), |t| {
+        t.retain(|name, _| !name.contains("shared_experts"));
+    });
+    let err = load_error(dir.path());
+    assert!(err.contains("shared_experts") && err.contains("model.layers.1.mlp"), "{err}");
+}

@@ -1,7 +1,8 @@
 //! Logit and sampler parity with the open families' reference implementations, on tiny random
 //! models that `models/tests/fixtures/parity_fixtures.py` built with PyTorch (transformers' Qwen2
-//! for Dream and Open-dCoder, LLaMA for LLaDA, Qwen3 for CoDA, all made bidirectional, and Qwen3
-//! with SDAR's block-causal mask) and saved in each family's checkpoint layout.
+//! for Dream and Open-dCoder, LLaMA for LLaDA, Qwen3 for CoDA, all made bidirectional, Qwen3
+//! with SDAR's block-causal mask, and LLaDA2's own modeling code) and saved in each family's
+//! checkpoint layout.
 
 use std::ops::ControlFlow;
 use std::path::PathBuf;
@@ -254,6 +255,40 @@ fn open_dcoder_p2_decode_matches_step_for_step() {
 }
 
 #[test]
+fn llada2_logits_match_its_modeling_code_with_experts_and_block_causal_attention() {
+    assert_logits_match("llada2");
+    let config = fixture("llada2").model.config;
+    assert_eq!((config.family().unwrap(), config.block_size, config.rotary_dim()), (Family::Llada2, Some(8), 16));
+    assert_eq!(config.moe.as_ref().map(|m| (m.num_experts, m.num_experts_per_tok)), Some((8, 2)));
+}
+
+fn llada2_config(edit_threshold: Option<f32>) -> MaskConfig {
+    let reference = fixture("llada2").reference;
+    let block = reference["block_length"].as_u64().unwrap() as usize;
+    MaskConfig {
+        schedule: Schedule::AlignedBlocks,
+        block_length: block,
+        // SGLang's quota: one a pass when none passes the threshold.
+        max_steps: block,
+        threshold: reference["threshold"].as_f64().unwrap() as f32,
+        edit_threshold,
+        max_post_edit_steps: reference["max_post_edit_steps"].as_u64().unwrap() as usize,
+        ..MaskConfig::default()
+    }
+}
+
+#[test]
+fn llada2_low_confidence_decode_matches_sglang_step_for_step() {
+    assert_decode_matches("llada2", "low_confidence", &llada2_config(None));
+}
+
+#[test]
+fn llada2_joint_threshold_decode_edits_as_sglang_does_step_for_step() {
+    let edit = fixture("llada2").reference["edit_threshold"].as_f64().unwrap() as f32;
+    assert_decode_matches("llada2", "joint_threshold", &llada2_config(Some(edit)));
+}
+
+#[test]
 fn with_the_prefix_cache_dream_reads_the_first_position_from_the_prefix() {
     // Shifted logits put the prefix's last output at the first position after it: that row
     // must come from the cached prefix alone, whatever the rest holds, and the rows after it
@@ -279,7 +314,7 @@ fn with_the_dual_cache_a_current_context_gives_the_full_pass_in_every_family() {
     // While the context's keys and values are those of the current canvas, running only the
     // window's queries must give the whole pass's rows, shift included (Dream's window reads
     // the row before it from the refresh pass).
-    for family in ["dream", "llada", "sdar", "coda"] {
+    for family in ["dream", "llada", "sdar", "coda", "llada2"] {
         let Fixture { model, reference } = fixture(family);
         let input = ids(&reference["ids"]);
         let (start, end) = (5, input.len() - 4);

@@ -38,6 +38,7 @@ fn each_family_folder_edits_with_each_schedule() {
         ("sdar", "aligned-blocks"),
         ("coda", "linear"),
         ("open-dcoder", "proportional"),
+        ("llada2", "threshold"),
     ];
     for (family, schedule) in cases {
         let model = fixture(family);
@@ -74,6 +75,7 @@ fn model_info_names_the_family_and_an_instruct_folder_prompts_with_its_template(
         ("sdar", "Sdar", "block-causal in blocks of 4"),
         ("coda", "Coda", "bidirectional, logits shifted"),
         ("open-dcoder", "Dream", "bidirectional, logits shifted"),
+        ("llada2", "Llada2", "block-causal in blocks of 8"),
     ];
     for (family, name, attention) in families {
         let out = run(&["model", "info", fixture(family).to_str().unwrap()]);
@@ -82,8 +84,12 @@ fn model_info_names_the_family_and_an_instruct_folder_prompts_with_its_template(
         assert!(stdout.contains(&format!("family: {name}")) && stdout.contains("stored as: F32"), "{stdout}");
         assert!(stdout.contains(&format!("attention: {attention}")), "{family}: {stdout}");
         assert!(stdout.contains("GiB as q8_0") && stdout.contains("GiB as q4k"), "{stdout}");
-        assert!(stdout.contains("follows instructions: no") && stdout.contains("edits natively: no"), "{stdout}");
+        assert!(stdout.contains("follows instructions: no"), "{stdout}");
+        let edits = if family == "llada2" { "edits natively: LLaDA 2.1 yes" } else { "edits natively: no" };
+        assert!(stdout.contains(edits), "{family}: {stdout}");
     }
+    let out = run(&["model", "info", fixture("llada2").to_str().unwrap()]);
+    assert!(text(&out).0.contains("M of them active a token (2 of 8 experts, 1 shared)"), "{}", text(&out).0);
     let instruct = checkpoints::instruct_checkpoint();
     let out = run(&["model", "info", instruct.path().to_str().unwrap()]);
     assert!(text(&out).0.contains("follows instructions: yes"), "{}", text(&out).0);
@@ -110,10 +116,35 @@ fn model_info_names_the_family_and_an_instruct_folder_prompts_with_its_template(
 }
 
 #[test]
+fn llada2_in_edit_mode_rewrites_its_own_tokens_as_it_unmasks() {
+    // `--mode edit` on LLaDA2 is its joint sampler: the log shows more passes than masks would
+    // need alone (edits, then passes of editing alone), and the file is untouched.
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("notes.txt");
+    std::fs::write(&file, "alpha beta gamma\ndelta epsilon zeta\n").unwrap();
+    let model = fixture("llada2");
+    let edit = |extra: &[&str]| {
+        let mut args = vec!["edit", file.to_str().unwrap(), "--range", "0:0-0:16", "--model", model.to_str().unwrap()];
+        args.extend_from_slice(extra);
+        let out = run(&args);
+        assert!(out.status.success(), "{}", text(&out).1);
+        text(&out).1
+    };
+    // "rewrote bytes 0..16 in 1 block(s): 9 steps, …"
+    let steps = |log: &str| log.lines().find_map(|l| l.split("block(s): ").nth(1)?.split(' ').next()?.parse::<usize>().ok());
+    let mask = edit(&["--mode", "mask"]);
+    let joint = edit(&["--mode", "edit", "--edit-threshold", "0"]);
+    let (mask_steps, joint_steps) = (steps(&mask).expect(&mask), steps(&joint).expect(&joint));
+    assert!(joint_steps > mask_steps, "editing adds passes: {joint_steps} against {mask_steps}");
+    let out = run(&["edit", file.to_str().unwrap(), "--model", model.to_str().unwrap(), "--edit-threshold", "1.5"]);
+    assert!(!out.status.success() && text(&out).1.contains("mask.editThreshold must be 0..=1"), "{}", text(&out).1);
+}
+
+#[test]
 fn each_new_family_runs_humanevalfix_end_to_end() {
     // Random weights fix nothing; the harness must still decode, run and score every sample.
     let data = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/eval/humanevalpack");
-    for family in ["sdar", "coda", "open-dcoder"] {
+    for family in ["sdar", "coda", "open-dcoder", "llada2"] {
         let out_dir = tempfile::tempdir().unwrap();
         let model = fixture(family);
         let args = ["eval", "humanevalfix", "--data", data, "--lang", "python", "--limit", "3", "--model", model.to_str().unwrap()];

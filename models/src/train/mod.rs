@@ -184,6 +184,9 @@ pub fn model_config(cfg: &TrainConfig, tokenizer: &Tokenizer, sp: Specials) -> C
         pad_token_id: sp.pad,
         eos_token_id: sp.eos,
         block_size: None,
+        partial_rotary_factor: None,
+        attention_output_bias: false,
+        moe: None,
         anneal_edit_trained: false,
     }
 }

@@ -67,6 +67,11 @@ pub struct EditArgs {
     /// confidence), margin (topk_margin) or neg-entropy (entropy).
     #[arg(long, value_enum, default_value_t = ConfidenceArg::MaxProb)]
     confidence: ConfidenceArg,
+    /// With `--schedule aligned-blocks` (or `--mode edit` on a LLaDA2 checkpoint), also rewrite
+    /// the block's committed tokens whose most likely token differs and is more than this
+    /// confident: LLaDA 2.1's token editing.
+    #[arg(long)]
+    edit_threshold: Option<f32>,
     /// Block length of `--schedule blocks` and `aligned-blocks`.
     #[arg(long, default_value_t = EditSettings::default().mask.block_length)]
     block_length: usize,
@@ -131,6 +136,10 @@ pub fn run(args: EditArgs) -> Result<()> {
     settings.mask.threshold = args.threshold;
     settings.mask.max_steps = args.max_steps;
     settings.mask.block_length = args.block_length;
+    settings.mask.edit_threshold = args.edit_threshold;
+    if let Some(why) = settings.out_of_range() {
+        bail!("{why}");
+    }
     settings.mask.confidence = match args.confidence {
         ConfidenceArg::MaxProb => Confidence::MaxProb,
         ConfidenceArg::Margin => Confidence::Margin,

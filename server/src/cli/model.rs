@@ -6,7 +6,7 @@ use anyhow::{Context, Result};
 use clap::Subcommand;
 
 use anneal_engine::ModelSource;
-use anneal_models::{checkpoint, config_parameter_count, gguf, hub_cache, random, Precision};
+use anneal_models::{checkpoint, config_parameter_count, config_parameter_counts, gguf, hub_cache, random, Family, Precision};
 
 #[derive(Subcommand)]
 pub enum ModelCommand {
@@ -143,9 +143,19 @@ pub fn run(cmd: ModelCommand) -> Result<()> {
                 }
                 None => (None, checkpoint::read_config(&dir)?),
             };
-            let params = config_parameter_count(&config);
+            let (params, active) = config_parameter_counts(&config);
             println!("family: {:?}", config.family()?);
-            println!("parameters: {:.2} M", params as f64 / 1e6);
+            match &config.moe {
+                Some(moe) => println!(
+                    "parameters: {:.2} M, {:.2} M of them active a token ({} of {} experts, {} shared)",
+                    params as f64 / 1e6,
+                    active as f64 / 1e6,
+                    moe.num_experts_per_tok,
+                    moe.num_experts,
+                    moe.num_shared_experts
+                ),
+                None => println!("parameters: {:.2} M", params as f64 / 1e6),
+            }
             println!(
                 "layers {} · hidden {} · heads {}/{} · vocab {}",
                 config.num_hidden_layers, config.hidden_size, config.num_attention_heads, config.num_key_value_heads, config.vocab_size
@@ -157,10 +167,12 @@ pub fn run(cmd: ModelCommand) -> Result<()> {
             };
             let shift = if family.shifts_logits() { ", logits shifted" } else { "" };
             println!("attention: {attention}{shift}");
-            println!(
-                "edits natively: {}",
-                if config.anneal_edit_trained { "yes (edit mode: corrects the tokens it is given)" } else { "no (mask mode: regenerates a block)" }
-            );
+            let edits = match (config.anneal_edit_trained, family) {
+                (true, _) => "yes (edit mode: corrects the tokens it is given)",
+                (false, Family::Llada2) => "LLaDA 2.1 yes, 2.0 no (--mode edit: rewrites its own tokens as it unmasks, JointThreshold)",
+                (false, _) => "no (mask mode: regenerates a block)",
+            };
+            println!("edits natively: {edits}");
             let template = anneal_models::prompt::ChatTemplate::from_dir(&dir)?;
             println!("follows instructions: {}", if template.is_some() { "yes (chat template)" } else { "no (base model: infill prompt)" });
             let gib = |bytes: u64| bytes as f64 / (1u64 << 30) as f64;
