@@ -58,6 +58,12 @@ pub trait Denoiser: Sync {
     fn logits_at(&self, canvases: &[Vec<u32>], at: &[usize]) -> candle_core::Result<Tensor> {
         logits_at_each(self, canvases, at)
     }
+
+    /// For a block-causal model, its attention block: a position sees its own block of this
+    /// many and the blocks before it, counted from position 0. `None`: bidirectional.
+    fn attention_block(&self) -> Option<usize> {
+        None
+    }
 }
 
 /// [`Denoiser::logits_at`], one pass a canvas.
@@ -160,6 +166,16 @@ impl Model {
         Model::assemble(config, tokenizer, device, file.display().to_string(), precision, chat_template, transformer)
     }
 
+    /// A model of `config` with random weights made as they load ([`crate::random::RandomWeights`]):
+    /// a real shape's speed and memory at `precision`, without its checkpoint.
+    pub fn random(config: Config, tokenizer: Tokenizer, device: &Device, precision: Precision, seed: u64) -> Result<Model> {
+        config.validate()?;
+        checkpoint::check_tokenizer(&config, &tokenizer)?;
+        let vb = crate::random::RandomWeights::new(seed).var_builder(precision.dtype(), device);
+        let transformer = Transformer::with_precision(&config, Mode::Infer, precision, vb)?;
+        Model::assemble(config, tokenizer, device, "random weights".into(), precision, None, transformer)
+    }
+
     /// The small default model compiled into the binary, so Anneal works offline on a fresh
     /// clone with no set-up.
     pub fn load_default(device: &Device) -> Result<Model> {
@@ -181,7 +197,12 @@ impl Model {
     /// The chat template of a checkpoint folder: one in `dir` wins over `carried`, the one its
     /// weights file holds (a GGUF's). Only the open families were tuned on a chat format; a
     /// native checkpoint has none.
-    fn chat_template(config: &Config, dir: &Path, carried: Option<prompt::ChatTemplate>) -> Result<Option<prompt::ChatTemplate>> {
+    pub fn chat_template(config: &Config, dir: &Path, carried: Option<prompt::ChatTemplate>) -> Result<Option<prompt::ChatTemplate>> {
+        // Open-dCoder (a Dream-layout folder whose config still names the autoregressive class
+        // it was trained from) is a base model: its tokenizer merely kept Qwen2.5's template.
+        if config.architectures.iter().any(|a| a == "Qwen2ForCausalLM") {
+            return Ok(None);
+        }
         Ok(match config.family()? {
             Family::Dream | Family::Llada | Family::Sdar | Family::Coda | Family::Llada2 => {
                 prompt::ChatTemplate::from_dir(dir)?.or(carried)
@@ -298,6 +319,10 @@ pub fn config_parameter_counts(c: &Config) -> (usize, usize) {
 impl Denoiser for Model {
     fn specials(&self) -> Specials {
         Specials { eos: self.config.eos_token_id, pad: self.config.pad_token_id, mask: self.config.mask_token_id }
+    }
+
+    fn attention_block(&self) -> Option<usize> {
+        self.config.block_size
     }
 
     fn logits(&self, ids: &[u32]) -> candle_core::Result<Tensor> {

@@ -139,3 +139,40 @@ fn the_llama_cpp_comparison_runs_the_peer_on_the_same_gguf_and_reads_its_step_ti
     let stderr = String::from_utf8_lossy(&run.stderr);
     assert!(!run.status.success() && stderr.contains("anneal model quantize"), "{stderr}");
 }
+
+/// `--shape` makes random weights in memory at the precision asked, layer by layer (nothing is
+/// written): a mixture-of-experts shape at q4k, as LLaDA2.0-mini's is measured.
+#[test]
+fn bench_makes_a_shapes_random_weights_at_a_quantized_precision() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("bench.json");
+    let root = concat!(env!("CARGO_MANIFEST_DIR"), "/..");
+    // The parity fixture's LLaDA2 layout, with the default model's vocabulary the bench feeds it.
+    let fixture = concat!(env!("CARGO_MANIFEST_DIR"), "/../models/tests/fixtures/parity/llada2/config.json");
+    let mut config: Value = serde_json::from_str(&std::fs::read_to_string(fixture).unwrap()).unwrap();
+    config["vocab_size"] = json!(4096);
+    config["mask_token_id"] = json!(4000);
+    config["max_position_embeddings"] = json!(1024);
+    let shapes = tempfile::tempdir().unwrap();
+    let shape = shapes.path().join("llada2.json");
+    std::fs::write(&shape, config.to_string()).unwrap();
+    let shape = shape.to_str().unwrap();
+    let run = std::process::Command::new(BIN)
+        .current_dir(root)
+        .env("TMPDIR", dir.path())
+        .args(["bench", "--shape", shape, "--dtype", "q4k", "--tasks", "1", "--block", "8", "--context", "16", "--sizes", "8"])
+        .args(["--files", "examples", "--out"])
+        .arg(&out)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&run.stderr);
+    assert!(run.status.success(), "{stderr}");
+    assert!(stderr.contains("making random weights of") && stderr.contains("M active a token) at q4k"), "{stderr}");
+    let r: Value = serde_json::from_str(&std::fs::read_to_string(&out).unwrap()).unwrap();
+    assert_eq!(r["dtype"], "q4k", "{r}");
+    assert!(r["active_parameters"].as_u64().unwrap() < r["parameters"].as_u64().unwrap(), "{r}");
+    assert_eq!(r["arms"].as_array().unwrap().len(), 6);
+    // Only the report was written: no checkpoint in the temporary folder.
+    let written: Vec<_> = std::fs::read_dir(dir.path()).unwrap().flatten().map(|e| e.file_name()).collect();
+    assert_eq!(written, [std::ffi::OsString::from("bench.json")], "{written:?}");
+}

@@ -88,6 +88,15 @@ fn model_info_names_the_family_and_an_instruct_folder_prompts_with_its_template(
         let edits = if family == "llada2" { "edits natively: LLaDA 2.1 yes" } else { "edits natively: no" };
         assert!(stdout.contains(edits), "{family}: {stdout}");
     }
+    // Open-dCoder's tokenizer keeps Qwen2.5's chat template; it is a base model all the same.
+    let open_dcoder = tempfile::tempdir().unwrap();
+    for entry in std::fs::read_dir(fixture("open-dcoder")).unwrap().flatten() {
+        std::fs::copy(entry.path(), open_dcoder.path().join(entry.file_name())).unwrap();
+    }
+    let chatml = r#"{"chat_template": "{% for m in messages %}<|im_start|>{{ m['role'] }}\n{{ m['content'] }}<|im_end|>\n{% endfor %}"}"#;
+    std::fs::write(open_dcoder.path().join("tokenizer_config.json"), chatml).unwrap();
+    let out = run(&["model", "info", open_dcoder.path().to_str().unwrap()]);
+    assert!(text(&out).0.contains("follows instructions: no"), "{}", text(&out).0);
     let out = run(&["model", "info", fixture("llada2").to_str().unwrap()]);
     assert!(text(&out).0.contains("M of them active a token (2 of 8 experts, 1 shared)"), "{}", text(&out).0);
     let instruct = checkpoints::instruct_checkpoint();

@@ -47,11 +47,16 @@ pub(super) fn decode(
                     break;
                 }
             }
-            let logits = canvas_logits(model, &ids, start, n, config.cache, pass == 0)?;
             // The block's rows only: its masks, and with editing its committed tokens too.
             let wanted: Vec<bool> =
                 (0..n).map(|i| in_block.contains(&i) && (canvas[i].is_none() || config.edit_threshold.is_some())).collect();
-            let (tokens, scores) = choices_among(&logits, None, Confidence::MaxProb, Some(&wanted))?;
+            let (tokens, scores) = match model.attention_block() == Some(block) {
+                true => block_choices(model, &ids, start, &in_block, &wanted)?,
+                false => {
+                    let logits = canvas_logits(model, &ids, start, n, config.cache, pass == 0)?;
+                    choices_among(&logits, None, Confidence::MaxProb, Some(&wanted))?
+                }
+            };
             let unmask = match masked.is_empty() {
                 true => vec![],
                 false => unmasked_this_pass(&masked, &scores, block, passes, pass, config.threshold),
@@ -86,6 +91,31 @@ pub(super) fn decode(
     Ok(outcome(canvas, specials, steps))
 }
 
+/// Choices and confidences over the canvas (length `wanted.len()`) from a pass over the current
+/// attention block alone, as SDAR's and SGLang's decodes run it: the canvas up to the block's
+/// end (no later position is visible to it), with every finished block before it as a cached
+/// prefix ([`Denoiser::logits_after_prefix`], exact for a block-causal model, and extended as
+/// blocks finish). Rows outside the block get token 0 and score −∞.
+fn block_choices(
+    model: &dyn Denoiser,
+    ids: &[u32],
+    start: usize,
+    in_block: &std::ops::Range<usize>,
+    wanted: &[bool],
+) -> candle_core::Result<(Vec<u32>, Vec<f32>)> {
+    let block = model.attention_block().expect("checked by the caller");
+    let first = (start + in_block.start) / block * block;
+    let end = (first + block).min(ids.len());
+    let logits = model.logits_after_prefix(&ids[..end], first)?;
+    let rows = (start + in_block.start - first)..(start + in_block.end - first);
+    let logits = logits.narrow(0, rows.start, rows.len())?;
+    let (block_tokens, block_scores) = choices_among(&logits, None, Confidence::MaxProb, Some(&wanted[in_block.clone()]))?;
+    let (mut tokens, mut scores) = (vec![0; wanted.len()], vec![f32::NEG_INFINITY; wanted.len()]);
+    tokens[in_block.clone()].copy_from_slice(&block_tokens);
+    scores[in_block.clone()].copy_from_slice(&block_scores);
+    Ok((tokens, scores))
+}
+
 /// The masked positions of a block a pass commits: every one more than `threshold` confident,
 /// or if fewer than the pass's quota — `block / passes`, one more in the first `block % passes`
 /// passes (SDAR's `num_transfer_tokens`), at least one — that many of the most confident. The
@@ -99,5 +129,51 @@ fn unmasked_this_pass(masked: &[usize], scores: &[f32], block: usize, passes: us
     match confident.len() >= quota {
         true => confident,
         false => most_confident(masked, scores, quota),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Mutex;
+
+    use candle_core::{Device, Tensor};
+
+    use crate::mask_sampler::{decode_masked, MaskConfig, MaskRequest, Schedule};
+    use crate::{Denoiser, Specials};
+
+    /// A block-causal stand-in that answers token 7 everywhere, confidently, and records what
+    /// each pass was asked: the canvas's length and where its cached prefix ends.
+    struct BlockCausal {
+        asked: Mutex<Vec<(usize, usize)>>,
+    }
+
+    impl Denoiser for BlockCausal {
+        fn specials(&self) -> Specials {
+            Specials { eos: 0, pad: 1, mask: 2 }
+        }
+        fn logits(&self, ids: &[u32]) -> candle_core::Result<Tensor> {
+            let rows: Vec<f32> = ids.iter().flat_map(|_| (0..10).map(|v| if v == 7 { 5.0 } else { 0.0 })).collect();
+            Tensor::from_vec(rows, (ids.len(), 10), &Device::Cpu)
+        }
+        fn logits_after_prefix(&self, ids: &[u32], start: usize) -> candle_core::Result<Tensor> {
+            self.asked.lock().unwrap().push((ids.len(), start));
+            self.logits(ids)?.narrow(0, start, ids.len() - start)
+        }
+        fn attention_block(&self) -> Option<usize> {
+            Some(4)
+        }
+    }
+
+    #[test]
+    fn a_block_causal_model_runs_each_block_alone_against_the_finished_ones() {
+        // Prefix of 6 (the second block of 4 ends in it), 8 masks, a suffix of 3.
+        let model = BlockCausal { asked: Mutex::new(vec![]) };
+        let config = MaskConfig { schedule: Schedule::AlignedBlocks, block_length: 4, max_steps: 4, threshold: 0.5, ..Default::default() };
+        let request = MaskRequest { prefix: &[3; 6], canvas_len: 8, suffix: &[4; 3] };
+        let outcome = decode_masked(&model, &request, &config, &mut |_| std::ops::ControlFlow::Continue(())).unwrap();
+        assert_eq!(outcome.tokens, vec![7; 8]);
+        // Every position is confident: one pass a block, each over the canvas up to the
+        // block's end, the blocks before it cached; the suffix's block (12..16) is the last's.
+        assert_eq!(*model.asked.lock().unwrap(), [(8, 4), (12, 8), (16, 12)]);
     }
 }

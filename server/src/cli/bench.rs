@@ -166,6 +166,10 @@ pub(super) struct PassTiming {
 pub(super) struct RunInfo {
     model: String,
     parameters: usize,
+    /// Fewer than `parameters` for a mixture of experts: those one token runs through.
+    active_parameters: usize,
+    /// How the weights are held (`f32`, `q4k`, …).
+    dtype: String,
     threads: usize,
     tasks: usize,
     block: usize,
@@ -177,6 +181,8 @@ impl RunInfo {
         RunInfo {
             model: model.source.clone(),
             parameters: model.parameter_count(),
+            active_parameters: anneal_models::config_parameter_counts(&model.config).1,
+            dtype: model.precision.to_string(),
             threads: candle_core::utils::get_num_threads(),
             tasks,
             block: args.block,
@@ -189,9 +195,14 @@ impl std::fmt::Display for RunInfo {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(
             f,
-            "model {} ({:.1} M parameters), {} threads; {} blocks of {} tokens between {} tokens of context each side",
+            "model {} ({:.1} M parameters{}, {}), {} threads; {} blocks of {} tokens between {} tokens of context each side",
             self.model,
             self.parameters as f64 / 1e6,
+            match self.active_parameters < self.parameters {
+                true => format!(", {:.1} M active a token", self.active_parameters as f64 / 1e6),
+                false => String::new(),
+            },
+            self.dtype,
             self.threads,
             self.tasks,
             self.block,
@@ -243,6 +254,9 @@ pub fn run(args: BenchArgs) -> Result<()> {
     }
     let precision = precisions.first().copied().unwrap_or_else(|| Precision::default_for(&device));
     let folder = match (&args.shape, &args.model, &args.torch) {
+        // Nothing else reads the weights: make them in memory, each layer at its precision as
+        // it is made, so a 16B shape at q4k needs about its quantized size.
+        (Some(_), _, None) if args.llama_cpp.is_none() => None,
         (Some(shape), _, _) => {
             let config = anneal_models::checkpoint::read_config_file(shape)?;
             let tokenizer = anneal_models::Tokenizer::from_bytes(anneal_models::default_model::TOKENIZER)?;
@@ -263,10 +277,30 @@ pub fn run(args: BenchArgs) -> Result<()> {
         (None, Some(dir), _) if std::path::Path::new(dir).is_dir() => Some(PathBuf::from(dir)),
         _ => None,
     };
-    let mut model = match (&folder, &args.model) {
-        (Some(dir), _) => Model::load_as(dir, &device, precision)?,
-        (None, spec) => ModelSource::parse(spec.as_deref()).load(&device, Some(precision))?,
+    let started = std::time::Instant::now();
+    let mut model = match (&folder, &args.shape, &args.model) {
+        (Some(dir), _, _) => Model::load_as(dir, &device, precision)?,
+        (None, Some(shape), _) => {
+            let mut config = anneal_models::checkpoint::read_config_file(shape)?;
+            // The bench feeds the default model's token ids: its special ids stand in for the
+            // shape's (a family's mask id is past the default vocabulary; speed is the same).
+            let default = anneal_models::checkpoint::parse_config(anneal_models::default_model::CONFIG)?;
+            (config.mask_token_id, config.pad_token_id, config.eos_token_id) =
+                (default.mask_token_id, default.pad_token_id, default.eos_token_id);
+            let (total, active) = anneal_models::config_parameter_counts(&config);
+            eprintln!(
+                "making random weights of {} ({:.0} M parameters, {:.0} M active a token) at {precision}…",
+                shape.display(),
+                total as f64 / 1e6,
+                active as f64 / 1e6
+            );
+            let tokenizer = anneal_models::Tokenizer::from_bytes(anneal_models::default_model::TOKENIZER)?;
+            Model::random(config, tokenizer, &device, precision, 0)?
+        }
+        (None, None, spec) => ModelSource::parse(spec.as_deref()).load(&device, Some(precision))?,
     };
+    // The memory of the weights as loaded, before any pass adds activations or caches.
+    eprintln!("loaded in {:.1} s, peak memory so far {:.0} MiB", started.elapsed().as_secs_f64(), peak_rss_mib().unwrap_or(f64::NAN));
     // Name what was measured, not the temporary folder it was read from.
     if let Some(shape) = &args.shape {
         model.source = format!("random weights of {}", shape.display());

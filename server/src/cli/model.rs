@@ -173,7 +173,7 @@ pub fn run(cmd: ModelCommand) -> Result<()> {
                 (false, _) => "no (mask mode: regenerates a block)",
             };
             println!("edits natively: {edits}");
-            let template = anneal_models::prompt::ChatTemplate::from_dir(&dir)?;
+            let template = anneal_models::Model::chat_template(&config, &dir, None)?;
             println!("follows instructions: {}", if template.is_some() { "yes (chat template)" } else { "no (base model: infill prompt)" });
             let gib = |bytes: u64| bytes as f64 / (1u64 << 30) as f64;
             if let Some(weights) = weights {
@@ -182,7 +182,11 @@ pub fn run(cmd: ModelCommand) -> Result<()> {
                 // A GGUF runs at what it stores: the dtype setting applies to safetensors.
                 println!("memory to run it: {:.2} GiB as stored ({})", gib(weights.memory_needed()), weights.precision());
             } else {
-                println!("stored as: {}", checkpoint::stored_dtypes(&checkpoint::weight_files(&dir)?)?.join(", "));
+                // A folder of config.json alone still says what the model would need.
+                match checkpoint::weight_files(&dir) {
+                    Ok(files) => println!("stored as: {}", checkpoint::stored_dtypes(&files)?.join(", ")),
+                    Err(e) => println!("stored as: no weights ({e})"),
+                }
                 let each: Vec<String> = [Precision::F32, Precision::BF16, Precision::Q8_0, Precision::Q4K]
                     .into_iter()
                     .map(|p| {
