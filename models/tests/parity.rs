@@ -231,15 +231,23 @@ fn sdar_dynamic_block_decode_matches_step_for_step() {
 }
 
 fn assert_sdar_decode_matches(algorithm: &str, threshold: f32) {
-    let reference = fixture("sdar").reference;
-    let config = MaskConfig {
+    let steps = fixture("sdar").reference["steps_per_block"].as_u64().unwrap() as usize;
+    assert_decode_matches("sdar", algorithm, &aligned_blocks("sdar", steps, threshold, None));
+}
+
+/// The aligned-blocks schedule at the fixture's block length.
+fn aligned_blocks(family: &str, max_steps: usize, threshold: f32, edit_threshold: Option<f32>) -> MaskConfig {
+    let reference = fixture(family).reference;
+    MaskConfig {
         schedule: Schedule::AlignedBlocks,
         block_length: reference["block_length"].as_u64().unwrap() as usize,
-        max_steps: reference["steps_per_block"].as_u64().unwrap() as usize,
+        max_steps,
         threshold,
+        edit_threshold,
+        // Only the editing fixture states it.
+        max_post_edit_steps: reference["max_post_edit_steps"].as_u64().map_or(MaskConfig::default().max_post_edit_steps, |n| n as usize),
         ..MaskConfig::default()
-    };
-    assert_decode_matches("sdar", algorithm, &config);
+    }
 }
 
 #[test]
@@ -264,17 +272,9 @@ fn llada2_logits_match_its_modeling_code_with_experts_and_block_causal_attention
 
 fn llada2_config(edit_threshold: Option<f32>) -> MaskConfig {
     let reference = fixture("llada2").reference;
+    // SGLang's quota: one a pass when none passes the threshold.
     let block = reference["block_length"].as_u64().unwrap() as usize;
-    MaskConfig {
-        schedule: Schedule::AlignedBlocks,
-        block_length: block,
-        // SGLang's quota: one a pass when none passes the threshold.
-        max_steps: block,
-        threshold: reference["threshold"].as_f64().unwrap() as f32,
-        edit_threshold,
-        max_post_edit_steps: reference["max_post_edit_steps"].as_u64().unwrap() as usize,
-        ..MaskConfig::default()
-    }
+    aligned_blocks("llada2", block, reference["threshold"].as_f64().unwrap() as f32, edit_threshold)
 }
 
 #[test]
