@@ -175,4 +175,20 @@ fn bench_makes_a_shapes_random_weights_at_a_quantized_precision() {
     // Only the report was written: no checkpoint in the temporary folder.
     let written: Vec<_> = std::fs::read_dir(dir.path()).unwrap().flatten().map(|e| e.file_name()).collect();
     assert_eq!(written, [std::ffi::OsString::from("bench.json")], "{written:?}");
+
+    // Several precisions: the same seed makes the same floats at each, so f32 against itself
+    // agrees exactly and the quantized ones nearly.
+    let run = std::process::Command::new(BIN)
+        .current_dir(root)
+        .env("TMPDIR", dir.path())
+        .args(["bench", "--shape", shape, "--dtype", "f32,f32,q8_0", "--tasks", "1", "--block", "8", "--context", "16"])
+        .args(["--files", "examples", "--out"])
+        .arg(&out)
+        .output()
+        .unwrap();
+    assert!(run.status.success(), "{}", String::from_utf8_lossy(&run.stderr));
+    let r: Value = serde_json::from_str(&std::fs::read_to_string(&out).unwrap()).unwrap();
+    let rows = r["precisions"].as_array().unwrap_or_else(|| panic!("{r}"));
+    assert_eq!(rows[1]["top1_agreement"], 1.0, "the same floats: {r}");
+    assert!(rows[2]["top1_agreement"].as_f64().unwrap() > 0.5, "{r}");
 }

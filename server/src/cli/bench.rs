@@ -280,23 +280,7 @@ pub fn run(args: BenchArgs) -> Result<()> {
     let started = std::time::Instant::now();
     let mut model = match (&folder, &args.shape, &args.model) {
         (Some(dir), _, _) => Model::load_as(dir, &device, precision)?,
-        (None, Some(shape), _) => {
-            let mut config = anneal_models::checkpoint::read_config_file(shape)?;
-            // The bench feeds the default model's token ids: its special ids stand in for the
-            // shape's (a family's mask id is past the default vocabulary; speed is the same).
-            let default = anneal_models::checkpoint::parse_config(anneal_models::default_model::CONFIG)?;
-            (config.mask_token_id, config.pad_token_id, config.eos_token_id) =
-                (default.mask_token_id, default.pad_token_id, default.eos_token_id);
-            let (total, active) = anneal_models::config_parameter_counts(&config);
-            eprintln!(
-                "making random weights of {} ({:.0} M parameters, {:.0} M active a token) at {precision}…",
-                shape.display(),
-                total as f64 / 1e6,
-                active as f64 / 1e6
-            );
-            let tokenizer = anneal_models::Tokenizer::from_bytes(anneal_models::default_model::TOKENIZER)?;
-            Model::random(config, tokenizer, &device, precision, 0)?
-        }
+        (None, Some(shape), _) => random_shape_model(shape, &device, precision)?,
         (None, None, spec) => ModelSource::parse(spec.as_deref()).load(&device, Some(precision))?,
     };
     // The memory of the weights as loaded, before any pass adds activations or caches.
@@ -379,25 +363,42 @@ fn compare_precisions(args: &BenchArgs, precisions: &[Precision], scratch: &std:
     if args.torch.is_some() {
         bail!("--torch times one precision: give --dtype one value");
     }
-    let (dir, source) = match (&args.shape, ModelSource::parse(args.model.as_deref())) {
-        (Some(shape), _) => {
-            let config = anneal_models::checkpoint::read_config_file(shape)?;
-            let tokenizer = anneal_models::Tokenizer::from_bytes(anneal_models::default_model::TOKENIZER)?;
-            eprintln!("writing random f32 weights of {}…", shape.display());
-            anneal_models::random::write_random_checkpoint_as(scratch, &config, &tokenizer, 0, candle_core::DType::F32)?;
-            (scratch.to_path_buf(), format!("random weights of {}", shape.display()))
-        }
-        (None, ModelSource::Default) => {
+    // Random weights are made anew at each precision, from the same seed: the same floats.
+    if let Some(shape) = &args.shape {
+        let load = |p: Precision| random_shape_model(shape, device, p);
+        return super::bench_precision::run(args, precisions, &load, &format!("random weights of {}", shape.display()));
+    }
+    let (dir, source) = match ModelSource::parse(args.model.as_deref()) {
+        ModelSource::Default => {
             anneal_models::default_model::write_to(scratch)?;
             (scratch.to_path_buf(), "default".to_string())
         }
-        (None, ModelSource::Dir(dir)) => (dir.clone(), dir.display().to_string()),
-        (None, ModelSource::Hub(id)) => {
+        ModelSource::Dir(dir) => (dir.clone(), dir.display().to_string()),
+        ModelSource::Hub(id) => {
             let cache = anneal_models::hub_cache::cache_dir().context("no Hugging Face cache folder (set HF_HOME)")?;
             (anneal_models::hub_cache::snapshot(&cache, &id)?, id)
         }
     };
-    super::bench_precision::run(args, precisions, &dir, &source, device)
+    super::bench_precision::run(args, precisions, &|p| Model::load_as(&dir, device, p), &source)
+}
+
+/// Random weights of the shape in `shape` (a config.json), made in memory as the model loads,
+/// each layer at `precision` ([`Model::random`]). The bench feeds the default model's token
+/// ids, so its special ids stand in for the shape's (a family's mask id is past the default
+/// vocabulary; the speed is the same).
+fn random_shape_model(shape: &std::path::Path, device: &candle_core::Device, precision: Precision) -> Result<Model> {
+    let mut config = anneal_models::checkpoint::read_config_file(shape)?;
+    let default = anneal_models::checkpoint::parse_config(anneal_models::default_model::CONFIG)?;
+    (config.mask_token_id, config.pad_token_id, config.eos_token_id) = (default.mask_token_id, default.pad_token_id, default.eos_token_id);
+    let (total, active) = anneal_models::config_parameter_counts(&config);
+    eprintln!(
+        "making random weights of {} ({:.0} M parameters, {:.0} M active a token) at {precision}…",
+        shape.display(),
+        total as f64 / 1e6,
+        active as f64 / 1e6
+    );
+    let tokenizer = anneal_models::Tokenizer::from_bytes(anneal_models::default_model::TOKENIZER)?;
+    Model::random(config, tokenizer, device, precision, 0)
 }
 
 /// Blocks of held-out code, spread evenly over the files' token streams.

@@ -12,7 +12,6 @@
 //! by position without keeping logits around.
 
 use std::ops::ControlFlow;
-use std::path::Path;
 use std::time::Instant;
 
 use anneal_models::mask_sampler::{decode_masked, KvReuse, MaskConfig, MaskRequest};
@@ -55,11 +54,12 @@ struct PrecisionReport {
     peak_rss_mib: Option<f64>,
 }
 
-/// Runs the comparison on the checkpoint in `dir`, named `source` in the report.
-pub fn run(args: &BenchArgs, precisions: &[Precision], dir: &Path, source: &str, device: &candle_core::Device) -> Result<()> {
+/// Runs the comparison on the model `load_at` gives at each precision, named `source` in the
+/// report.
+pub fn run(args: &BenchArgs, precisions: &[Precision], load_at: &dyn Fn(Precision) -> Result<Model>, source: &str) -> Result<()> {
     let load = |p: Precision| -> Result<(Model, f64)> {
         let started = Instant::now();
-        let mut model = Model::load_as(dir, device, p)?;
+        let mut model = load_at(p)?;
         model.source = source.to_string();
         Ok((model, started.elapsed().as_secs_f64()))
     };
