@@ -36,7 +36,9 @@ pub(super) fn decode(
         let to = ((start + from) / block + 1) * block - start;
         let in_block = from..to.min(n);
         let (mut pass, mut post_edit) = (0, 0);
-        loop {
+        // A position whose most likely token is the mask stays masked, however often it is
+        // committed: bound the block's passes so that it still ends.
+        while pass < passes + config.max_post_edit_steps {
             let masked: Vec<usize> = in_block.clone().filter(|&i| canvas[i].is_none()).collect();
             if masked.is_empty() {
                 if config.edit_threshold.is_none() {
@@ -162,6 +164,31 @@ mod tests {
         fn attention_block(&self) -> Option<usize> {
             Some(4)
         }
+    }
+
+    #[test]
+    fn a_block_whose_answer_is_the_mask_still_ends() {
+        // Token 2 (the mask) is the stand-in's answer everywhere: nothing can be committed.
+        struct AlwaysMask;
+        impl Denoiser for AlwaysMask {
+            fn specials(&self) -> Specials {
+                Specials { eos: 0, pad: 1, mask: 2 }
+            }
+            fn logits(&self, ids: &[u32]) -> candle_core::Result<Tensor> {
+                let rows: Vec<f32> = ids.iter().flat_map(|_| (0..10).map(|v| if v == 2 { 5.0 } else { 0.0 })).collect();
+                Tensor::from_vec(rows, (ids.len(), 10), &Device::Cpu)
+            }
+        }
+        let config = MaskConfig {
+            schedule: Schedule::AlignedBlocks,
+            block_length: 4,
+            max_steps: 4,
+            edit_threshold: Some(0.0),
+            ..Default::default()
+        };
+        let request = MaskRequest { prefix: &[3; 2], canvas_len: 6, suffix: &[] };
+        let outcome = decode_masked(&AlwaysMask, &request, &config, &mut |_| std::ops::ControlFlow::Continue(())).unwrap();
+        assert!(outcome.tokens.is_empty() && outcome.steps <= 2 * (4 + 16), "{outcome:?}");
     }
 
     #[test]
