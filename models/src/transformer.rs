@@ -19,6 +19,7 @@ use crate::config::{Config, Family};
 use crate::gguf::GgufWeights;
 use crate::precision::Precision;
 
+mod compact;
 mod moe;
 pub use moe::parameters as moe_parameters;
 
@@ -229,6 +230,8 @@ impl RotaryEmbedding {
 enum Proj {
     Float(Linear),
     Blocks { weight: QMatMul, bias: Option<Tensor> },
+    /// GGML blocks multiplied as stored, never repacked ([`compact`]): an expert's.
+    Compact { weight: Arc<QTensor>, bias: Option<Tensor> },
 }
 
 impl Proj {
@@ -260,6 +263,13 @@ impl Proj {
             Proj::Blocks { weight, bias } => {
                 // The quantized kernels read their input as one contiguous f32 buffer.
                 let y = weight.forward(&x.contiguous()?)?;
+                match bias {
+                    Some(bias) => y.broadcast_add(bias),
+                    None => Ok(y),
+                }
+            }
+            Proj::Compact { weight, bias } => {
+                let y = compact::matmul(weight, x)?;
                 match bias {
                     Some(bias) => y.broadcast_add(bias),
                     None => Ok(y),
@@ -332,13 +342,16 @@ impl Mlp {
         })
     }
 
-    /// An MLP `width` wide under `gate_proj`, `up_proj` and `down_proj` (an expert's).
+    /// An MLP `width` wide under `gate_proj`, `up_proj` and `down_proj` (an expert's), its
+    /// quantized matrices multiplied as stored on a CPU ([`compact`]).
     fn with_width(h: usize, width: usize, linears: &Linears, vb: VarBuilder) -> Result<Self> {
-        Ok(Self {
-            gate_proj: linears.proj(h, width, false, vb.pp("gate_proj"))?,
-            up_proj: linears.proj(h, width, false, vb.pp("up_proj"))?,
-            down_proj: linears.proj(width, h, false, vb.pp("down_proj"))?,
-        })
+        let proj = |inputs: usize, outputs: usize, name: &str| -> Result<Proj> {
+            Ok(match linears.proj(inputs, outputs, false, vb.pp(name))? {
+                Proj::Blocks { weight: QMatMul::QTensor(weight), bias } if vb.device().is_cpu() => Proj::Compact { weight, bias },
+                other => other,
+            })
+        };
+        Ok(Self { gate_proj: proj(h, width, "gate_proj")?, up_proj: proj(h, width, "up_proj")?, down_proj: proj(width, h, "down_proj")? })
     }
 
     fn forward(&self, x: &Tensor) -> Result<Tensor> {
