@@ -229,9 +229,15 @@ impl RotaryEmbedding {
 #[derive(Debug, Clone)]
 enum Proj {
     Float(Linear),
-    Blocks { weight: QMatMul, bias: Option<Tensor> },
+    Blocks {
+        weight: QMatMul,
+        bias: Option<Tensor>,
+    },
     /// GGML blocks multiplied as stored, never repacked ([`compact`]): an expert's.
-    Compact { weight: Arc<QTensor>, bias: Option<Tensor> },
+    Compact {
+        weight: Arc<QTensor>,
+        bias: Option<Tensor>,
+    },
 }
 
 impl Proj {

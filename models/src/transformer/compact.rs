@@ -49,7 +49,9 @@ fn blocks<T: GgmlType>(data: &[u8]) -> &[T] {
     // SAFETY: length and alignment checked above; GGML blocks are plain old data (integers and
     // f16s, every bit pattern valid), and the slice borrows `data` for its lifetime.
     #[allow(unsafe_code)]
-    unsafe { std::slice::from_raw_parts(data.as_ptr() as *const T, data.len() / size) }
+    unsafe {
+        std::slice::from_raw_parts(data.as_ptr() as *const T, data.len() / size)
+    }
 }
 
 #[cfg(test)]
