@@ -444,7 +444,7 @@ pub fn decode_block(
         SamplingMode::Mask => false,
         SamplingMode::Edit => true,
     };
-    if edit && model.config.family().is_ok_and(|f| f == Family::Llada2) {
+    if edit && model.config.family().is_ok_and(Family::edits_as_it_unmasks) {
         // LLaDA 2.1 edits as it decodes: its own joint sampler, not Anneal's edit mode.
         let request = MaskRequest { prefix, canvas_len: original.len() + slack, suffix };
         let config = MaskConfig { edit_threshold: Some(settings.mask.edit_threshold.unwrap_or(0.0)), ..settings.mask.clone() };

@@ -38,6 +38,12 @@ impl Family {
         matches!(self, Family::Dream | Family::Coda)
     }
 
+    /// Whether a checkpoint of this family may rewrite tokens it has already written as it
+    /// unmasks (LLaDA 2.1's token-to-token editing): its edit mode is its own joint sampler.
+    pub fn edits_as_it_unmasks(self) -> bool {
+        self == Family::Llada2
+    }
+
     /// Qwen3 bodies normalise each head's queries and keys (RMSNorm over the head's width)
     /// before the rotary positions.
     pub fn norms_queries_and_keys(self) -> bool {

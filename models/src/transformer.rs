@@ -266,22 +266,17 @@ impl Proj {
     fn forward(&self, x: &Tensor) -> Result<Tensor> {
         match self {
             Proj::Float(linear) => linear.forward(x),
-            Proj::Blocks { weight, bias } => {
-                // The quantized kernels read their input as one contiguous f32 buffer.
-                let y = weight.forward(&x.contiguous()?)?;
-                match bias {
-                    Some(bias) => y.broadcast_add(bias),
-                    None => Ok(y),
-                }
-            }
-            Proj::Compact { weight, bias } => {
-                let y = compact::matmul(weight, x)?;
-                match bias {
-                    Some(bias) => y.broadcast_add(bias),
-                    None => Ok(y),
-                }
-            }
+            // The quantized kernels read their input as one contiguous f32 buffer.
+            Proj::Blocks { weight, bias } => add_bias(weight.forward(&x.contiguous()?)?, bias.as_ref()),
+            Proj::Compact { weight, bias } => add_bias(compact::matmul(weight, x)?, bias.as_ref()),
         }
+    }
+}
+
+fn add_bias(y: Tensor, bias: Option<&Tensor>) -> Result<Tensor> {
+    match bias {
+        Some(bias) => y.broadcast_add(bias),
+        None => Ok(y),
     }
 }
 

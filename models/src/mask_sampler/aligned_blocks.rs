@@ -143,6 +143,12 @@ mod tests {
     use crate::mask_sampler::{decode_masked, MaskConfig, MaskRequest, Schedule};
     use crate::{Denoiser, Specials};
 
+    /// Logits over a vocabulary of 10 that put `token` first, confidently, at every position.
+    fn answering(ids: &[u32], token: usize) -> candle_core::Result<Tensor> {
+        let rows: Vec<f32> = ids.iter().flat_map(|_| (0..10).map(|v| if v == token { 5.0 } else { 0.0 })).collect();
+        Tensor::from_vec(rows, (ids.len(), 10), &Device::Cpu)
+    }
+
     /// A block-causal stand-in that answers token 7 everywhere, confidently, and records what
     /// each pass was asked: the canvas's length and where its cached prefix ends.
     struct BlockCausal {
@@ -154,8 +160,7 @@ mod tests {
             Specials { eos: 0, pad: 1, mask: 2 }
         }
         fn logits(&self, ids: &[u32]) -> candle_core::Result<Tensor> {
-            let rows: Vec<f32> = ids.iter().flat_map(|_| (0..10).map(|v| if v == 7 { 5.0 } else { 0.0 })).collect();
-            Tensor::from_vec(rows, (ids.len(), 10), &Device::Cpu)
+            answering(ids, 7)
         }
         fn logits_after_prefix(&self, ids: &[u32], start: usize) -> candle_core::Result<Tensor> {
             self.asked.lock().unwrap().push((ids.len(), start));
@@ -175,8 +180,7 @@ mod tests {
                 Specials { eos: 0, pad: 1, mask: 2 }
             }
             fn logits(&self, ids: &[u32]) -> candle_core::Result<Tensor> {
-                let rows: Vec<f32> = ids.iter().flat_map(|_| (0..10).map(|v| if v == 2 { 5.0 } else { 0.0 })).collect();
-                Tensor::from_vec(rows, (ids.len(), 10), &Device::Cpu)
+                answering(ids, 2)
             }
         }
         let config = MaskConfig {

@@ -6,7 +6,7 @@ use anyhow::{Context, Result};
 use clap::Subcommand;
 
 use anneal_engine::ModelSource;
-use anneal_models::{checkpoint, config_parameter_count, config_parameter_counts, gguf, hub_cache, random, Family, Precision};
+use anneal_models::{checkpoint, config_parameter_count, config_parameter_counts, gguf, hub_cache, random, Precision};
 
 #[derive(Subcommand)]
 pub enum ModelCommand {
@@ -167,10 +167,10 @@ pub fn run(cmd: ModelCommand) -> Result<()> {
             };
             let shift = if family.shifts_logits() { ", logits shifted" } else { "" };
             println!("attention: {attention}{shift}");
-            let edits = match (config.anneal_edit_trained, family) {
+            let edits = match (config.anneal_edit_trained, family.edits_as_it_unmasks()) {
                 (true, _) => "yes (edit mode: corrects the tokens it is given)",
-                (false, Family::Llada2) => "LLaDA 2.1 yes, 2.0 no (--mode edit: rewrites its own tokens as it unmasks, JointThreshold)",
-                (false, _) => "no (mask mode: regenerates a block)",
+                (false, true) => "LLaDA 2.1 yes, 2.0 no (--mode edit: rewrites its own tokens as it unmasks, JointThreshold)",
+                (false, false) => "no (mask mode: regenerates a block)",
             };
             println!("edits natively: {edits}");
             let template = anneal_models::Model::chat_template(&config, &dir, None)?;
