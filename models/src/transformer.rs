@@ -21,6 +21,7 @@ use crate::precision::Precision;
 
 mod compact;
 mod moe;
+mod tiled;
 pub use moe::parameters as moe_parameters;
 
 /// Where each weight lives in a family's checkpoint. The maths is the same; only the names
@@ -238,6 +239,11 @@ enum Proj {
         weight: Arc<QTensor>,
         bias: Option<Tensor>,
     },
+    /// GGML blocks of 32 laid out in tiles for a CPU with AVX-512 VNNI ([`tiled`]).
+    Tiled {
+        weight: Arc<tiled::TiledBlocks>,
+        bias: Option<Tensor>,
+    },
 }
 
 impl Proj {
@@ -252,6 +258,16 @@ impl Proj {
     fn with_blocks(weight: QTensor, bias: bool, vb: VarBuilder) -> Result<Self> {
         let outputs = weight.shape().dims()[0];
         let bias = bias.then(|| vb.get(outputs, "bias")).transpose()?;
+        Proj::of_blocks(weight, bias)
+    }
+
+    /// Blocks in tiles where this CPU has the tiled kernel for them, else candle's `QMatMul`.
+    fn of_blocks(weight: QTensor, bias: Option<Tensor>) -> Result<Self> {
+        if weight.device().is_cpu() && tiled::available() {
+            if let Some(tiles) = tiled::TiledBlocks::new(&weight)? {
+                return Ok(Proj::Tiled { weight: Arc::new(tiles), bias });
+            }
+        }
         Ok(Proj::Blocks { weight: QMatMul::from_qtensor(weight)?, bias })
     }
 
@@ -259,7 +275,7 @@ impl Proj {
     fn from_weight(weight: Tensor, blocks: Option<GgmlDType>) -> Result<Self> {
         Ok(match blocks {
             None => Proj::Float(Linear::new(weight, None)),
-            Some(blocks) => Proj::Blocks { weight: QMatMul::from_qtensor(QTensor::quantize(&weight, blocks)?)?, bias: None },
+            Some(blocks) => Proj::of_blocks(QTensor::quantize(&weight, blocks)?, None)?,
         })
     }
 
@@ -269,6 +285,7 @@ impl Proj {
             // The quantized kernels read their input as one contiguous f32 buffer.
             Proj::Blocks { weight, bias } => add_bias(weight.forward(&x.contiguous()?)?, bias.as_ref()),
             Proj::Compact { weight, bias } => add_bias(compact::matmul(weight, x)?, bias.as_ref()),
+            Proj::Tiled { weight, bias } => add_bias(tiled::matmul(weight, x)?, bias.as_ref()),
         }
     }
 }
@@ -306,7 +323,7 @@ impl Linears<'_> {
         if let Some(stored) = self.stored {
             for name in [names.lm_head, names.embed] {
                 if let Some(blocks) = stored.blocks(&format!("{name}.weight"), device).map_err(candle_core::Error::wrap)? {
-                    return Ok(Proj::Blocks { weight: QMatMul::from_qtensor(blocks)?, bias: None });
+                    return Proj::of_blocks(blocks, None);
                 }
             }
         }

@@ -1,0 +1,388 @@
+//! A tiled matmul for GGML's blocks of 32 (Q8_0, Q5_0) on x86 CPUs with AVX-512 VNNI, at any
+//! width that is a multiple of 32.
+//!
+//! candle 0.11's tiled x86 kernels quantize the activations in super-blocks of 256, so they take
+//! only layers whose width is a multiple of 256. The rest — Qwen2.5-0.5B's 896 wide layers, and
+//! every layer q4k stores as Q5_0 because 256 does not divide it — fell to a dot product per
+//! output element, and ran 4x slower than f32. Here the activations are quantized in blocks of
+//! 32, as the weights are (what GGML's Q8_0 and Q5_0 dot products do too), and the weights are
+//! laid out once, as they load, in tiles of 16 output rows by one block of 32 inputs with four
+//! inputs of each row side by side: one `vpdpbusd` multiplies four inputs of a token into 16
+//! outputs, and one multiply by the 16 rows' scales serves them all. A tile holds the stored
+//! blocks' bytes in another order and no more, so the weights take the memory they took as
+//! blocks.
+
+use std::sync::OnceLock;
+
+use candle_core::quantized::{GgmlDType, QTensor};
+use candle_core::{DType, Result, Tensor};
+use rayon::prelude::*;
+
+/// Output rows a tile holds: one 512-bit register of 32-bit sums.
+const ROWS: usize = 16;
+/// Inputs a GGML block of these types holds, and a tile.
+const BLOCK: usize = 32;
+/// Rows of activations one call of the kernel carries in registers.
+const TOKENS: usize = 8;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Kind {
+    Q8_0,
+    Q5_0,
+}
+
+impl Kind {
+    fn of(dtype: GgmlDType) -> Option<Kind> {
+        match dtype {
+            GgmlDType::Q8_0 => Some(Kind::Q8_0),
+            GgmlDType::Q5_0 => Some(Kind::Q5_0),
+            _ => None,
+        }
+    }
+
+    /// Bytes of one GGML block: an f16 scale, then Q5_0's 32 fifth bits, then the quants.
+    fn block_bytes(self) -> usize {
+        match self {
+            Kind::Q8_0 => 2 + BLOCK,
+            Kind::Q5_0 => 2 + 4 + BLOCK / 2,
+        }
+    }
+
+    /// Bytes of one tile's quants. Q8_0: 8 groups of 16 rows × 4 bytes. Q5_0: the low four bits
+    /// of two groups in each byte (4 × 64 bytes), then each group's fifth bits as a 64-bit
+    /// mask over its 64 bytes (8 × 8 bytes) — 22 bytes a row and block, as stored.
+    fn tile_bytes(self) -> usize {
+        match self {
+            Kind::Q8_0 => ROWS * BLOCK,
+            Kind::Q5_0 => ROWS * BLOCK / 2 + 8 * 8,
+        }
+    }
+
+    /// What the unsigned quants a tile holds exceed the weights' values by: `vpdpbusd`
+    /// multiplies unsigned bytes by signed ones, so the weights are the unsigned side.
+    fn offset(self) -> i32 {
+        match self {
+            Kind::Q8_0 => 128,
+            Kind::Q5_0 => 16,
+        }
+    }
+
+    /// A stored block's 32 quants as unsigned bytes (value + offset).
+    fn unsigned_quants(self, block: &[u8]) -> [u8; BLOCK] {
+        let mut quants = [0u8; BLOCK];
+        match self {
+            Kind::Q8_0 => {
+                for (quant, &byte) in quants.iter_mut().zip(&block[2..]) {
+                    *quant = (byte as i8 as i16 + 128) as u8;
+                }
+            }
+            Kind::Q5_0 => {
+                let fifth = u32::from_le_bytes([block[2], block[3], block[4], block[5]]);
+                for (j, &byte) in block[6..].iter().enumerate() {
+                    quants[j] = (byte & 0x0F) | (((fifth >> j) & 1) << 4) as u8;
+                    quants[j + BLOCK / 2] = (byte >> 4) | (((fifth >> (j + BLOCK / 2)) & 1) << 4) as u8;
+                }
+            }
+        }
+        quants
+    }
+}
+
+/// A `[outputs, inputs]` matrix of GGML blocks laid out in tiles.
+pub(super) struct TiledBlocks {
+    kind: Kind,
+    outputs: usize,
+    inputs: usize,
+    /// `[tile][block]` of [`Kind::tile_bytes`] each.
+    quants: Vec<u8>,
+    /// f16 bits of each row's block scale, `[tile][block][row]`; padding rows hold 0.
+    scales: Vec<u16>,
+}
+
+impl std::fmt::Debug for TiledBlocks {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "TiledBlocks({:?}, [{}, {}])", self.kind, self.outputs, self.inputs)
+    }
+}
+
+/// Whether this CPU runs the tiled kernel.
+pub(super) fn available() -> bool {
+    static AVAILABLE: OnceLock<bool> = OnceLock::new();
+    *AVAILABLE.get_or_init(|| {
+        #[cfg(target_arch = "x86_64")]
+        {
+            is_x86_feature_detected!("avx512f") && is_x86_feature_detected!("avx512bw") && is_x86_feature_detected!("avx512vnni")
+        }
+        #[cfg(not(target_arch = "x86_64"))]
+        {
+            false
+        }
+    })
+}
+
+impl TiledBlocks {
+    /// The blocks of `weight` in tiles, or `None` for a block type this kernel does not take.
+    pub(super) fn new(weight: &QTensor) -> Result<Option<TiledBlocks>> {
+        let Some(kind) = Kind::of(weight.dtype()) else { return Ok(None) };
+        let (outputs, inputs) = weight.shape().dims2()?;
+        Ok(Some(TiledBlocks::from_bytes(kind, outputs, inputs, &weight.data()?)))
+    }
+
+    fn from_bytes(kind: Kind, outputs: usize, inputs: usize, data: &[u8]) -> TiledBlocks {
+        let blocks = inputs / BLOCK;
+        let (tiles, tile_bytes) = (outputs.div_ceil(ROWS), kind.tile_bytes());
+        assert_eq!(data.len(), outputs * blocks * kind.block_bytes(), "{kind:?} blocks of [{outputs}, {inputs}]");
+        let mut quants = vec![0u8; tiles * blocks * tile_bytes];
+        let mut scales = vec![0u16; tiles * blocks * ROWS];
+        for (output, row) in data.chunks_exact(blocks * kind.block_bytes()).enumerate() {
+            let (tile, r) = (output / ROWS, output % ROWS);
+            for (b, block) in row.chunks_exact(kind.block_bytes()).enumerate() {
+                let at = tile * blocks + b;
+                scales[at * ROWS + r] = u16::from_le_bytes([block[0], block[1]]);
+                let out = &mut quants[at * tile_bytes..][..tile_bytes];
+                for (i, quant) in kind.unsigned_quants(block).into_iter().enumerate() {
+                    // Input i of the block is byte j of group g, next to the other rows' byte j.
+                    let (g, j) = (i / 4, i % 4);
+                    match kind {
+                        Kind::Q8_0 => out[(g * ROWS + r) * 4 + j] = quant,
+                        Kind::Q5_0 => {
+                            out[((g / 2) * ROWS + r) * 4 + j] |= (quant & 0x0F) << (4 * (g % 2));
+                            let bit = r * 4 + j;
+                            out[ROWS * BLOCK / 2 + g * 8 + bit / 8] |= (quant >> 4) << (bit % 8);
+                        }
+                    }
+                }
+            }
+        }
+        TiledBlocks { kind, outputs, inputs, quants, scales }
+    }
+
+    /// Rows of `[rows, inputs]` f32 `lhs` times the transpose of these blocks: `[rows, outputs]`.
+    fn matmul_rows(&self, lhs: &[f32], rows: usize) -> Vec<f32> {
+        let activations = Activations::quantize(lhs, rows, self.inputs, self.kind.offset());
+        let tiles = self.outputs.div_ceil(ROWS);
+        // Each tile's outputs for every row, side by side, then put in place.
+        let mut panels = vec![0f32; tiles * rows * ROWS];
+        panels.par_chunks_mut(rows * ROWS).enumerate().for_each(|(tile, panel)| {
+            for (group, out) in panel.chunks_mut(TOKENS * ROWS).enumerate() {
+                self.tile_rows(tile, &activations, group * TOKENS, out);
+            }
+        });
+        let mut dst = vec![0f32; rows * self.outputs];
+        for (tile, panel) in panels.chunks_exact(rows * ROWS).enumerate() {
+            let columns = (self.outputs - tile * ROWS).min(ROWS);
+            for (row, outputs) in dst.chunks_exact_mut(self.outputs).enumerate() {
+                outputs[tile * ROWS..][..columns].copy_from_slice(&panel[row * ROWS..][..columns]);
+            }
+        }
+        dst
+    }
+
+    /// One tile's outputs for rows `first..first + out.len() / ROWS` (at most [`TOKENS`]).
+    fn tile_rows(&self, tile: usize, activations: &Activations, first: usize, out: &mut [f32]) {
+        assert!(available() && out.len().is_multiple_of(ROWS) && out.len() <= TOKENS * ROWS);
+        assert!(first + out.len() / ROWS <= activations.rows && tile < self.outputs.div_ceil(ROWS));
+        #[cfg(target_arch = "x86_64")]
+        // SAFETY: the CPU has AVX-512 F, BW and VNNI (`available`), and the asserts above keep
+        // the kernel's reads inside the tile's and the rows' buffers, its writes inside `out`.
+        #[allow(unsafe_code)]
+        unsafe {
+            match out.len() / ROWS {
+                8 => avx512::tile_rows::<8>(self, tile, activations, first, out),
+                n => {
+                    for (row, out) in out.chunks_exact_mut(ROWS).enumerate().take(n) {
+                        avx512::tile_rows::<1>(self, tile, activations, first + row, out);
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// `x` (`[…, inputs]`) times the transpose of `weight`, on a CPU with [`available`].
+pub(super) fn matmul(weight: &TiledBlocks, x: &Tensor) -> Result<Tensor> {
+    let mut shape = x.dims().to_vec();
+    let rows = x.elem_count() / weight.inputs;
+    let lhs = x.to_dtype(DType::F32)?.flatten_all()?.to_vec1::<f32>()?;
+    let dst = weight.matmul_rows(&lhs, rows);
+    *shape.last_mut().expect("x has a last dimension") = weight.outputs;
+    Tensor::from_vec(dst, shape, x.device())?.to_dtype(x.dtype())
+}
+
+/// Rows of activations quantized to signed bytes in blocks of 32, as GGML's Q8_0: a scale
+/// each block, and the block's sum times the weights' offset, which the kernel takes off.
+struct Activations {
+    rows: usize,
+    quants: Vec<i8>,
+    scales: Vec<f32>,
+    offset_sums: Vec<i32>,
+}
+
+impl Activations {
+    fn quantize(lhs: &[f32], rows: usize, inputs: usize, offset: i32) -> Activations {
+        let blocks = rows * inputs / BLOCK;
+        let (mut quants, mut scales, mut offset_sums) = (vec![0i8; rows * inputs], vec![0f32; blocks], vec![0i32; blocks]);
+        for (((values, quants), scale), offset_sum) in
+            lhs.chunks_exact(BLOCK).zip(quants.chunks_exact_mut(BLOCK)).zip(&mut scales).zip(&mut offset_sums)
+        {
+            let largest = values.iter().fold(0f32, |m, v| m.max(v.abs()));
+            *scale = largest / 127.0;
+            let inverse = if *scale > 0.0 { 1.0 / *scale } else { 0.0 };
+            let mut sum = 0;
+            for (quant, value) in quants.iter_mut().zip(values) {
+                *quant = (value * inverse).round() as i8;
+                sum += *quant as i32;
+            }
+            *offset_sum = offset * sum;
+        }
+        Activations { rows, quants, scales, offset_sums }
+    }
+}
+
+#[cfg(target_arch = "x86_64")]
+#[allow(unsafe_code)]
+mod avx512 {
+    use std::arch::x86_64::*;
+    use std::ptr::read_unaligned;
+
+    use super::{Activations, Kind, TiledBlocks, BLOCK, ROWS};
+
+    /// `out[r * 16..][..16]` = row `first + r` of the activations times the tile's 16 rows.
+    ///
+    /// # Safety
+    /// The CPU has AVX-512 F, BW and VNNI; `tile` is one of the weight's tiles, rows
+    /// `first..first + N` are rows of `activations` (quantized at the weight's width), and
+    /// `out` holds `N * 16` values.
+    #[target_feature(enable = "avx512f,avx512bw,avx512vnni")]
+    pub(super) unsafe fn tile_rows<const N: usize>(
+        weight: &TiledBlocks,
+        tile: usize,
+        activations: &Activations,
+        first: usize,
+        out: &mut [f32],
+    ) {
+        let blocks = weight.inputs / BLOCK;
+        let tile_bytes = weight.kind.tile_bytes();
+        let (low_bits, fifth_bit) = (_mm512_set1_epi8(0x0F), _mm512_set1_epi8(0x10));
+        let mut sums = [_mm512_setzero_ps(); N];
+        for b in 0..blocks {
+            let at = tile * blocks + b;
+            let quants = weight.quants.as_ptr().add(at * tile_bytes);
+            let mut groups = [_mm512_setzero_si512(); 8];
+            match weight.kind {
+                Kind::Q8_0 => {
+                    for (g, group) in groups.iter_mut().enumerate() {
+                        *group = _mm512_loadu_si512(quants.add(g * 64) as *const _);
+                    }
+                }
+                Kind::Q5_0 => {
+                    let fifths = quants.add(ROWS * BLOCK / 2) as *const u64;
+                    for pair in 0..4 {
+                        let both = _mm512_loadu_si512(quants.add(pair * 64) as *const _);
+                        let first = _mm512_and_si512(both, low_bits);
+                        let second = _mm512_and_si512(_mm512_srli_epi16::<4>(both), low_bits);
+                        let (mask_first, mask_second) = (read_unaligned(fifths.add(2 * pair)), read_unaligned(fifths.add(2 * pair + 1)));
+                        groups[2 * pair] = _mm512_mask_add_epi8(first, mask_first, first, fifth_bit);
+                        groups[2 * pair + 1] = _mm512_mask_add_epi8(second, mask_second, second, fifth_bit);
+                    }
+                }
+            }
+            let scales = _mm512_cvtph_ps(_mm256_loadu_si256(weight.scales.as_ptr().add(at * ROWS) as *const __m256i));
+            for (n, sum) in sums.iter_mut().enumerate() {
+                let row_block = (first + n) * blocks + b;
+                let bytes = activations.quants.as_ptr().add(row_block * BLOCK) as *const i32;
+                // Starting from minus the offset times the activations' sum leaves the dot
+                // product with the weights' signed values.
+                let mut dot = _mm512_set1_epi32(-*activations.offset_sums.get_unchecked(row_block));
+                for (g, group) in groups.iter().enumerate() {
+                    dot = _mm512_dpbusd_epi32(dot, *group, _mm512_set1_epi32(read_unaligned(bytes.add(g))));
+                }
+                let scale = _mm512_mul_ps(scales, _mm512_set1_ps(*activations.scales.get_unchecked(row_block)));
+                *sum = _mm512_fmadd_ps(_mm512_cvtepi32_ps(dot), scale, *sum);
+            }
+        }
+        for (n, sum) in sums.iter().enumerate() {
+            _mm512_storeu_ps(out.as_mut_ptr().add(n * ROWS), *sum);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use candle_core::quantized::QMatMul;
+    use candle_core::{Device, Module};
+
+    use super::*;
+
+    /// Values that repeat only after thousands of elements, centred on zero.
+    fn values(count: usize, prime: usize, scale: f32) -> Vec<f32> {
+        (0..count).map(|i| ((i * prime % 1013) as f32 / 1013.0 - 0.5) * scale).collect()
+    }
+
+    #[test]
+    fn tiles_hold_the_stored_blocks_and_no_more() {
+        let device = Device::Cpu;
+        let (outputs, inputs) = (37, 96);
+        let weight = Tensor::from_vec(values(outputs * inputs, 7919, 0.2), (outputs, inputs), &device).unwrap();
+        for dtype in [GgmlDType::Q8_0, GgmlDType::Q5_0] {
+            let blocks = QTensor::quantize(&weight, dtype).unwrap();
+            let tiled = TiledBlocks::new(&blocks).unwrap().unwrap();
+            let stored = blocks.dequantize(&device).unwrap().to_vec2::<f32>().unwrap();
+            // Read every weight back out of the tiles: scale × (quant − offset).
+            let tile_bytes = tiled.kind.tile_bytes();
+            for (output, stored_row) in stored.iter().enumerate() {
+                let (tile, r) = (output / ROWS, output % ROWS);
+                for (input, &stored_value) in stored_row.iter().enumerate() {
+                    let (b, i) = (input / BLOCK, input % BLOCK);
+                    let at = tile * (inputs / BLOCK) + b;
+                    let bytes = &tiled.quants[at * tile_bytes..][..tile_bytes];
+                    let (g, j) = (i / 4, i % 4);
+                    let quant = match tiled.kind {
+                        Kind::Q8_0 => bytes[(g * ROWS + r) * 4 + j] as i32,
+                        Kind::Q5_0 => {
+                            let low = (bytes[((g / 2) * ROWS + r) * 4 + j] >> (4 * (g % 2))) & 0x0F;
+                            let bit = r * 4 + j;
+                            let fifth = (bytes[ROWS * BLOCK / 2 + g * 8 + bit / 8] >> (bit % 8)) & 1;
+                            (low | fifth << 4) as i32
+                        }
+                    };
+                    let scale = half::f16::from_bits(tiled.scales[at * ROWS + r]).to_f32();
+                    assert_eq!(scale * (quant - tiled.kind.offset()) as f32, stored_value, "{dtype:?} [{output}, {input}]");
+                }
+            }
+            let stored_bytes = blocks.data().unwrap().len();
+            let padded_rows = outputs.div_ceil(ROWS) * ROWS;
+            assert_eq!(tiled.quants.len() + 2 * tiled.scales.len(), stored_bytes / outputs * padded_rows, "{dtype:?}");
+        }
+    }
+
+    #[test]
+    fn the_tiled_kernel_multiplies_as_candles_kernels_do() {
+        if !available() {
+            // Said aloud, not skipped silently: the layout test above runs everywhere.
+            eprintln!("the tiled kernel needs AVX-512 F, BW and VNNI, which this CPU lacks: not run");
+            return;
+        }
+        let device = Device::Cpu;
+        // 37 outputs: two whole tiles and a padded one; 11 rows: a group of 8 and 3 alone;
+        // 896 inputs: Qwen2.5-0.5B's width, which candle's tiled kernels do not take.
+        let (outputs, inputs, rows) = (37, 896, 11);
+        let weight = Tensor::from_vec(values(outputs * inputs, 7919, 0.1), (outputs, inputs), &device).unwrap();
+        let x = Tensor::from_vec(values(rows * inputs, 104_729, 2.0), (1, rows, inputs), &device).unwrap();
+        let max_diff = |a: &Tensor, b: &Tensor| (a - b).unwrap().abs().unwrap().max_all().unwrap().to_scalar::<f32>().unwrap();
+        for dtype in [GgmlDType::Q8_0, GgmlDType::Q5_0] {
+            let blocks = QTensor::quantize(&weight, dtype).unwrap();
+            let exact = x.broadcast_matmul(&blocks.dequantize(&device).unwrap().t().unwrap()).unwrap();
+            let ours = matmul(&TiledBlocks::new(&blocks).unwrap().unwrap(), &x).unwrap();
+            let theirs = QMatMul::from_qtensor(blocks).unwrap().forward(&x).unwrap();
+            assert_eq!(ours.dims(), [1, rows, outputs]);
+            let scale = exact.abs().unwrap().max_all().unwrap().to_scalar::<f32>().unwrap();
+            let (ours_error, theirs_error) = (max_diff(&ours, &exact), max_diff(&theirs, &exact));
+            eprintln!("{dtype:?}: tiled kernel off the exact product by {ours_error}, candle's by {theirs_error}, of {scale}");
+            // The activations quantized as candle's per-row dot products quantize them (its
+            // block scales rounded to f16, these kept in f32): errors of the same size.
+            assert!(ours_error <= 1.25 * theirs_error + 1e-5 * scale, "{dtype:?}: {ours_error} against candle's {theirs_error}");
+            assert!(ours_error <= 0.02 * scale, "{dtype:?}: {ours_error} of {scale}");
+        }
+    }
+}
