@@ -14,12 +14,14 @@ root=target/llama.cpp
 mkdir -p "$root"
 sdist="$root/llama_cpp_python-$VERSION.tar.gz"
 if [ ! -f "$sdist" ]; then
-  # The sdist's address, from PyPI's JSON (relative to it where a mirror serves PyPI).
-  url=$(curl -fsSL "https://pypi.org/pypi/llama-cpp-python/$VERSION/json" | python3 -c '
-import json, sys, urllib.parse
-d = json.load(sys.stdin)
-u = [u["url"] for u in d["urls"] if u["packagetype"] == "sdist"][0]
-print(urllib.parse.urljoin("https://pypi.org/pypi/llama-cpp-python/'"$VERSION"'/json", u))')
+  # The sdist's address, from PyPI's simple index (PEP 503: every registry mirror serves it;
+  # the JSON API is not always there).
+  index=https://pypi.org/simple/llama-cpp-python/
+  url=$(curl -fsSL "$index" | python3 -c '
+import re, sys, urllib.parse
+name = "llama_cpp_python-'"$VERSION"'.tar.gz"
+href = next(h for h in re.findall(r"href=\"([^\"]+)\"", sys.stdin.read()) if h.split("#")[0].endswith("/" + name) or h.split("#")[0] == name)
+print(urllib.parse.urljoin("'"$index"'", href.split("#")[0]))')
   curl -fsSL -o "$sdist.partial" "$url"
   echo "$SHA256  $sdist.partial" | sha256sum -c --quiet
   mv "$sdist.partial" "$sdist"
