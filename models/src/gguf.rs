@@ -269,11 +269,11 @@ impl GgufWeights {
     }
 
     /// Bytes the weights take once loaded: as stored, except the token embedding, which is
-    /// expanded to f32 (the output layer reads the stored blocks when it is tied to it).
+    /// expanded to an f16 table (the output layer reads the stored blocks when it is tied to it).
     pub fn memory_needed(&self) -> u64 {
         let bytes = |t: &gguf_file::TensorInfo| (t.shape.elem_count() / t.ggml_dtype.block_size() * t.ggml_dtype.type_size()) as u64;
         let stored: u64 = self.content.tensor_infos.values().map(bytes).sum();
-        let embedding = self.content.tensor_infos.get("token_embd.weight").map_or(0, |t| 4 * t.shape.elem_count() as u64);
+        let embedding = self.content.tensor_infos.get("token_embd.weight").map_or(0, |t| 2 * t.shape.elem_count() as u64);
         crate::checkpoint::with_activations(stored + embedding)
     }
 

@@ -1,8 +1,8 @@
 //! How a model's weights are held in memory: a float dtype, or quantized linear layers.
 //!
 //! Quantized precisions follow llama.cpp: the linear layers' weights become GGML blocks
-//! (candle's `QMatMul`, which multiplies without dequantizing), while embeddings and norms stay
-//! in floats, and activations run in f32. A checkpoint is quantized as it loads, one tensor at
+//! (multiplied without dequantizing), while the embedding stays in f16 and norms in f32, and
+//! activations run in f32. A checkpoint is quantized as it loads, one tensor at
 //! a time, so memory never holds the model in f32.
 
 use candle_core::quantized::GgmlDType;
@@ -127,8 +127,9 @@ impl Precision {
             })
             .sum::<f64>()
             + c.num_hidden_layers as f64 * attention;
-        // The embedding stays in floats; the output layer is quantized too, tied or not.
-        let embedding = float * (v * h) as f64;
+        // The embedding stays in floats (f16 beside quantized layers); the output layer is
+        // quantized too, tied or not.
+        let embedding = if self.is_quantized() { 2.0 } else { float } * (v * h) as f64;
         let head = match (self.is_quantized(), c.tie_word_embeddings) {
             (true, _) => bytes(v * h, self.output_blocks(c.hidden_size)),
             (false, true) => 0.0,
@@ -182,7 +183,7 @@ mod tests {
         let q8 = Precision::Q8_0.weight_bytes(&c) as f64;
         let q4 = Precision::Q4K.weight_bytes(&c) as f64;
         assert!((f32_bytes / 4.0 - crate::config_parameter_count(&c) as f64).abs() < 1e6, "{f32_bytes}");
-        // The f32 embedding keeps the ratios above the bare bits: 8.5 / 32 and 4.5 / 32.
+        // The f16 embedding keeps the ratios above the bare bits: 8.5 / 32 and 4.5 / 32.
         assert!((0.27..0.36).contains(&(q8 / f32_bytes)), "{}", q8 / f32_bytes);
         assert!((0.15..0.25).contains(&(q4 / f32_bytes)), "{}", q4 / f32_bytes);
     }

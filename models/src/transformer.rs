@@ -13,7 +13,7 @@ use std::sync::Arc;
 
 use candle_core::quantized::{GgmlDType, QMatMul, QTensor};
 use candle_core::{DType, Device, IndexOp, Module, Result, Tensor, D};
-use candle_nn::{embedding, linear_b, Embedding, Linear, VarBuilder};
+use candle_nn::{linear_b, Linear, VarBuilder};
 
 use crate::config::{Config, Family};
 use crate::gguf::GgufWeights;
@@ -316,18 +316,24 @@ impl Linears<'_> {
         self.load(inputs, outputs, false, self.precision.output_blocks(inputs), vb)
     }
 
-    /// The output layer tied to the embedding `weight`: a GGUF's stored blocks of it where it
-    /// has them (under the output layer's name, as `anneal model quantize` writes them, or the
-    /// embedding's, as llama.cpp does), else the float weight quantized as a precision says.
-    fn tied_output(&self, weight: &Tensor, names: &TensorNames, device: &Device) -> Result<Proj> {
+    /// The output layer tied to the embedding: a GGUF's stored blocks of it where it has them
+    /// (under the output layer's name, as `anneal model quantize` writes them, or the
+    /// embedding's, as llama.cpp does), else the embedding's weights quantized as a precision
+    /// says — read again in the activations' dtype when the table is kept in f16, so the blocks
+    /// come from the checkpoint's values, not the table's rounding of them.
+    fn tied_output(&self, embedding: &TokenEmbedding, names: &TensorNames, vb: &VarBuilder) -> Result<Proj> {
         if let Some(stored) = self.stored {
             for name in [names.lm_head, names.embed] {
-                if let Some(blocks) = stored.blocks(&format!("{name}.weight"), device).map_err(candle_core::Error::wrap)? {
+                if let Some(blocks) = stored.blocks(&format!("{name}.weight"), vb.device()).map_err(candle_core::Error::wrap)? {
                     return Proj::of_blocks(blocks, None);
                 }
             }
         }
-        Proj::from_weight(weight.clone(), self.precision.output_blocks(weight.dim(1)?))
+        let weight = match embedding.table.dtype() == embedding.dtype {
+            true => embedding.table.clone(),
+            false => vb.pp(names.embed).get(embedding.table.shape(), "weight")?,
+        };
+        Proj::from_weight(weight, self.precision.output_blocks(embedding.table.dim(1)?))
     }
 
     fn load(&self, inputs: usize, outputs: usize, bias: bool, blocks: Option<GgmlDType>, vb: VarBuilder) -> Result<Proj> {
@@ -609,10 +615,37 @@ impl KvCache {
     }
 }
 
+/// The token embedding: a table looked up, not multiplied, so a quantized precision keeps it
+/// in f16 — half of f32's memory (0.6 GiB of LLaDA2.0-mini's), as llama.cpp keeps it in a
+/// float type; the rows looked up run in the activations' dtype.
+#[derive(Debug, Clone)]
+struct TokenEmbedding {
+    table: Tensor,
+    /// The activations' dtype.
+    dtype: DType,
+}
+
+impl TokenEmbedding {
+    fn new(cfg: &Config, precision: Precision, vb: VarBuilder) -> Result<Self> {
+        let dtype = vb.dtype();
+        let stored = if precision.is_quantized() { DType::F16 } else { dtype };
+        // candle_nn's `embedding` initialisation, for a model made from nothing to be trained.
+        let init = candle_nn::Init::Randn { mean: 0.0, stdev: 1.0 };
+        let table = vb.get_with_hints_dtype((cfg.vocab_size, cfg.hidden_size), "weight", init, stored)?;
+        Ok(Self { table, dtype })
+    }
+
+    fn forward(&self, ids: &Tensor) -> Result<Tensor> {
+        let mut dims = ids.dims().to_vec();
+        dims.push(self.table.dim(1)?);
+        self.table.index_select(&ids.flatten_all()?, 0)?.reshape(dims)?.to_dtype(self.dtype)
+    }
+}
+
 /// The bidirectional transformer: token ids `[batch, len]` to logits `[batch, len, vocab]`.
 #[derive(Debug, Clone)]
 pub struct Transformer {
-    embed_tokens: Embedding,
+    embed_tokens: TokenEmbedding,
     layers: Vec<DecoderLayer>,
     norm: RmsNorm,
     lm_head: Proj,
@@ -648,16 +681,18 @@ impl Transformer {
 
     fn load(cfg: &Config, mode: Mode, linears: Linears, vb: VarBuilder) -> Result<Self> {
         let names = TensorNames::of(cfg.family().map_err(candle_core::Error::wrap)?);
-        let embed_tokens = embedding(cfg.vocab_size, cfg.hidden_size, vb.pp(names.embed))?;
+        let embed_tokens = TokenEmbedding::new(cfg, linears.precision, vb.pp(names.embed))?;
+        // The output layer loads before the layers: quantizing it holds its floats a moment
+        // (1.3 GB of LLaDA2.0-mini's), which then sit beside no layer.
+        let lm_head = if cfg.tie_word_embeddings {
+            linears.tied_output(&embed_tokens, &names, &vb)?
+        } else {
+            linears.output(cfg.hidden_size, cfg.vocab_size, vb.pp(names.lm_head))?
+        };
         let layers = (0..cfg.num_hidden_layers)
             .map(|i| DecoderLayer::new(cfg, i, mode, &linears, &names, vb.pp(format!("{}.{i}", names.layers))))
             .collect::<Result<Vec<_>>>()?;
         let norm = RmsNorm::new(cfg.hidden_size, cfg.rms_norm_eps, mode, vb.pp(names.final_norm))?;
-        let lm_head = if cfg.tie_word_embeddings {
-            linears.tied_output(embed_tokens.embeddings(), &names, vb.device())?
-        } else {
-            linears.output(cfg.hidden_size, cfg.vocab_size, vb.pp(names.lm_head))?
-        };
         let rotary = RotaryEmbedding::new(cfg, vb.device())?;
         Ok(Self { embed_tokens, layers, norm, lm_head, rotary, max_len: positions_kept(cfg), block_size: cfg.block_size })
     }
@@ -678,7 +713,7 @@ impl Transformer {
             return self.forward_masked(ids, None);
         }
         let mask: Vec<f32> = lens.iter().flat_map(|&l| (0..len).map(move |j| if j < l { 0.0 } else { f32::NEG_INFINITY })).collect();
-        let dtype = self.embed_tokens.embeddings().dtype();
+        let dtype = self.embed_tokens.dtype;
         let mask = Tensor::from_vec(mask, (b, 1, 1, len), ids.device())?.to_dtype(dtype)?;
         self.forward_masked(ids, Some(&mask))
     }
@@ -757,7 +792,7 @@ impl Transformer {
         let mask: Vec<f32> = (queries..queries + len)
             .flat_map(|q| (0..keys).map(move |k| if k / block > q / block { f32::NEG_INFINITY } else { 0.0 }))
             .collect();
-        let dtype = self.embed_tokens.embeddings().dtype();
+        let dtype = self.embed_tokens.dtype;
         Ok(Some(Tensor::from_vec(mask, (1, 1, len, keys), device)?.to_dtype(dtype)?))
     }
 }

@@ -129,7 +129,7 @@ fn the_memory_check_counts_the_file_at_its_stored_size() {
     quantize(&fixture("dream"), &out, Precision::Q4K);
     let weights = GgufWeights::open(&out.join("model.gguf"), None).unwrap();
     let file = std::fs::metadata(out.join("model.gguf")).unwrap().len();
-    // Stored bytes, the embedding expanded to f32, a tenth for activations: between the
+    // Stored bytes, the embedding expanded to f16, a tenth for activations: between the
     // file's size and twice it for this small-vocabulary fixture.
     let needed = weights.memory_needed();
     assert!(needed > file && needed < 3 * file, "{needed} for a file of {file}");
