@@ -169,12 +169,11 @@ impl TiledBlocks {
             }
         });
         let mut dst = vec![0f32; rows * self.outputs];
-        for (tile, panel) in panels.chunks_exact(rows * ROWS).enumerate() {
-            let columns = (self.outputs - tile * ROWS).min(ROWS);
-            for (row, outputs) in dst.chunks_exact_mut(self.outputs).enumerate() {
-                outputs[tile * ROWS..][..columns].copy_from_slice(&panel[row * ROWS..][..columns]);
+        dst.par_chunks_mut(self.outputs).enumerate().for_each(|(row, outputs)| {
+            for (tile, out) in outputs.chunks_mut(ROWS).enumerate() {
+                out.copy_from_slice(&panels[(tile * rows + row) * ROWS..][..out.len()]);
             }
-        }
+        });
         dst
     }
 
@@ -222,9 +221,8 @@ impl Activations {
     fn quantize(lhs: &[f32], rows: usize, inputs: usize, offset: i32) -> Activations {
         let blocks = rows * inputs / BLOCK;
         let (mut quants, mut scales, mut offset_sums) = (vec![0i8; rows * inputs], vec![0f32; blocks], vec![0i32; blocks]);
-        for (((values, quants), scale), offset_sum) in
-            lhs.chunks_exact(BLOCK).zip(quants.chunks_exact_mut(BLOCK)).zip(&mut scales).zip(&mut offset_sums)
-        {
+        let blocks_of = lhs.par_chunks_exact(BLOCK).zip(quants.par_chunks_exact_mut(BLOCK));
+        blocks_of.zip(scales.par_iter_mut()).zip(offset_sums.par_iter_mut()).for_each(|(((values, quants), scale), offset_sum)| {
             let largest = values.iter().fold(0f32, |m, v| m.max(v.abs()));
             *scale = largest / 127.0;
             let inverse = if *scale > 0.0 { 1.0 / *scale } else { 0.0 };
@@ -234,7 +232,7 @@ impl Activations {
                 sum += *quant as i32;
             }
             *offset_sum = offset * sum;
-        }
+        });
         Activations { rows, quants, scales, offset_sums }
     }
 }
