@@ -361,17 +361,24 @@ impl Denoiser for Model {
         let grown = suffix_kept && cached.as_ref().is_some_and(|c| start > c.prefix.len() && ids.starts_with(&c.prefix));
         if refresh || !(current || grown) {
             let all = Tensor::new(ids, &self.device)?.unsqueeze(0)?;
-            let (raw, kv) = self.transformer.forward_cached(&all, None)?;
+            // The output layer runs on the window's rows alone, and with the shift the row
+            // before it, which the window's first position reads.
+            let before = self.shift && start > 0;
+            let first = if before { start - 1 } else { start };
+            let (raw, kv) = self.transformer.forward_between_rows(&all, None, None, first..end)?;
             let raw = raw.squeeze(0)?;
             *cached = Some(EncodedContext {
                 prefix: ids[..start].to_vec(),
                 suffix: ids[end..].to_vec(),
                 past: (start > 0).then(|| kv.narrow(0, start)).transpose()?,
                 future: (end < ids.len()).then(|| kv.narrow(end, ids.len() - end)).transpose()?,
-                last_logits: (self.shift && start > 0).then(|| raw.narrow(0, start - 1, 1)?.copy()).transpose()?,
+                last_logits: before.then(|| raw.narrow(0, 0, 1)?.copy()).transpose()?,
             });
             // This pass saw the current canvas: its window rows are exact.
-            return self.shifted(raw, None)?.narrow(0, start, n);
+            return match before {
+                true => raw.narrow(0, 0, n),
+                false => self.shifted(raw, None)?.narrow(0, 0, n),
+            };
         }
         let context = cached.as_mut().expect("checked above");
         let from = context.prefix.len();
@@ -427,14 +434,16 @@ impl Denoiser for Model {
         if reusable < prefix.len() || cached.is_none() {
             let past = cached.take().filter(|_| reusable > 0).map(|p| p.kv);
             let input = Tensor::new(&prefix[reusable..], &self.device)?.unsqueeze(0)?;
-            let (logits, more) = self.transformer.forward_cached(&input, past.as_ref())?;
+            // Only the prefix's last row is ever read (with the shift, by the first position
+            // after it): the output layer runs on it alone.
+            let last = prefix.len() - reusable - 1;
+            let (logits, more) = self.transformer.forward_between_rows(&input, past.as_ref(), None, last..last + 1)?;
             let kv = match past {
                 Some(past) => past.extended(&more)?,
                 None => more,
             };
-            // A copy: a view would keep every prefix position's logits alive with the cache.
             let last_logits = match self.shift {
-                true => Some(logits.squeeze(0)?.narrow(0, prefix.len() - reusable - 1, 1)?.copy()?),
+                true => Some(logits.squeeze(0)?),
                 false => None,
             };
             *cached = Some(EncodedPrefix { ids: prefix.to_vec(), kv, last_logits });

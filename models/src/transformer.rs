@@ -730,6 +730,20 @@ impl Transformer {
     /// give; otherwise the approximation that cache makes. Returns `ids`' logits, keys and
     /// values.
     pub fn forward_between(&self, ids: &Tensor, past: Option<&KvCache>, future: Option<&KvCache>) -> Result<(Tensor, KvCache)> {
+        self.forward_between_rows(ids, past, future, 0..ids.dim(1)?)
+    }
+
+    /// [`Transformer::forward_between`] with the output layer run on positions `rows` of `ids`
+    /// alone: a pass that refreshes caches reads a block's logits, not every position's, and
+    /// the output layer is the largest matmul of a small model or a large vocabulary
+    /// (LLaDA2.0-mini's 157k rows: 0.3 GB of logits for a 512-token prefix).
+    pub fn forward_between_rows(
+        &self,
+        ids: &Tensor,
+        past: Option<&KvCache>,
+        future: Option<&KvCache>,
+        rows: std::ops::Range<usize>,
+    ) -> Result<(Tensor, KvCache)> {
         let len = ids.dim(1)? + past.map_or(0, KvCache::len) + future.map_or(0, KvCache::len);
         if len > self.max_len {
             candle_core::bail!("canvas of {len} tokens exceeds the model's {} positions", self.max_len);
@@ -744,6 +758,7 @@ impl Transformer {
             x = h;
             layers.push(kv);
         }
+        let x = x.narrow(1, rows.start, rows.len())?;
         Ok((self.lm_head.forward(&self.norm.forward(&x)?)?, KvCache { layers }))
     }
 

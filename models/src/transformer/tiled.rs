@@ -159,6 +159,9 @@ impl TiledBlocks {
 
     /// Rows of `[rows, inputs]` f32 `lhs` times the transpose of these blocks: `[rows, outputs]`.
     fn matmul_rows(&self, lhs: &[f32], rows: usize) -> Vec<f32> {
+        if rows == 0 {
+            return vec![];
+        }
         let activations = Activations::quantize(lhs, rows, self.inputs, self.kind.offset());
         let tiles = self.outputs.div_ceil(ROWS);
         // Each tile's outputs for every row, side by side, then put in place.
