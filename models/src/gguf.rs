@@ -3,7 +3,8 @@
 //! A folder holding one `.gguf` file loads from it: llama.cpp's diffusion conversions of Dream
 //! and LLaDA (`convert_hf_to_gguf.py`), and the caches `anneal model quantize` writes in the
 //! same layout. Tensor names are llama.cpp's (`blk.N.attn_q.weight`, mapped from each
-//! family's own by [`TensorNames::gguf_name`]); the config comes from `config.json` beside the
+//! family's own by [`TensorNames::gguf_slot`]; a layer's experts stacked in one tensor each for
+//! gate, up and down, as llama.cpp stacks them); the config comes from `config.json` beside the
 //! file when there is one, else from the file's metadata; the tokenizer from `tokenizer.json`
 //! beside it.
 //!
@@ -12,7 +13,7 @@
 //! on read and does it on write, so that a file means the same to both programs.
 
 use std::fs::File;
-use std::io::BufWriter;
+use std::io::{Read, Seek, SeekFrom};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
@@ -26,6 +27,12 @@ use crate::config::{Config, Family};
 use crate::precision::Precision;
 use crate::tokenizer::Tokenizer;
 use crate::transformer::TensorNames;
+
+mod write;
+pub use write::{quantize_checkpoint, Written};
+
+/// Anneal's metadata key for the whole config, as JSON (`anneal model quantize` writes it).
+const CONFIG_KEY: &str = "anneal.config";
 
 /// The file `anneal model quantize` writes.
 pub const GGUF_FILE: &str = "model.gguf";
@@ -109,7 +116,7 @@ impl GgufWeights {
         let arch = content.metadata.get("general.architecture").and_then(|v| v.to_string().ok()).cloned().unwrap_or_default();
         let Some(family) = family_of_architecture(&arch) else {
             bail!(
-                "{} holds a `{arch}` model; Anneal runs the GGUF architectures anneal, dream (Dream, Dream-Coder, DiffuCoder) and llada",
+                "{} holds a `{arch}` model; Anneal runs the GGUF architectures anneal, dream (Dream, Dream-Coder, DiffuCoder), llada, sdar, coda and llada2",
                 path.display()
             )
         };
@@ -152,8 +159,15 @@ impl GgufWeights {
         self.meta(&format!("tokenizer.ggml.{key}")).and_then(|v| v.to_u32().ok())
     }
 
-    /// The config the metadata describes (llama.cpp's keys), for a file with no `config.json`.
+    /// The config the metadata describes, for a file with no `config.json`: the whole config
+    /// where Anneal wrote it, else llama.cpp's keys.
     pub fn config(&self) -> Result<Config> {
+        if let Some(json) = self.meta(CONFIG_KEY).and_then(|v| v.to_string().ok()) {
+            // Anneal's own fields, as it serializes a config (not a family's config.json).
+            let config: Config = serde_json::from_str(json).with_context(|| format!("{CONFIG_KEY} in {}", self.path.display()))?;
+            config.validate().with_context(|| format!("{CONFIG_KEY} in {}", self.path.display()))?;
+            return Ok(config);
+        }
         let need = |key: &str| -> Result<usize> {
             self.arch_u32(key)?.with_context(|| format!("{} has no {}.{key}", self.path.display(), architecture_of(self.family)))
         };
@@ -310,20 +324,48 @@ impl GgufWeights {
         Ok(QTensor::new(storage, tensor.shape().clone())?)
     }
 
+    /// The blocks of expert `expert` of the stacked `[experts, outputs, inputs]` tensor `name`
+    /// (a GGUF name): its bytes alone are read.
+    fn read_expert(&self, name: &str, expert: usize, device: &Device) -> Result<QTensor> {
+        let info = self.content.tensor_infos.get(name).with_context(|| format!("{} has no tensor {name}", self.path.display()))?;
+        let &[experts, outputs, inputs] = info.shape.dims() else {
+            bail!("{}: {name} has shape {:?}, not [experts, outputs, inputs]", self.path.display(), info.shape)
+        };
+        if expert >= experts {
+            bail!("{}: {name} stacks {experts} experts, not expert {expert}", self.path.display());
+        }
+        let dtype = info.ggml_dtype;
+        let bytes = outputs * inputs / dtype.block_size() * dtype.type_size();
+        let mut data = vec![0u8; bytes];
+        {
+            let mut file = self.file.lock().unwrap_or_else(|e| e.into_inner());
+            file.seek(SeekFrom::Start(self.content.tensor_data_offset + info.offset + (expert * bytes) as u64))?;
+            file.read_exact(&mut data).with_context(|| format!("cannot read {name} from {}", self.path.display()))?;
+        }
+        Ok(QTensor::new(QStorage::from_data(data.into(), device, dtype)?, (outputs, inputs))?)
+    }
+
     /// The GGML blocks of the linear weight a family's checkpoint names `name`, when the file
     /// stores it quantized; `None` when it stores floats (which load through the
     /// [`SimpleBackend`]) or lacks it (a tied output layer).
     pub fn blocks(&self, name: &str, device: &Device) -> Result<Option<QTensor>> {
-        let Some(gguf) = TensorNames::of(self.family).gguf_name(name) else { return Ok(None) };
-        match self.content.tensor_infos.get(&gguf) {
-            Some(info) if !is_float(info.ggml_dtype) => Ok(Some(self.read(&gguf, device)?)),
-            _ => Ok(None),
+        let Some((gguf, expert)) = TensorNames::of(self.family).gguf_slot(name) else { return Ok(None) };
+        match (self.content.tensor_infos.get(&gguf), expert) {
+            (Some(info), _) if is_float(info.ggml_dtype) => Ok(None),
+            (Some(_), None) => Ok(Some(self.read(&gguf, device)?)),
+            (Some(_), Some(expert)) => Ok(Some(self.read_expert(&gguf, expert, device)?)),
+            (None, _) => Ok(None),
         }
     }
 
     fn float(&self, name: &str, dtype: DType, device: &Device) -> Result<Tensor> {
-        let gguf = TensorNames::of(self.family).gguf_name(name).with_context(|| format!("no GGUF name for {name}"))?;
-        Ok(self.read(&gguf, device)?.dequantize(device)?.to_dtype(dtype)?)
+        let (gguf, expert) = TensorNames::of(self.family).gguf_slot(name).with_context(|| format!("no GGUF name for {name}"))?;
+        let floats = self.read(&gguf, device)?.dequantize(device)?;
+        let floats = match expert {
+            Some(expert) => floats.get(expert)?,
+            None => floats,
+        };
+        Ok(floats.to_dtype(dtype)?)
     }
 }
 
@@ -345,7 +387,7 @@ impl SimpleBackend for Floats {
     }
 
     fn contains_tensor(&self, name: &str) -> bool {
-        TensorNames::of(self.0.family).gguf_name(name).is_some_and(|g| self.0.content.tensor_infos.contains_key(&g))
+        TensorNames::of(self.0.family).gguf_slot(name).is_some_and(|(g, _)| self.0.content.tensor_infos.contains_key(&g))
     }
 }
 
@@ -503,170 +545,6 @@ fn permute_rows(tensor: &QTensor, heads: usize, source: fn(usize, usize) -> usiz
     }
     let storage = QStorage::from_data(std::borrow::Cow::Owned(out), &Device::Cpu, tensor.dtype())?;
     Ok(QTensor::new(storage, tensor.shape().clone())?)
-}
-
-/// What `anneal model quantize` wrote, for its report.
-pub struct Written {
-    pub path: PathBuf,
-    pub bytes: u64,
-    pub tensors: usize,
-    pub quantized: usize,
-}
-
-/// Writes the checkpoint in `dir` (safetensors) to `out/model.gguf` at `precision`, with
-/// `config.json`, the tokenizer and the chat template copied beside it. Tensors are quantized
-/// one at a time from the memory-mapped files, so memory holds the quantized model and one
-/// tensor in floats. The embedding keeps the checkpoint's float type, norms and biases are
-/// f32, linear layers take the block types quantize-on-load picks: the file loads to the same
-/// model, and llama.cpp runs it too.
-pub fn quantize_checkpoint(dir: &Path, out: &Path, precision: Precision, progress: &mut dyn FnMut(usize, usize)) -> Result<Written> {
-    if !precision.is_quantized() {
-        bail!("`{precision}` is not a quantized dtype (q8_0, q4k)");
-    }
-    let config = crate::checkpoint::read_config(dir)?;
-    let family = config.family()?;
-    let names = TensorNames::of(family);
-    let files = crate::checkpoint::weight_files(dir)?;
-    crate::checkpoint::stored_dtypes(&files)?;
-    #[allow(unsafe_code)]
-    // SAFETY: read-only maps of files this command does not write (it writes `out`, checked
-    // below to be another folder).
-    let tensors = unsafe { candle_core::safetensors::MmapedSafetensors::multi(&files)? };
-    if out.canonicalize().ok().is_some_and(|o| dir.canonicalize().is_ok_and(|d| d == o)) {
-        bail!("the output folder must differ from the checkpoint's");
-    }
-    let mut listed: Vec<(String, String)> = tensors
-        .tensors()
-        .into_iter()
-        .map(|(name, _)| match names.gguf_name(&name) {
-            Some(gguf) => Ok((gguf, name)),
-            None => bail!("{}: tensor {name} is not one of a {family:?} model's", dir.display()),
-        })
-        .collect::<Result<_>>()?;
-    listed.sort();
-    let lm_head = names.gguf_name(&format!("{}.weight", names.lm_head_name())).unwrap_or_default();
-    let mut quantized_tensors: Vec<(String, QTensor)> = Vec::with_capacity(listed.len());
-    let mut quantized = 0;
-    for (i, (gguf, name)) in listed.iter().enumerate() {
-        progress(i, listed.len());
-        let view = tensors.load(name, &Device::Cpu)?;
-        let blocks = match view.dims() {
-            [_, inputs] if *gguf == lm_head => precision.output_blocks(*inputs),
-            [_, inputs] if gguf.starts_with("blk.") => precision.linear_blocks(*inputs),
-            _ => None,
-        };
-        // Matrices left in floats keep the checkpoint's type; vectors (norms, biases) are
-        // f32, as llama.cpp's kernels want them.
-        let float = match (view.dtype(), view.rank()) {
-            (DType::BF16, 2) => GgmlDType::BF16,
-            (DType::F16, 2) => GgmlDType::F16,
-            _ => GgmlDType::F32,
-        };
-        let view = match (family, gguf.rsplit('.').nth(1)) {
-            (Family::Llada, Some("attn_q")) => interleave(&view, config.num_attention_heads)?,
-            (Family::Llada, Some("attn_k")) => interleave(&view, config.num_key_value_heads)?,
-            _ => view,
-        };
-        let tensor = match blocks {
-            Some(t) => {
-                quantized += 1;
-                QTensor::quantize(&view.to_dtype(DType::F32)?, t)?
-            }
-            None => QTensor::quantize(&view, float)?,
-        };
-        quantized_tensors.push((gguf.clone(), tensor));
-        // A tied output layer is quantized from the embedding here too, so that a load does
-        // not spend seconds on it (the embedding is the largest matrix of a small model).
-        if config.tie_word_embeddings && gguf == "token_embd.weight" {
-            if let Some(t) = precision.output_blocks(view.dim(1)?) {
-                quantized_tensors.push((lm_head.clone(), QTensor::quantize(&view.to_dtype(DType::F32)?, t)?));
-                quantized += 1;
-            }
-        }
-    }
-    quantized_tensors.sort_by(|a, b| a.0.cmp(&b.0));
-    progress(listed.len(), listed.len());
-    std::fs::create_dir_all(out).with_context(|| format!("cannot create {}", out.display()))?;
-    let mut metadata = metadata(&config, precision);
-    // The tokenizer travels inside the file too, so the file alone is the model.
-    let tokenizer_file = dir.join(crate::checkpoint::TOKENIZER_FILE);
-    let tokenizer = std::fs::read_to_string(&tokenizer_file).with_context(|| format!("cannot read {}", tokenizer_file.display()))?;
-    metadata.extend(llama_cpp_vocabulary(&tokenizer, config.vocab_size)?);
-    metadata.push(("tokenizer.huggingface.json".into(), Value::String(tokenizer)));
-    // And the chat template, under the key llama.cpp reads, so an instruct model stays one.
-    if let Some(template) = crate::prompt::ChatTemplate::from_dir(dir)? {
-        metadata.push(("tokenizer.chat_template".into(), Value::String(template.source().to_string())));
-    }
-    let metadata_refs: Vec<(&str, &Value)> = metadata.iter().map(|(k, v)| (k.as_str(), v)).collect();
-    let tensor_refs: Vec<(&str, &QTensor)> = quantized_tensors.iter().map(|(k, v)| (k.as_str(), v)).collect();
-    // Written under a temporary name and renamed: an interrupted run leaves no half file that
-    // a later load would take for the model.
-    let path = out.join(GGUF_FILE);
-    let partial = out.join(format!("{GGUF_FILE}.partial"));
-    {
-        let mut w = BufWriter::new(File::create(&partial).with_context(|| format!("cannot create {}", partial.display()))?);
-        gguf_file::write(&mut w, &metadata_refs, &tensor_refs)?;
-        std::io::Write::flush(&mut w)?;
-    }
-    for extra in [crate::checkpoint::CONFIG_FILE, crate::checkpoint::TOKENIZER_FILE, crate::prompt::TOKENIZER_CONFIG_FILE] {
-        if dir.join(extra).is_file() {
-            std::fs::copy(dir.join(extra), out.join(extra)).with_context(|| format!("cannot copy {extra}"))?;
-        }
-    }
-    std::fs::rename(&partial, &path)?;
-    Ok(Written { bytes: std::fs::metadata(&path)?.len(), path, tensors: tensor_refs.len(), quantized })
-}
-
-/// llama.cpp's LLaDA layout: each head's rows reordered from rotating halves to rotating
-/// interleaved pairs (what its converter does before writing).
-fn interleave(weight: &Tensor, heads: usize) -> Result<Tensor> {
-    let rows = weight.dim(0)?;
-    let index: Vec<u32> = (0..rows).map(|r| interleaved_from_halves(r, rows / heads) as u32).collect();
-    Ok(weight.index_select(&Tensor::new(index, weight.device())?, 0)?)
-}
-
-/// llama.cpp's metadata keys for the config (those its diffusion runner reads), and Anneal's
-/// own for what it alone uses.
-fn metadata(config: &Config, precision: Precision) -> Vec<(String, Value)> {
-    let arch = architecture_of(config.family().unwrap_or(Family::Anneal));
-    let u32_of = |n: usize| Value::U32(n as u32);
-    // llama.cpp's file types: 7 is mostly Q8_0, 15 mostly Q4_K (medium).
-    let file_type = if precision == Precision::Q8_0 { 7 } else { 15 };
-    let mut m: Vec<(String, Value)> = vec![
-        ("general.architecture".into(), Value::String(arch.into())),
-        ("general.name".into(), Value::String(format!("anneal quantize ({precision})"))),
-        ("general.file_type".into(), Value::U32(file_type)),
-        ("general.quantization_version".into(), Value::U32(2)),
-        ("general.alignment".into(), Value::U32(32)),
-    ];
-    let keyed: [(&str, Value); 11] = [
-        ("vocab_size", u32_of(config.vocab_size)),
-        ("context_length", u32_of(config.max_position_embeddings)),
-        ("embedding_length", u32_of(config.hidden_size)),
-        ("feed_forward_length", u32_of(config.intermediate_size)),
-        ("block_count", u32_of(config.num_hidden_layers)),
-        ("attention.head_count", u32_of(config.num_attention_heads)),
-        ("attention.head_count_kv", u32_of(config.num_key_value_heads)),
-        ("attention.layer_norm_rms_epsilon", Value::F32(config.rms_norm_eps as f32)),
-        ("attention.causal", Value::Bool(false)),
-        ("rope.freq_base", Value::F32(config.rope_theta as f32)),
-        ("rope.dimension_count", u32_of(config.head_dim())),
-    ];
-    m.extend(keyed.into_iter().map(|(k, v)| (format!("{arch}.{k}"), v)));
-    // llama.cpp's keys for a head width the hidden size does not imply (Qwen3's).
-    if config.head_dim.is_some() {
-        m.push((format!("{arch}.attention.key_length"), u32_of(config.head_dim())));
-        m.push((format!("{arch}.attention.value_length"), u32_of(config.head_dim())));
-    }
-    if let Some(block) = config.block_size {
-        m.push((format!("{arch}.diffusion.block_size"), u32_of(block)));
-    }
-    m.push(("tokenizer.ggml.mask_token_id".into(), Value::U32(config.mask_token_id)));
-    m.push(("tokenizer.ggml.eos_token_id".into(), Value::U32(config.eos_token_id)));
-    m.push(("tokenizer.ggml.padding_token_id".into(), Value::U32(config.pad_token_id)));
-    m.push(("diffusion.shift_logits".into(), Value::Bool(config.family().is_ok_and(Family::shifts_logits))));
-    m.push(("anneal.edit_trained".into(), Value::Bool(config.anneal_edit_trained)));
-    m
 }
 
 #[cfg(test)]

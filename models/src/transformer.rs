@@ -47,6 +47,9 @@ pub struct TensorNames {
     mlp_norm: &'static str,
     final_norm: &'static str,
     lm_head: &'static str,
+    /// Whether layers hold LLaDA2's mixture of experts under `mlp` (`gate`, `experts.N`,
+    /// `shared_experts`).
+    experts: bool,
 }
 
 impl TensorNames {
@@ -67,6 +70,7 @@ impl TensorNames {
         mlp_norm: "post_attention_layernorm",
         final_norm: "model.norm",
         lm_head: "lm_head",
+        experts: false,
     };
 
     /// LLaDA (`modeling_llada.py`, `LLaDALlamaBlock`): `ff_proj` is the gate, `ff_out` the
@@ -88,6 +92,7 @@ impl TensorNames {
         mlp_norm: "ff_norm",
         final_norm: "model.transformer.ln_f",
         lm_head: "model.transformer.ff_out",
+        experts: false,
     };
 
     /// LLaDA2 (`modeling_llada2_moe.py`): `attention.query_key_value` fused, `attention.dense`
@@ -109,6 +114,7 @@ impl TensorNames {
         mlp_norm: "post_attention_layernorm",
         final_norm: "model.norm",
         lm_head: "lm_head",
+        experts: true,
     };
 
     pub fn of(family: Family) -> TensorNames {
@@ -125,18 +131,40 @@ impl TensorNames {
         self.lm_head
     }
 
-    /// The name llama.cpp's GGUF files give the tensor this family's checkpoints name `name`
-    /// (`model.layers.3.self_attn.q_proj.weight` is `blk.3.attn_q.weight`); `None` for a
-    /// tensor the model does not have.
-    pub fn gguf_name(&self, name: &str) -> Option<String> {
+    /// Where llama.cpp's GGUF layout keeps the tensor this family's checkpoints name `name`:
+    /// its GGUF name (`model.layers.3.self_attn.q_proj.weight` is `blk.3.attn_q.weight`) and,
+    /// for an expert of a mixture, its index in the tensor that stacks the layer's experts as
+    /// llama.cpp stacks them (`model.layers.3.mlp.experts.17.gate_proj.weight` is expert 17 of
+    /// `blk.3.ffn_gate_exps.weight`). `None` for a tensor the model does not have.
+    pub fn gguf_slot(&self, name: &str) -> Option<(String, Option<usize>)> {
         let (base, suffix) = name.rsplit_once('.')?;
         let whole = [(self.embed, "token_embd"), (self.final_norm, "output_norm"), (self.lm_head, "output")];
         if let Some((_, gguf)) = whole.iter().find(|(own, _)| *own == base) {
-            return Some(format!("{gguf}.{suffix}"));
+            return Some((format!("{gguf}.{suffix}"), None));
         }
         let (layer, role) = base.strip_prefix(self.layers)?.strip_prefix('.')?.split_once('.')?;
         let layer: usize = layer.parse().ok()?;
+        let projection = |name: &str| match name {
+            "gate_proj" => Some("gate"),
+            "up_proj" => Some("up"),
+            "down_proj" => Some("down"),
+            _ => None,
+        };
+        if self.experts {
+            if let Some((expert, name)) = role.strip_prefix("mlp.experts.").and_then(|rest| rest.split_once('.')) {
+                return Some((format!("blk.{layer}.ffn_{}_exps.{suffix}", projection(name)?), Some(expert.parse().ok()?)));
+            }
+            if let Some(name) = role.strip_prefix("mlp.shared_experts.") {
+                return Some((format!("blk.{layer}.ffn_{}_shexp.{suffix}", projection(name)?), None));
+            }
+            match (role, suffix) {
+                ("mlp.gate", "weight") => return Some((format!("blk.{layer}.ffn_gate_inp.weight"), None)),
+                ("mlp.gate", "expert_bias") => return Some((format!("blk.{layer}.exp_probs_b.bias"), None)),
+                _ => {}
+            }
+        }
         let roles = [
+            (self.qkv.unwrap_or(self.q), if self.qkv.is_some() { "attn_qkv" } else { "attn_q" }),
             (self.q, "attn_q"),
             (self.k, "attn_k"),
             (self.v, "attn_v"),
@@ -150,7 +178,13 @@ impl TensorNames {
             (self.mlp_norm, "ffn_norm"),
         ];
         let (_, gguf) = roles.iter().find(|(own, _)| *own == role)?;
-        Some(format!("blk.{layer}.{gguf}.{suffix}"))
+        Some((format!("blk.{layer}.{gguf}.{suffix}"), None))
+    }
+
+    /// Whether the GGUF tensor `gguf` is a linear layer's weight (quantized when written),
+    /// not an embedding, norm, bias or router.
+    pub fn gguf_is_linear(gguf: &str) -> bool {
+        gguf.starts_with("blk.") && gguf.ends_with(".weight") && !gguf.contains("_norm.") && !gguf.contains(".ffn_gate_inp.")
     }
 }
 

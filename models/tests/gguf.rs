@@ -35,9 +35,12 @@ fn a_quantized_cache_loads_to_the_model_quantize_on_load_gives() {
     let tmp = tempfile::tempdir().unwrap();
     let default_dir = tmp.path().join("default");
     default_model::write_to(&default_dir).unwrap();
-    // The parity fixtures cover the other two families: Dream's biases and tied embedding,
-    // LLaDA's names and llama.cpp's interleaved rows for its queries and keys.
-    for (name, dir) in [("default", default_dir), ("dream", fixture("dream")), ("llada", fixture("llada"))] {
+    // The parity fixtures cover the other families: Dream's biases and tied embedding,
+    // LLaDA's names and llama.cpp's interleaved rows for its queries and keys, Qwen3's head
+    // norms (SDAR, CoDA), Open-dCoder's Qwen2 config, LLaDA2's fused projections and experts
+    // (stacked in one tensor a layer, as llama.cpp stacks them).
+    let families = ["dream", "llada", "sdar", "coda", "open-dcoder", "llada2"].map(|f| (f, fixture(f)));
+    for (name, dir) in [("default", default_dir)].into_iter().chain(families) {
         for precision in [Precision::Q8_0, Precision::Q4K] {
             let out = tmp.path().join(format!("{name}-{precision}"));
             quantize(&dir, &out, precision);
@@ -48,11 +51,14 @@ fn a_quantized_cache_loads_to_the_model_quantize_on_load_gives() {
             assert_eq!(cached.config, on_load.config);
             let difference = max_difference(&on_load, &cached);
             assert!(difference == 0.0, "{name} {precision}: logits differ by {difference}");
-            // The file alone is the model: it carries its tokenizer.
+            // The file alone is the model: it carries its tokenizer and its config.
             std::fs::remove_file(out.join("tokenizer.json")).unwrap();
+            std::fs::remove_file(out.join("config.json")).unwrap();
             let alone = Model::load_as(&out, &Device::Cpu, Precision::F32).unwrap_or_else(|e| panic!("{name} {precision}: {e:#}"));
             let text = "def f(x):\n    return x + 1\n";
             assert_eq!(alone.tokenizer.encode(text).unwrap(), on_load.tokenizer.encode(text).unwrap(), "{name}");
+            assert_eq!(alone.config, on_load.config, "{name}");
+            assert_eq!(max_difference(&on_load, &alone), 0.0, "{name} {precision}");
         }
     }
 }
