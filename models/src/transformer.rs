@@ -273,10 +273,12 @@ enum Proj {
         weight: Arc<QTensor>,
         bias: Option<Tensor>,
     },
-    /// GGML blocks of 32 laid out in tiles for a CPU with AVX-512 VNNI ([`tiled`]).
+    /// GGML blocks of 32 laid out in tiles, multiplied by the kernel's form for this CPU
+    /// ([`tiled`]).
     Tiled {
         weight: Arc<tiled::TiledBlocks>,
         bias: Option<Tensor>,
+        isa: tiled::Isa,
     },
 }
 
@@ -297,9 +299,9 @@ impl Proj {
 
     /// Blocks in tiles where this CPU has the tiled kernel for them, else candle's `QMatMul`.
     fn of_blocks(weight: QTensor, bias: Option<Tensor>) -> Result<Self> {
-        if weight.device().is_cpu() && tiled::available() {
+        if let Some(isa) = tiled::isa().filter(|_| weight.device().is_cpu()) {
             if let Some(tiles) = tiled::TiledBlocks::new(&weight)? {
-                return Ok(Proj::Tiled { weight: Arc::new(tiles), bias });
+                return Ok(Proj::Tiled { weight: Arc::new(tiles), bias, isa });
             }
         }
         Ok(Proj::Blocks { weight: QMatMul::from_qtensor(weight)?, bias })
@@ -319,7 +321,7 @@ impl Proj {
             // The quantized kernels read their input as one contiguous f32 buffer.
             Proj::Blocks { weight, bias } => add_bias(weight.forward(&x.contiguous()?)?, bias.as_ref()),
             Proj::Compact { weight, bias } => add_bias(compact::matmul(weight, x)?, bias.as_ref()),
-            Proj::Tiled { weight, bias } => add_bias(tiled::matmul(weight, x)?, bias.as_ref()),
+            Proj::Tiled { weight, bias, isa } => add_bias(tiled::matmul(*isa, weight, x)?, bias.as_ref()),
         }
     }
 }

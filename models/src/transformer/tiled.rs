@@ -1,5 +1,5 @@
-//! A tiled matmul for GGML's blocks of 32 (Q8_0, Q5_0) on x86 CPUs with AVX-512 VNNI, at any
-//! width that is a multiple of 32.
+//! A tiled matmul for GGML's blocks of 32 (Q8_0, Q5_0) on x86 CPUs, at any width that is a
+//! multiple of 32: AVX-512 VNNI where the CPU has it, else AVX2.
 //!
 //! candle 0.11's tiled x86 kernels quantize the activations in super-blocks of 256, so they take
 //! only layers whose width is a multiple of 256. The rest — Qwen2.5-0.5B's 896 wide layers, and
@@ -10,7 +10,7 @@
 //! inputs of each row side by side: one `vpdpbusd` multiplies four inputs of a token into 16
 //! outputs, and one multiply by the 16 rows' scales serves them all. A tile holds the stored
 //! blocks' bytes in another order and no more, so the weights take the memory they took as
-//! blocks.
+//! blocks. The AVX2 form reads the same tiles in halves of eight rows.
 
 use std::sync::OnceLock;
 
@@ -105,17 +105,41 @@ impl std::fmt::Debug for TiledBlocks {
     }
 }
 
-/// Whether this CPU runs the tiled kernel.
-pub(super) fn available() -> bool {
-    static AVAILABLE: OnceLock<bool> = OnceLock::new();
-    *AVAILABLE.get_or_init(|| {
-        #[cfg(target_arch = "x86_64")]
-        {
-            is_x86_feature_detected!("avx512f") && is_x86_feature_detected!("avx512bw") && is_x86_feature_detected!("avx512vnni")
+/// The instruction sets the tiled kernel has a form for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum Isa {
+    /// `vpdpbusd` on 512-bit registers: 16 outputs by 4 inputs an instruction.
+    Avx512Vnni,
+    /// `vpmaddubsw` and `vpmaddwd` on 256-bit registers, for CPUs without VNNI.
+    Avx2,
+}
+
+/// Every form this CPU can run, fastest first.
+fn runnable() -> Vec<Isa> {
+    let mut forms = vec![];
+    #[cfg(target_arch = "x86_64")]
+    {
+        if is_x86_feature_detected!("avx512f") && is_x86_feature_detected!("avx512bw") && is_x86_feature_detected!("avx512vnni") {
+            forms.push(Isa::Avx512Vnni);
         }
-        #[cfg(not(target_arch = "x86_64"))]
-        {
-            false
+        if is_x86_feature_detected!("avx2") && is_x86_feature_detected!("fma") && is_x86_feature_detected!("f16c") {
+            forms.push(Isa::Avx2);
+        }
+    }
+    forms
+}
+
+/// The form quantized layers use on this CPU, `None` where it runs none (candle's kernels
+/// then multiply every layer). `ANNEAL_TILED_KERNEL=avx2` takes the AVX2 form where both run
+/// and `off` none, to measure one against another on one machine.
+pub(super) fn isa() -> Option<Isa> {
+    static ISA: OnceLock<Option<Isa>> = OnceLock::new();
+    *ISA.get_or_init(|| {
+        let forms = runnable();
+        match std::env::var("ANNEAL_TILED_KERNEL").as_deref() {
+            Ok("off") => None,
+            Ok("avx2") => forms.into_iter().find(|&f| f == Isa::Avx2),
+            _ => forms.first().copied(),
         }
     })
 }
@@ -158,7 +182,7 @@ impl TiledBlocks {
     }
 
     /// Rows of `[rows, inputs]` f32 `lhs` times the transpose of these blocks: `[rows, outputs]`.
-    fn matmul_rows(&self, lhs: &[f32], rows: usize) -> Vec<f32> {
+    fn matmul_rows(&self, isa: Isa, lhs: &[f32], rows: usize) -> Vec<f32> {
         if rows == 0 {
             return vec![];
         }
@@ -168,7 +192,7 @@ impl TiledBlocks {
         let mut panels = vec![0f32; tiles * rows * ROWS];
         panels.par_chunks_mut(rows * ROWS).enumerate().for_each(|(tile, panel)| {
             for (group, out) in panel.chunks_mut(TOKENS * ROWS).enumerate() {
-                self.tile_rows(tile, &activations, group * TOKENS, out);
+                self.tile_rows(isa, tile, &activations, group * TOKENS, out);
             }
         });
         let mut dst = vec![0f32; rows * self.outputs];
@@ -181,19 +205,28 @@ impl TiledBlocks {
     }
 
     /// One tile's outputs for rows `first..first + out.len() / ROWS` (at most [`TOKENS`]).
-    fn tile_rows(&self, tile: usize, activations: &Activations, first: usize, out: &mut [f32]) {
-        assert!(available() && out.len().is_multiple_of(ROWS) && out.len() <= TOKENS * ROWS);
+    fn tile_rows(&self, isa: Isa, tile: usize, activations: &Activations, first: usize, out: &mut [f32]) {
+        assert!(runnable().contains(&isa) && out.len().is_multiple_of(ROWS) && out.len() <= TOKENS * ROWS);
         assert!(first + out.len() / ROWS <= activations.rows && tile < self.outputs.div_ceil(ROWS));
         #[cfg(target_arch = "x86_64")]
-        // SAFETY: the CPU has AVX-512 F, BW and VNNI (`available`), and the asserts above keep
-        // the kernel's reads inside the tile's and the rows' buffers, its writes inside `out`.
+        // SAFETY: the CPU has the instructions `isa` needs (`runnable`), and the asserts above
+        // keep the kernel's reads inside the tile's and the rows' buffers, its writes in `out`.
         #[allow(unsafe_code)]
         unsafe {
-            match out.len() / ROWS {
-                8 => avx512::tile_rows::<8>(self, tile, activations, first, out),
-                n => {
-                    for (row, out) in out.chunks_exact_mut(ROWS).enumerate().take(n) {
-                        avx512::tile_rows::<1>(self, tile, activations, first + row, out);
+            let rows = out.len() / ROWS;
+            match (isa, rows) {
+                (Isa::Avx512Vnni, 8) => avx512::tile_rows::<8>(self, tile, activations, first, out),
+                (Isa::Avx2, 8) => {
+                    let (left, right) = out.split_at_mut(4 * ROWS);
+                    avx2::tile_rows::<4>(self, tile, activations, first, left);
+                    avx2::tile_rows::<4>(self, tile, activations, first + 4, right);
+                }
+                _ => {
+                    for (row, out) in out.chunks_exact_mut(ROWS).enumerate() {
+                        match isa {
+                            Isa::Avx512Vnni => avx512::tile_rows::<1>(self, tile, activations, first + row, out),
+                            Isa::Avx2 => avx2::tile_rows::<1>(self, tile, activations, first + row, out),
+                        }
                     }
                 }
             }
@@ -201,12 +234,12 @@ impl TiledBlocks {
     }
 }
 
-/// `x` (`[…, inputs]`) times the transpose of `weight`, on a CPU with [`available`].
-pub(super) fn matmul(weight: &TiledBlocks, x: &Tensor) -> Result<Tensor> {
+/// `x` (`[…, inputs]`) times the transpose of `weight`, by the form of the kernel `isa`.
+pub(super) fn matmul(isa: Isa, weight: &TiledBlocks, x: &Tensor) -> Result<Tensor> {
     let mut shape = x.dims().to_vec();
     let rows = x.elem_count() / weight.inputs;
     let lhs = x.to_dtype(DType::F32)?.flatten_all()?.to_vec1::<f32>()?;
-    let dst = weight.matmul_rows(&lhs, rows);
+    let dst = weight.matmul_rows(isa, &lhs, rows);
     *shape.last_mut().expect("x has a last dimension") = weight.outputs;
     Tensor::from_vec(dst, shape, x.device())?.to_dtype(x.dtype())
 }
@@ -308,6 +341,103 @@ mod avx512 {
     }
 }
 
+#[cfg(target_arch = "x86_64")]
+#[allow(unsafe_code)]
+mod avx2 {
+    use std::arch::x86_64::*;
+    use std::ptr::read_unaligned;
+
+    use super::{Activations, Kind, TiledBlocks, BLOCK, ROWS};
+
+    /// As [`super::avx512::tile_rows`], in 256-bit registers: each group of four inputs is two
+    /// registers of eight rows. `vpmaddubsw` multiplies unsigned by signed bytes into 16-bit
+    /// pairs that saturate past 32,767, so Q8_0's quants go in signed (their magnitudes times
+    /// the activations' signs: at most 2 × 127 × 127), and Q5_0's unsigned (at most
+    /// 2 × 31 × 127) with the offset taken off as in the 512-bit form.
+    ///
+    /// # Safety
+    /// The CPU has AVX2, FMA and F16C; otherwise as [`super::avx512::tile_rows`].
+    #[target_feature(enable = "avx2,fma,f16c")]
+    pub(super) unsafe fn tile_rows<const N: usize>(
+        weight: &TiledBlocks,
+        tile: usize,
+        activations: &Activations,
+        first: usize,
+        out: &mut [f32],
+    ) {
+        let blocks = weight.inputs / BLOCK;
+        let tile_bytes = weight.kind.tile_bytes();
+        let (low_bits, fifth_bit, sign_bit) = (_mm256_set1_epi8(0x0F), _mm256_set1_epi8(0x10), _mm256_set1_epi8(-128));
+        let ones = _mm256_set1_epi16(1);
+        // Byte j of a 32-bit mask to byte j of a register, then its bit (j mod 8) alone.
+        let spread = _mm256_setr_epi8(0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1, 2, 2, 2, 2, 2, 2, 2, 2, 3, 3, 3, 3, 3, 3, 3, 3);
+        let bit_of_byte = _mm256_set1_epi64x(0x8040_2010_0804_0201u64 as i64);
+        let mut sums = [[_mm256_setzero_ps(); 2]; N];
+        // A block's 8 groups × 2 halves, as multiplied: Q8_0's signed quants and their
+        // magnitudes, or Q5_0's five-bit quants.
+        let mut quants = [[_mm256_setzero_si256(); 2]; 8];
+        let mut magnitudes = [[_mm256_setzero_si256(); 2]; 8];
+        for b in 0..blocks {
+            let at = tile * blocks + b;
+            let stored = weight.quants.as_ptr().add(at * tile_bytes);
+            for g in 0..8 {
+                for half in 0..2 {
+                    match weight.kind {
+                        Kind::Q8_0 => {
+                            let offset = _mm256_loadu_si256(stored.add(g * 64 + half * 32) as *const __m256i);
+                            quants[g][half] = _mm256_xor_si256(offset, sign_bit);
+                            magnitudes[g][half] = _mm256_abs_epi8(quants[g][half]);
+                        }
+                        Kind::Q5_0 => {
+                            let both = _mm256_loadu_si256(stored.add((g / 2) * 64 + half * 32) as *const __m256i);
+                            let low = match g % 2 {
+                                0 => _mm256_and_si256(both, low_bits),
+                                _ => _mm256_and_si256(_mm256_srli_epi16::<4>(both), low_bits),
+                            };
+                            let fifths = read_unaligned(stored.add(ROWS * BLOCK / 2 + g * 8 + half * 4) as *const i32);
+                            let bits = _mm256_and_si256(_mm256_shuffle_epi8(_mm256_set1_epi32(fifths), spread), bit_of_byte);
+                            let set = _mm256_cmpeq_epi8(bits, bit_of_byte);
+                            quants[g][half] = _mm256_or_si256(low, _mm256_and_si256(set, fifth_bit));
+                        }
+                    }
+                }
+            }
+            let scales_at = weight.scales.as_ptr().add(at * ROWS);
+            let scales = [
+                _mm256_cvtph_ps(_mm_loadu_si128(scales_at as *const __m128i)),
+                _mm256_cvtph_ps(_mm_loadu_si128(scales_at.add(8) as *const __m128i)),
+            ];
+            for (n, sum) in sums.iter_mut().enumerate() {
+                let row_block = (first + n) * blocks + b;
+                let bytes = activations.quants.as_ptr().add(row_block * BLOCK) as *const i32;
+                let start = match weight.kind {
+                    Kind::Q8_0 => 0,
+                    Kind::Q5_0 => -*activations.offset_sums.get_unchecked(row_block),
+                };
+                let mut dots = [_mm256_set1_epi32(start); 2];
+                for g in 0..8 {
+                    let four = _mm256_set1_epi32(read_unaligned(bytes.add(g)));
+                    for half in 0..2 {
+                        let pairs = match weight.kind {
+                            Kind::Q8_0 => _mm256_maddubs_epi16(magnitudes[g][half], _mm256_sign_epi8(four, quants[g][half])),
+                            Kind::Q5_0 => _mm256_maddubs_epi16(quants[g][half], four),
+                        };
+                        dots[half] = _mm256_add_epi32(dots[half], _mm256_madd_epi16(pairs, ones));
+                    }
+                }
+                let scale = _mm256_set1_ps(*activations.scales.get_unchecked(row_block));
+                for half in 0..2 {
+                    sum[half] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(dots[half]), _mm256_mul_ps(scales[half], scale), sum[half]);
+                }
+            }
+        }
+        for (n, sum) in sums.iter().enumerate() {
+            _mm256_storeu_ps(out.as_mut_ptr().add(n * ROWS), sum[0]);
+            _mm256_storeu_ps(out.as_mut_ptr().add(n * ROWS + 8), sum[1]);
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use candle_core::quantized::QMatMul;
@@ -359,11 +489,10 @@ mod tests {
 
     #[test]
     fn the_tiled_kernel_multiplies_as_candles_kernels_do() {
-        if !available() {
-            // Said aloud, not skipped silently: the layout test above runs everywhere.
-            eprintln!("the tiled kernel needs AVX-512 F, BW and VNNI, which this CPU lacks: not run");
-            return;
-        }
+        // Every form this CPU runs: AVX-512 VNNI where it has it, AVX2 on every x86 CPU CI has.
+        let forms = runnable();
+        eprintln!("forms of the tiled kernel this CPU runs, each tested: {forms:?}");
+        assert!(!forms.is_empty() || !cfg!(target_arch = "x86_64"), "an x86-64 CPU without AVX2");
         let device = Device::Cpu;
         // 37 outputs: two whole tiles and a padded one; 11 rows: a group of 8 and 3 alone;
         // 896 inputs: Qwen2.5-0.5B's width, which candle's tiled kernels do not take.
@@ -374,16 +503,24 @@ mod tests {
         for dtype in [GgmlDType::Q8_0, GgmlDType::Q5_0] {
             let blocks = QTensor::quantize(&weight, dtype).unwrap();
             let exact = x.broadcast_matmul(&blocks.dequantize(&device).unwrap().t().unwrap()).unwrap();
-            let ours = matmul(&TiledBlocks::new(&blocks).unwrap().unwrap(), &x).unwrap();
+            let tiles = TiledBlocks::new(&blocks).unwrap().unwrap();
+            let ours: Vec<Tensor> = forms.iter().map(|&isa| matmul(isa, &tiles, &x).unwrap()).collect();
             let theirs = QMatMul::from_qtensor(blocks).unwrap().forward(&x).unwrap();
-            assert_eq!(ours.dims(), [1, rows, outputs]);
             let scale = exact.abs().unwrap().max_all().unwrap().to_scalar::<f32>().unwrap();
-            let (ours_error, theirs_error) = (max_diff(&ours, &exact), max_diff(&theirs, &exact));
-            eprintln!("{dtype:?}: tiled kernel off the exact product by {ours_error}, candle's by {theirs_error}, of {scale}");
-            // The activations quantized as candle's per-row dot products quantize them (its
-            // block scales rounded to f16, these kept in f32): errors of the same size.
-            assert!(ours_error <= 1.25 * theirs_error + 1e-5 * scale, "{dtype:?}: {ours_error} against candle's {theirs_error}");
-            assert!(ours_error <= 0.02 * scale, "{dtype:?}: {ours_error} of {scale}");
+            let theirs_error = max_diff(&theirs, &exact);
+            for (isa, ours) in forms.iter().zip(&ours) {
+                assert_eq!(ours.dims(), [1, rows, outputs]);
+                let ours_error = max_diff(ours, &exact);
+                eprintln!("{dtype:?}, {isa:?}: off the exact product by {ours_error}, candle's kernel by {theirs_error}, of {scale}");
+                // The activations quantized as candle's per-row dot products quantize them (its
+                // block scales rounded to f16, these kept in f32): errors of the same size.
+                assert!(ours_error <= 1.25 * theirs_error + 1e-5 * scale, "{dtype:?} {isa:?}: {ours_error} against {theirs_error}");
+                assert!(ours_error <= 0.02 * scale, "{dtype:?} {isa:?}: {ours_error} of {scale}");
+            }
+            // The forms differ only in the order of float additions.
+            for pair in ours.windows(2) {
+                assert!(max_diff(&pair[0], &pair[1]) <= 1e-5 * scale, "{dtype:?}: the forms disagree");
+            }
         }
     }
 }
