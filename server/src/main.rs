@@ -31,17 +31,22 @@ static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 /// request so far. For a server that sits next to an editor all day that is the wrong trade:
 /// under the stress test (server/tests/stress.rs) it held 30 MB for 6 MB of live data and rose in
 /// steps of several MB over hundreds of requests. Committed on demand, freed pages go back to
-/// the system and resident memory tracks the live data. mimalloc reads its options before
-/// `main` runs, so the server re-executes itself once with the option in its environment
-/// (same process id, same pipes); if that fails it carries on as it is.
+/// the system and resident memory tracks the live data. Loading a large model has the same
+/// need: quantizing LLaDA2.0-mini's shape layer by layer, the kept pages of each layer's f32
+/// transients held 0.7 GB more at 8 of its 20 layers (4.8 GB against 4.1). Every command but
+/// `train` (whose steps reuse their buffers, the reason mimalloc is here) takes the option.
+/// mimalloc reads its options before `main` runs, so the process re-executes itself once with
+/// the option in its environment (same process id, same pipes); if that fails it carries on
+/// as it is.
 const ALLOCATOR_OPTIONS: [(&str, &str); 1] = [("MIMALLOC_ARENA_EAGER_COMMIT", "0")];
 
 fn reexec_with_allocator_options() {
     #[cfg(unix)]
     {
         use std::os::unix::process::CommandExt;
-        let serving = std::env::args_os().nth(1).is_some_and(|a| a == "serve");
-        if !serving || ALLOCATOR_OPTIONS.iter().all(|(k, _)| std::env::var_os(k).is_some()) {
+        // `train` (and no command at all) keeps mimalloc's defaults.
+        let defaults = std::env::args_os().nth(1).is_none_or(|a| a == "train");
+        if defaults || ALLOCATOR_OPTIONS.iter().all(|(k, _)| std::env::var_os(k).is_some()) {
             return;
         }
         let Ok(exe) = std::env::current_exe() else { return };
