@@ -350,22 +350,23 @@ impl GgufWeights {
     /// [`SimpleBackend`]) or lacks it (a tied output layer).
     pub fn blocks(&self, name: &str, device: &Device) -> Result<Option<QTensor>> {
         let Some((gguf, expert)) = TensorNames::of(self.family).gguf_slot(name) else { return Ok(None) };
-        match (self.content.tensor_infos.get(&gguf), expert) {
-            (Some(info), _) if is_float(info.ggml_dtype) => Ok(None),
-            (Some(_), None) => Ok(Some(self.read(&gguf, device)?)),
-            (Some(_), Some(expert)) => Ok(Some(self.read_expert(&gguf, expert, device)?)),
-            (None, _) => Ok(None),
+        match self.content.tensor_infos.get(&gguf) {
+            Some(info) if !is_float(info.ggml_dtype) => Ok(Some(self.read_slot(&gguf, expert, device)?)),
+            _ => Ok(None),
         }
     }
 
     fn float(&self, name: &str, dtype: DType, device: &Device) -> Result<Tensor> {
         let (gguf, expert) = TensorNames::of(self.family).gguf_slot(name).with_context(|| format!("no GGUF name for {name}"))?;
-        let floats = self.read(&gguf, device)?.dequantize(device)?;
-        let floats = match expert {
-            Some(expert) => floats.get(expert)?,
-            None => floats,
-        };
-        Ok(floats.to_dtype(dtype)?)
+        Ok(self.read_slot(&gguf, expert, device)?.dequantize(device)?.to_dtype(dtype)?)
+    }
+
+    /// The tensor `gguf`, or one expert of it where it stacks a layer's experts.
+    fn read_slot(&self, gguf: &str, expert: Option<usize>, device: &Device) -> Result<QTensor> {
+        match expert {
+            Some(expert) => self.read_expert(gguf, expert, device),
+            None => self.read(gguf, device),
+        }
     }
 }
 

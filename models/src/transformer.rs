@@ -163,8 +163,10 @@ impl TensorNames {
                 _ => {}
             }
         }
+        if self.qkv == Some(role) {
+            return Some((format!("blk.{layer}.attn_qkv.{suffix}"), None));
+        }
         let roles = [
-            (self.qkv.unwrap_or(self.q), if self.qkv.is_some() { "attn_qkv" } else { "attn_q" }),
             (self.q, "attn_q"),
             (self.k, "attn_k"),
             (self.v, "attn_v"),
@@ -179,12 +181,6 @@ impl TensorNames {
         ];
         let (_, gguf) = roles.iter().find(|(own, _)| *own == role)?;
         Some((format!("blk.{layer}.{gguf}.{suffix}"), None))
-    }
-
-    /// Whether the GGUF tensor `gguf` is a linear layer's weight (quantized when written),
-    /// not an embedding, norm, bias or router.
-    pub fn gguf_is_linear(gguf: &str) -> bool {
-        gguf.starts_with("blk.") && gguf.ends_with(".weight") && !gguf.contains("_norm.") && !gguf.contains(".ffn_gate_inp.")
     }
 }
 

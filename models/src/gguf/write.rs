@@ -135,16 +135,18 @@ fn plan(tensors: &MmapedSafetensors, config: &Config, precision: Precision) -> R
         }
         let view = tensors.get(&group[0].2)?;
         let (shape, stored) = (view.shape().to_vec(), DType::try_from(view.dtype())?);
+        // A mixture's router is a matrix under `blk.` that stays f32, as the model runs it.
+        let router = gguf.contains(".ffn_gate_inp.");
         let blocks = match shape[..] {
             [_, inputs] if gguf == lm_head => precision.output_blocks(inputs),
-            [_, inputs] if TensorNames::gguf_is_linear(&gguf) => precision.linear_blocks(inputs),
+            [_, inputs] if gguf.starts_with("blk.") && !router => precision.linear_blocks(inputs),
             _ => None,
         };
         // Matrices left in floats keep the checkpoint's type; vectors (norms, biases) and
         // routers are f32, as llama.cpp's kernels want them.
-        let float = match (stored, shape.len()) {
-            (DType::BF16, 2) if !gguf.contains(".ffn_gate_inp.") => GgmlDType::BF16,
-            (DType::F16, 2) if !gguf.contains(".ffn_gate_inp.") => GgmlDType::F16,
+        let float = match (stored, shape.len(), router) {
+            (DType::BF16, 2, false) => GgmlDType::BF16,
+            (DType::F16, 2, false) => GgmlDType::F16,
             _ => GgmlDType::F32,
         };
         let sources: Vec<String> = group.iter().map(|(_, _, name)| name.clone()).collect();
@@ -199,7 +201,7 @@ fn write_header(w: &mut impl Write, metadata: &[(String, Value)], planned: &[Pla
     header.extend((metadata.len() as u64).to_le_bytes());
     for (key, value) in metadata {
         write_string(&mut header, key);
-        header.extend(value_type(value)?.to_le_bytes());
+        header.extend(value_type(value).to_le_bytes());
         write_value(&mut header, value)?;
     }
     let mut offset = 0;
@@ -245,8 +247,8 @@ fn write_string(out: &mut Vec<u8>, text: &str) {
 }
 
 /// GGUF's type codes for metadata values.
-fn value_type(value: &Value) -> Result<u32> {
-    Ok(match value {
+fn value_type(value: &Value) -> u32 {
+    match value {
         Value::U8(_) => 0,
         Value::I8(_) => 1,
         Value::U16(_) => 2,
@@ -260,7 +262,7 @@ fn value_type(value: &Value) -> Result<u32> {
         Value::U64(_) => 10,
         Value::I64(_) => 11,
         Value::F64(_) => 12,
-    })
+    }
 }
 
 fn write_value(out: &mut Vec<u8>, value: &Value) -> Result<()> {
@@ -279,8 +281,8 @@ fn write_value(out: &mut Vec<u8>, value: &Value) -> Result<()> {
         Value::String(v) => write_string(out, v),
         Value::Array(values) => {
             // Elements carry no type of their own: the array's one type is stated first.
-            let element = values.first().map_or(Ok(4), value_type)?;
-            if values.iter().any(|v| value_type(v).ok() != Some(element)) {
+            let element = values.first().map_or(4, value_type);
+            if values.iter().any(|v| value_type(v) != element) {
                 bail!("a GGUF array holds values of one type");
             }
             out.extend(element.to_le_bytes());

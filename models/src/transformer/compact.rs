@@ -18,27 +18,42 @@ use candle_core::{DType, Result, Tensor};
 /// `x` (`[…, inputs]`) times the transpose of the `[outputs, inputs]` blocks of `weight`.
 pub(super) fn matmul(weight: &Arc<QTensor>, x: &Tensor) -> Result<Tensor> {
     let (outputs, inputs) = weight.shape().dims2()?;
+    on_rows(x, outputs, |lhs, rows| {
+        let data = weight.data()?;
+        let mut dst = vec![0f32; rows * outputs];
+        let mkn = (rows, inputs, outputs);
+        multiply(weight.dtype(), mkn, lhs, &data, &mut dst)?;
+        Ok(dst)
+    })
+}
+
+/// `x`'s rows (`[…, inputs]`) as one f32 buffer, multiplied by `multiply` into `outputs`
+/// columns each, back in `x`'s shape and dtype: what a CPU matmul over raw blocks needs around it.
+pub(super) fn on_rows(x: &Tensor, outputs: usize, multiply: impl FnOnce(&[f32], usize) -> Result<Vec<f32>>) -> Result<Tensor> {
     let mut shape = x.dims().to_vec();
-    let rows = x.elem_count() / inputs;
+    let inputs = *shape.last().expect("x has a last dimension");
     let lhs = x.to_dtype(DType::F32)?.flatten_all()?.to_vec1::<f32>()?;
-    let data = weight.data()?;
-    let mut dst = vec![0f32; rows * outputs];
-    let mkn = (rows, inputs, outputs);
-    match weight.dtype() {
-        GgmlDType::Q4_0 => k_quants::matmul(mkn, &lhs, blocks::<k_quants::BlockQ4_0>(&data), &mut dst)?,
-        GgmlDType::Q4_1 => k_quants::matmul(mkn, &lhs, blocks::<k_quants::BlockQ4_1>(&data), &mut dst)?,
-        GgmlDType::Q5_0 => k_quants::matmul(mkn, &lhs, blocks::<k_quants::BlockQ5_0>(&data), &mut dst)?,
-        GgmlDType::Q5_1 => k_quants::matmul(mkn, &lhs, blocks::<k_quants::BlockQ5_1>(&data), &mut dst)?,
-        GgmlDType::Q8_0 => k_quants::matmul(mkn, &lhs, blocks::<k_quants::BlockQ8_0>(&data), &mut dst)?,
-        GgmlDType::Q2K => k_quants::matmul(mkn, &lhs, blocks::<k_quants::BlockQ2K>(&data), &mut dst)?,
-        GgmlDType::Q3K => k_quants::matmul(mkn, &lhs, blocks::<k_quants::BlockQ3K>(&data), &mut dst)?,
-        GgmlDType::Q4K => k_quants::matmul(mkn, &lhs, blocks::<k_quants::BlockQ4K>(&data), &mut dst)?,
-        GgmlDType::Q5K => k_quants::matmul(mkn, &lhs, blocks::<k_quants::BlockQ5K>(&data), &mut dst)?,
-        GgmlDType::Q6K => k_quants::matmul(mkn, &lhs, blocks::<k_quants::BlockQ6K>(&data), &mut dst)?,
-        other => candle_core::bail!("no block matmul for {other:?}"),
-    }
+    let dst = multiply(&lhs, lhs.len() / inputs)?;
     *shape.last_mut().expect("x has a last dimension") = outputs;
     Tensor::from_vec(dst, shape, x.device())?.to_dtype(x.dtype())
+}
+
+/// candle's per-row block matmul for the stored block type `dtype`.
+fn multiply(dtype: GgmlDType, mkn: (usize, usize, usize), lhs: &[f32], data: &[u8], dst: &mut [f32]) -> Result<()> {
+    match dtype {
+        GgmlDType::Q4_0 => k_quants::matmul(mkn, lhs, blocks::<k_quants::BlockQ4_0>(data), dst)?,
+        GgmlDType::Q4_1 => k_quants::matmul(mkn, lhs, blocks::<k_quants::BlockQ4_1>(data), dst)?,
+        GgmlDType::Q5_0 => k_quants::matmul(mkn, lhs, blocks::<k_quants::BlockQ5_0>(data), dst)?,
+        GgmlDType::Q5_1 => k_quants::matmul(mkn, lhs, blocks::<k_quants::BlockQ5_1>(data), dst)?,
+        GgmlDType::Q8_0 => k_quants::matmul(mkn, lhs, blocks::<k_quants::BlockQ8_0>(data), dst)?,
+        GgmlDType::Q2K => k_quants::matmul(mkn, lhs, blocks::<k_quants::BlockQ2K>(data), dst)?,
+        GgmlDType::Q3K => k_quants::matmul(mkn, lhs, blocks::<k_quants::BlockQ3K>(data), dst)?,
+        GgmlDType::Q4K => k_quants::matmul(mkn, lhs, blocks::<k_quants::BlockQ4K>(data), dst)?,
+        GgmlDType::Q5K => k_quants::matmul(mkn, lhs, blocks::<k_quants::BlockQ5K>(data), dst)?,
+        GgmlDType::Q6K => k_quants::matmul(mkn, lhs, blocks::<k_quants::BlockQ6K>(data), dst)?,
+        other => candle_core::bail!("no block matmul for {other:?}"),
+    }
+    Ok(())
 }
 
 /// The stored bytes of a CPU tensor as its blocks. The bytes are the `Vec<T>` candle holds

@@ -15,7 +15,7 @@
 use std::sync::OnceLock;
 
 use candle_core::quantized::{GgmlDType, QTensor};
-use candle_core::{DType, Result, Tensor};
+use candle_core::{Result, Tensor};
 use rayon::prelude::*;
 
 /// Output rows a tile holds: one 512-bit register of 32-bit sums.
@@ -114,19 +114,22 @@ pub(super) enum Isa {
     Avx2,
 }
 
-/// Every form this CPU can run, fastest first.
-fn runnable() -> Vec<Isa> {
-    let mut forms = vec![];
-    #[cfg(target_arch = "x86_64")]
-    {
-        if is_x86_feature_detected!("avx512f") && is_x86_feature_detected!("avx512bw") && is_x86_feature_detected!("avx512vnni") {
-            forms.push(Isa::Avx512Vnni);
+/// Every form this CPU can run, fastest first (detected once: the kernel asks on every call).
+fn runnable() -> &'static [Isa] {
+    static FORMS: OnceLock<Vec<Isa>> = OnceLock::new();
+    FORMS.get_or_init(|| {
+        let mut forms = vec![];
+        #[cfg(target_arch = "x86_64")]
+        {
+            if is_x86_feature_detected!("avx512f") && is_x86_feature_detected!("avx512bw") && is_x86_feature_detected!("avx512vnni") {
+                forms.push(Isa::Avx512Vnni);
+            }
+            if is_x86_feature_detected!("avx2") && is_x86_feature_detected!("fma") && is_x86_feature_detected!("f16c") {
+                forms.push(Isa::Avx2);
+            }
         }
-        if is_x86_feature_detected!("avx2") && is_x86_feature_detected!("fma") && is_x86_feature_detected!("f16c") {
-            forms.push(Isa::Avx2);
-        }
-    }
-    forms
+        forms
+    })
 }
 
 /// The form quantized layers use on this CPU, `None` where it runs none (candle's kernels
@@ -138,7 +141,7 @@ pub(super) fn isa() -> Option<Isa> {
         let forms = runnable();
         match std::env::var("ANNEAL_TILED_KERNEL").as_deref() {
             Ok("off") => None,
-            Ok("avx2") => forms.into_iter().find(|&f| f == Isa::Avx2),
+            Ok("avx2") => forms.iter().copied().find(|&f| f == Isa::Avx2),
             _ => forms.first().copied(),
         }
     })
@@ -236,12 +239,7 @@ impl TiledBlocks {
 
 /// `x` (`[…, inputs]`) times the transpose of `weight`, by the form of the kernel `isa`.
 pub(super) fn matmul(isa: Isa, weight: &TiledBlocks, x: &Tensor) -> Result<Tensor> {
-    let mut shape = x.dims().to_vec();
-    let rows = x.elem_count() / weight.inputs;
-    let lhs = x.to_dtype(DType::F32)?.flatten_all()?.to_vec1::<f32>()?;
-    let dst = weight.matmul_rows(isa, &lhs, rows);
-    *shape.last_mut().expect("x has a last dimension") = weight.outputs;
-    Tensor::from_vec(dst, shape, x.device())?.to_dtype(x.dtype())
+    super::compact::on_rows(x, weight.outputs, |lhs, rows| Ok(weight.matmul_rows(isa, lhs, rows)))
 }
 
 /// Rows of activations quantized to signed bytes in blocks of 32, as GGML's Q8_0: a scale
