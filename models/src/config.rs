@@ -29,9 +29,27 @@ pub enum Family {
     /// norms, rotary positions on part of each head, mixture-of-experts MLPs with a sigmoid
     /// router and shared experts, block-causal attention in blocks of 32, no shift.
     Llada2,
+    /// inclusionAI's LLaDA-MoE (`LLaDAMoEModelLM`, 7B with 1B active): an OLMoE body —
+    /// Qwen3's tensor names and per-head query and key norms, every MLP a mixture of experts
+    /// under a softmax router — made bidirectional, no shift. Its published `config.json`
+    /// says `model_type` `llada`; the class in `architectures` tells it from LLaDA.
+    LladaMoe,
 }
 
 impl Family {
+    /// The `model_type` a config of this family is read back by (a config Anneal makes).
+    pub fn model_type(self) -> &'static str {
+        match self {
+            Family::Anneal => "anneal",
+            Family::Dream => "dream",
+            Family::Llada => "llada",
+            Family::Sdar => "sdar",
+            Family::Coda => "coda",
+            Family::Llada2 => "llada2_moe",
+            Family::LladaMoe => "lladamoe",
+        }
+    }
+
     /// Dream keeps the autoregressive model it was adapted from's habit: the output at
     /// position i predicts token i+1, so a canvas position reads its logits one to the left.
     pub fn shifts_logits(self) -> bool {
@@ -47,7 +65,7 @@ impl Family {
     /// Qwen3 bodies normalise each head's queries and keys (RMSNorm over the head's width)
     /// before the rotary positions.
     pub fn norms_queries_and_keys(self) -> bool {
-        matches!(self, Family::Sdar | Family::Coda | Family::Llada2)
+        matches!(self, Family::Sdar | Family::Coda | Family::Llada2 | Family::LladaMoe)
     }
 
     /// Where the family's mask id lives when `config.json` does not say.
@@ -61,6 +79,8 @@ impl Family {
             Family::Coda => Some(151_669),
             // SGLang's dLLM config and the reference `generate` for `LLaDA2MoeModelLM`.
             Family::Llada2 => Some(156_895),
+            // The same tokenizer's: llama.cpp's converter writes it for `LLaDAMoEModelLM`.
+            Family::LladaMoe => Some(156_895),
         }
     }
 
@@ -137,7 +157,9 @@ pub struct Config {
 /// The mixture-of-experts MLP of LLaDA2's layers from `first_k_dense_replace` on: a sigmoid
 /// router picks `num_experts_per_tok` of `num_experts` (among the `topk_group` best of `n_group`
 /// groups, by a bias-corrected score), weighs them by their normalised scores times
-/// `routed_scaling_factor`, and `num_shared_experts` always run beside them.
+/// `routed_scaling_factor`, and `num_shared_experts` always run beside them. LLaDA-MoE's
+/// router scores with a softmax instead ([`Moe::softmax_router`]), in one group, weights as
+/// they come.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Moe {
     pub num_experts: usize,
@@ -155,6 +177,9 @@ pub struct Moe {
     pub first_k_dense_replace: usize,
     #[serde(default = "default_true")]
     pub norm_topk_prob: bool,
+    /// Scores are a softmax over every expert's router logit (LLaDA-MoE), not sigmoids.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub softmax_router: bool,
 }
 
 fn one() -> usize {
@@ -179,7 +204,7 @@ fn default_true() -> bool {
 
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
-    #[error("config.json: model_type `{0}` is not supported (supported: anneal, dream — Dream, Dream-Coder, DiffuCoder, Open-dCoder — llada, sdar, coda and llada2_moe)")]
+    #[error("config.json: model_type `{0}` is not supported (supported: anneal, dream — Dream, Dream-Coder, DiffuCoder, Open-dCoder — llada, sdar, coda, llada2_moe and lladamoe)")]
     UnsupportedFamily(String),
     #[error("config.json: {0}")]
     Invalid(String),
@@ -215,6 +240,9 @@ impl Config {
         }
         if family == Family::Llada2 {
             llada2_fields(&mut json)?;
+        }
+        if family == Family::LladaMoe {
+            llada_moe_fields(&mut json)?;
         }
         if let Some(object) = json.as_object_mut() {
             if let Some(block) = family.default_block_size() {
@@ -348,8 +376,65 @@ fn llada2_fields(json: &mut serde_json::Value) -> Result<(), ConfigError> {
     Ok(())
 }
 
+/// LLaDA-MoE's `config.json` (`configuration_lladamoe.py`) under this struct's names. The
+/// reference's forward fixes what some fields would vary: softmax scores whatever
+/// `moe_router_score_function` says, weights never renormalised or scaled, every head turned
+/// whole. Variants of the config class that no released checkpoint uses, and llama.cpp's
+/// `llada-moe` does not run either, are refused by name: a shared expert, dense layers, a
+/// router bias, clipped q/k/v, no query and key norms.
+fn llada_moe_fields(json: &mut serde_json::Value) -> Result<(), ConfigError> {
+    let refuse = |field: &str, value: &serde_json::Value, supported: &str| {
+        Err(ConfigError::Invalid(format!("{field} {value} is not supported (supported: {supported})")))
+    };
+    let object = json.as_object_mut().ok_or_else(|| ConfigError::Invalid("not a JSON object".into()))?;
+    let set = |name: &str| object.get(name).filter(|v| !v.is_null());
+    if let Some(v) = set("shared_expert_intermediate_size").filter(|v| v.as_u64() != Some(0)) {
+        return refuse("shared_expert_intermediate_size", v, "null");
+    }
+    if let Some(v) = set("moe_layer_freq").filter(|v| v.as_array().is_some_and(|f| f.iter().any(|x| x.as_u64() != Some(1)))) {
+        return refuse("moe_layer_freq", v, "1 for every layer");
+    }
+    if let Some(v) = set("moe_router_enable_expert_bias").filter(|v| v.as_bool() == Some(true)) {
+        return refuse("moe_router_enable_expert_bias", v, "false");
+    }
+    if let Some(v) = set("clip_qkv") {
+        return refuse("clip_qkv", v, "null");
+    }
+    if let Some(v) = object.get("qk_layernorm").filter(|v| v.as_bool() != Some(true)) {
+        return refuse("qk_layernorm", v, "true");
+    }
+    if let Some(v) = set("partial_rotary_factor").filter(|v| v.as_f64() != Some(1.0)) {
+        return refuse("partial_rotary_factor", v, "1.0");
+    }
+    let expert =
+        set("expert_intermediate_size").cloned().ok_or_else(|| ConfigError::Invalid("expert_intermediate_size is not set".into()))?;
+    // Unused while every layer is a mixture; the field must hold a width all the same.
+    let dense = set("dense_intermediate_size").filter(|v| v.as_i64().is_some_and(|n| n > 0)).cloned().unwrap_or(expert.clone());
+    object.remove("partial_rotary_factor");
+    object.insert("moe_intermediate_size".into(), expert);
+    object.insert("intermediate_size".into(), dense);
+    for (field, value) in [
+        ("softmax_router", true.into()),
+        ("norm_topk_prob", false.into()),
+        ("num_shared_experts", 0.into()),
+        ("n_group", 1.into()),
+        ("topk_group", 1.into()),
+        ("routed_scaling_factor", 1.0.into()),
+        ("first_k_dense_replace", 0.into()),
+    ] {
+        object.insert(field.into(), value);
+    }
+    object.entry("attention_bias").or_insert(false.into());
+    object.entry("rms_norm_eps").or_insert(1e-5.into());
+    Ok(())
+}
+
 fn family_of(model_type: &str, architectures: &[String]) -> Result<Family, ConfigError> {
     let arch = |name: &str| architectures.iter().any(|a| a == name);
+    // Before the model types: LLaDA-MoE's published config says `llada`.
+    if arch("LLaDAMoEModelLM") || arch("LLaDAMoEModel") {
+        return Ok(Family::LladaMoe);
+    }
     match model_type.to_ascii_lowercase().as_str() {
         "anneal" => Ok(Family::Anneal),
         "dream" => Ok(Family::Dream),
@@ -357,6 +442,7 @@ fn family_of(model_type: &str, architectures: &[String]) -> Result<Family, Confi
         "sdar" => Ok(Family::Sdar),
         "coda" => Ok(Family::Coda),
         "llada2_moe" => Ok(Family::Llada2),
+        "lladamoe" => Ok(Family::LladaMoe),
         _ if arch("DreamModel") => Ok(Family::Dream),
         _ if arch("LLaDAModelLM") => Ok(Family::Llada),
         _ if arch("SDARForCausalLM") => Ok(Family::Sdar),
@@ -543,6 +629,49 @@ mod tests {
         assert_eq!(c.family().unwrap(), Family::Coda);
         assert_eq!((c.mask_token_id, c.pad_token_id, c.eos_token_id, c.block_size), (151_669, 151_643, 151_645, None));
         assert!(c.family().unwrap().shifts_logits() && !c.tie_word_embeddings);
+    }
+
+    /// LLaDA-MoE-7B-A1B's config in its published layout, its body shrunk: `model_type` says
+    /// `llada`, only the class tells the mixture apart.
+    const LLADA_MOE: &str = r#"{"architectures": ["LLaDAMoEModelLM"], "model_type": "llada", "vocab_size": 157184,
+        "hidden_size": 256, "dense_intermediate_size": 8192, "expert_intermediate_size": 128,
+        "shared_expert_intermediate_size": null, "num_experts": 64, "num_experts_per_tok": 8,
+        "moe_layer_freq": [1, 1], "num_hidden_layers": 2, "num_attention_heads": 16, "num_key_value_heads": 16,
+        "qk_layernorm": true, "moe_router_enable_expert_bias": false, "moe_router_score_function": "softmax",
+        "partial_rotary_factor": 1.0, "rope_theta": 50000, "max_position_embeddings": 8192,
+        "rms_norm_eps": 1e-5, "attention_bias": false, "hidden_act": "silu", "rope_scaling": null,
+        "tie_word_embeddings": false, "eos_token_id": 156892, "pad_token_id": 156892}"#;
+
+    #[test]
+    fn llada_moe_config_is_told_from_llada_by_its_class() {
+        let c = Config::from_json(LLADA_MOE).unwrap();
+        assert_eq!(c.family().unwrap(), Family::LladaMoe);
+        assert_eq!((c.mask_token_id, c.eos_token_id, c.rotary_dim(), c.head_dim()), (156_895, 156_892, 16, 16));
+        let moe = c.moe.as_ref().unwrap();
+        assert_eq!((moe.num_experts, moe.num_experts_per_tok, moe.moe_intermediate_size), (64, 8, 128));
+        assert!(moe.softmax_router && !moe.norm_topk_prob && moe.num_shared_experts == 0 && moe.first_k_dense_replace == 0);
+        assert!(!c.attention_bias && c.family().unwrap().norms_queries_and_keys());
+        c.validate().unwrap();
+        // As Anneal writes it into a GGUF and reads it back.
+        let again: Config = serde_json::from_str(&serde_json::to_string(&c).unwrap()).unwrap();
+        assert_eq!(again, c);
+    }
+
+    #[test]
+    fn a_llada_moe_variant_no_checkpoint_uses_is_refused_by_name() {
+        for (from, to, field) in [
+            (r#""shared_expert_intermediate_size": null"#, r#""shared_expert_intermediate_size": 1024"#, "shared_expert_intermediate_size"),
+            (r#""moe_layer_freq": [1, 1]"#, r#""moe_layer_freq": [0, 1]"#, "moe_layer_freq"),
+            (r#""moe_router_enable_expert_bias": false"#, r#""moe_router_enable_expert_bias": true"#, "moe_router_enable_expert_bias"),
+            (r#""qk_layernorm": true"#, r#""qk_layernorm": false"#, "qk_layernorm"),
+            (r#""partial_rotary_factor": 1.0"#, r#""partial_rotary_factor": 0.5"#, "partial_rotary_factor"),
+            (r#""rope_scaling": null"#, r#""rope_scaling": {"type": "linear", "factor": 2.0}"#, "rope_scaling"),
+        ] {
+            let text = LLADA_MOE.replace(from, to);
+            assert_ne!(text, LLADA_MOE, "{field}: the test's config changed");
+            let err = Config::from_json(&text).unwrap_err().to_string();
+            assert!(err.contains(field), "{field}: {err}");
+        }
     }
 
     #[test]

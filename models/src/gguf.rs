@@ -23,7 +23,7 @@ use candle_core::quantized::{GgmlDType, QStorage, QTensor};
 use candle_core::{DType, Device, Shape, Tensor};
 use candle_nn::var_builder::SimpleBackend;
 
-use crate::config::{Config, Family};
+use crate::config::{Config, Family, Moe};
 use crate::precision::Precision;
 use crate::tokenizer::Tokenizer;
 use crate::transformer::TensorNames;
@@ -65,6 +65,7 @@ fn family_of_architecture(arch: &str) -> Option<Family> {
         "sdar" => Some(Family::Sdar),
         "coda" => Some(Family::Coda),
         "llada2" => Some(Family::Llada2),
+        "llada-moe" => Some(Family::LladaMoe),
         _ => None,
     }
 }
@@ -77,6 +78,7 @@ fn architecture_of(family: Family) -> &'static str {
         Family::Sdar => "sdar",
         Family::Coda => "coda",
         Family::Llada2 => "llada2",
+        Family::LladaMoe => "llada-moe",
     }
 }
 
@@ -116,7 +118,7 @@ impl GgufWeights {
         let arch = content.metadata.get("general.architecture").and_then(|v| v.to_string().ok()).cloned().unwrap_or_default();
         let Some(family) = family_of_architecture(&arch) else {
             bail!(
-                "{} holds a `{arch}` model; Anneal runs the GGUF architectures anneal, dream (Dream, Dream-Coder, DiffuCoder), llada, sdar, coda and llada2",
+                "{} holds a `{arch}` model; Anneal runs the GGUF architectures anneal, dream (Dream, Dream-Coder, DiffuCoder), llada, llada-moe, sdar, coda and llada2",
                 path.display()
             )
         };
@@ -185,12 +187,38 @@ impl GgufWeights {
             Some(id) => id,
             None => bail!("{} has no tokenizer.ggml.mask_token_id", self.path.display()),
         };
+        // llama.cpp's mixtures (`llada-moe`): every layer's experts, softmax-routed, weights as
+        // they come unless the file says otherwise.
+        let moe = match self.arch_u32("expert_count")? {
+            Some(num_experts) => Some(Moe {
+                num_experts,
+                num_experts_per_tok: need("expert_used_count")?,
+                moe_intermediate_size: need("expert_feed_forward_length")?,
+                num_shared_experts: self.arch_u32("expert_shared_count")?.unwrap_or(0),
+                n_group: 1,
+                topk_group: 1,
+                routed_scaling_factor: self.arch_f32("expert_weights_scale").filter(|s| *s > 0.0).unwrap_or(1.0) as f64,
+                first_k_dense_replace: self.arch_u32("leading_dense_block_count")?.unwrap_or(0),
+                norm_topk_prob: self
+                    .meta(&format!("{}.expert_weights_norm", architecture_of(self.family)))
+                    .and_then(|v| v.to_bool().ok())
+                    .unwrap_or(false),
+                softmax_router: self.family == Family::LladaMoe,
+            }),
+            None => None,
+        };
+        let intermediate_size = match (self.arch_u32("feed_forward_length")?, &moe) {
+            (Some(n), _) => n,
+            // A converter writes no dense width for a model without dense layers.
+            (None, Some(moe)) => moe.moe_intermediate_size,
+            (None, None) => need("feed_forward_length")?,
+        };
         let config = Config {
-            model_type: architecture_of(self.family).into(),
+            model_type: self.family.model_type().into(),
             architectures: vec![],
             vocab_size,
             hidden_size: need("embedding_length")?,
-            intermediate_size: need("feed_forward_length")?,
+            intermediate_size,
             num_hidden_layers: need("block_count")?,
             num_attention_heads: heads,
             num_key_value_heads: self.arch_u32("attention.head_count_kv")?.unwrap_or(heads),
@@ -206,7 +234,7 @@ impl GgufWeights {
             block_size: self.arch_u32("diffusion.block_size")?.or(self.family.default_block_size()),
             partial_rotary_factor: None,
             attention_output_bias: false,
-            moe: None,
+            moe,
             anneal_edit_trained: self.meta("anneal.edit_trained").and_then(|v| v.to_bool().ok()).unwrap_or(false),
         };
         config.validate().with_context(|| format!("metadata of {}", self.path.display()))?;

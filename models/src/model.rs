@@ -204,7 +204,7 @@ impl Model {
             return Ok(None);
         }
         Ok(match config.family()? {
-            Family::Dream | Family::Llada | Family::Sdar | Family::Coda | Family::Llada2 => {
+            Family::Dream | Family::Llada | Family::Sdar | Family::Coda | Family::Llada2 | Family::LladaMoe => {
                 prompt::ChatTemplate::from_dir(dir)?.or(carried)
             }
             Family::Anneal => None,

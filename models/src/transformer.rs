@@ -123,6 +123,7 @@ impl TensorNames {
             Family::Anneal | Family::Dream | Family::Sdar | Family::Coda => TensorNames::QWEN2,
             Family::Llada => TensorNames::LLADA,
             Family::Llada2 => TensorNames::LLADA2,
+            Family::LladaMoe => TensorNames { experts: true, ..TensorNames::QWEN2 },
         }
     }
 

@@ -38,8 +38,8 @@ fn a_quantized_cache_loads_to_the_model_quantize_on_load_gives() {
     // The parity fixtures cover the other families: Dream's biases and tied embedding,
     // LLaDA's names and llama.cpp's interleaved rows for its queries and keys, Qwen3's head
     // norms (SDAR, CoDA), Open-dCoder's Qwen2 config, LLaDA2's fused projections and experts
-    // (stacked in one tensor a layer, as llama.cpp stacks them).
-    let families = ["dream", "llada", "sdar", "coda", "open-dcoder", "llada2"].map(|f| (f, fixture(f)));
+    // (stacked in one tensor a layer, as llama.cpp stacks them), LLaDA-MoE's softmax router.
+    let families = ["dream", "llada", "sdar", "coda", "open-dcoder", "llada2", "llada-moe"].map(|f| (f, fixture(f)));
     for (name, dir) in [("default", default_dir)].into_iter().chain(families) {
         for precision in [Precision::Q8_0, Precision::Q4K] {
             let out = tmp.path().join(format!("{name}-{precision}"));
@@ -147,9 +147,10 @@ fn the_memory_check_counts_the_file_at_its_stored_size() {
 fn llama_cpps_layout_loads_to_the_model_it_was_converted_from() {
     // Written by llama.cpp's own Python package (models/tests/fixtures/gguf_fixtures.py): its tensor names,
     // its Q8_0 quantizer (embedding and output layer included), LLaDA's interleaved query and
-    // key rows, the config only as metadata. Its Q8_0 blocks are bit for bit candle's, so the
-    // file loads to exactly the model Anneal's quantize-on-load makes of the source.
-    for family in ["dream", "llada"] {
+    // key rows, LLaDA-MoE's stacked experts, the config only as metadata (LLaDA-MoE's experts
+    // from llama.cpp's expert keys). Its Q8_0 blocks are bit for bit candle's, so the file
+    // loads to exactly the model Anneal's quantize-on-load makes of the source.
+    for family in ["dream", "llada", "llada-moe"] {
         let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/gguf").join(family);
         assert!(!dir.join("config.json").exists());
         let converted = Model::load_as(&dir, &Device::Cpu, Precision::F32).unwrap_or_else(|e| panic!("{family}: {e:#}"));

@@ -263,6 +263,21 @@ fn open_dcoder_p2_decode_matches_step_for_step() {
 }
 
 #[test]
+fn llada_moe_logits_match_its_modeling_code_with_softmax_routed_experts() {
+    assert_logits_match("llada-moe");
+    // Its config says `model_type` `llada`, as the published one does.
+    let config = fixture("llada-moe").model.config;
+    assert_eq!(config.family().unwrap(), Family::LladaMoe);
+    let moe = config.moe.as_ref().unwrap();
+    assert_eq!((moe.num_experts, moe.num_experts_per_tok, moe.softmax_router, moe.norm_topk_prob), (8, 2, true, false));
+}
+
+#[test]
+fn llada_moe_low_confidence_block_decode_matches_step_for_step() {
+    assert_sampler_matches("llada-moe", "low_confidence", Schedule::Blocks, Confidence::MaxProb);
+}
+
+#[test]
 fn llada2_logits_match_its_modeling_code_with_experts_and_block_causal_attention() {
     assert_logits_match("llada2");
     let config = fixture("llada2").model.config;
@@ -314,7 +329,7 @@ fn with_the_dual_cache_a_current_context_gives_the_full_pass_in_every_family() {
     // While the context's keys and values are those of the current canvas, running only the
     // window's queries must give the whole pass's rows, shift included (Dream's window reads
     // the row before it from the refresh pass).
-    for family in ["dream", "llada", "sdar", "coda", "llada2"] {
+    for family in ["dream", "llada", "sdar", "coda", "llada2", "llada-moe"] {
         let Fixture { model, reference } = fixture(family);
         let input = ids(&reference["ids"]);
         let (start, end) = (5, input.len() - 4);

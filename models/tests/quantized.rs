@@ -58,7 +58,7 @@ fn the_parity_fixtures_load_quantized_whatever_their_widths() {
     // agreement is 1 in the vocabulary. Measured: q8_0 85% and cosine 0.988, q4k 52% and
     // 0.85, bf16 94% and 0.996 (dream). The newer families too: Qwen3's head norms, SDAR's
     // blocks, LLaDA2's experts (each expert's three matrices quantized like any layer's).
-    for family in ["dream", "llada", "sdar", "coda", "llada2"] {
+    for family in ["dream", "llada", "sdar", "coda", "llada2", "llada-moe"] {
         let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/parity").join(family);
         let f32_model = Model::load_as(&dir, &Device::Cpu, Precision::F32).unwrap();
         let ids: Vec<u32> = (0..48u32).map(|i| (i * 37 + 5) % f32_model.config.vocab_size as u32).collect();

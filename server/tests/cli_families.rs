@@ -39,6 +39,7 @@ fn each_family_folder_edits_with_each_schedule() {
         ("coda", "linear"),
         ("open-dcoder", "proportional"),
         ("llada2", "threshold"),
+        ("llada-moe", "blocks"),
     ];
     for (family, schedule) in cases {
         let model = fixture(family);
@@ -76,6 +77,7 @@ fn model_info_names_the_family_and_an_instruct_folder_prompts_with_its_template(
         ("coda", "Coda", "bidirectional, logits shifted"),
         ("open-dcoder", "Dream", "bidirectional, logits shifted"),
         ("llada2", "Llada2", "block-causal in blocks of 8"),
+        ("llada-moe", "LladaMoe", "bidirectional"),
     ];
     for (family, name, attention) in families {
         let out = run(&["model", "info", fixture(family).to_str().unwrap()]);
@@ -99,6 +101,8 @@ fn model_info_names_the_family_and_an_instruct_folder_prompts_with_its_template(
     assert!(text(&out).0.contains("follows instructions: no"), "{}", text(&out).0);
     let out = run(&["model", "info", fixture("llada2").to_str().unwrap()]);
     assert!(text(&out).0.contains("M of them active a token (2 of 8 experts, 1 shared)"), "{}", text(&out).0);
+    let out = run(&["model", "info", fixture("llada-moe").to_str().unwrap()]);
+    assert!(text(&out).0.contains("M of them active a token (2 of 8 experts, 0 shared)"), "{}", text(&out).0);
     let instruct = checkpoints::instruct_checkpoint();
     let out = run(&["model", "info", instruct.path().to_str().unwrap()]);
     assert!(text(&out).0.contains("follows instructions: yes"), "{}", text(&out).0);
@@ -153,7 +157,7 @@ fn llada2_in_edit_mode_rewrites_its_own_tokens_as_it_unmasks() {
 fn each_new_family_runs_humanevalfix_end_to_end() {
     // Random weights fix nothing; the harness must still decode, run and score every sample.
     let data = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/eval/humanevalpack");
-    for family in ["sdar", "coda", "open-dcoder", "llada2"] {
+    for family in ["sdar", "coda", "open-dcoder", "llada2", "llada-moe"] {
         let out_dir = tempfile::tempdir().unwrap();
         let model = fixture(family);
         let args = ["eval", "humanevalfix", "--data", data, "--lang", "python", "--limit", "3", "--model", model.to_str().unwrap()];

@@ -337,8 +337,8 @@ fn a_gguf_folder_serves_at_the_precision_it_stores() {
 #[test]
 fn each_family_serves_and_the_status_names_it() {
     // SDAR's block-causal Qwen3, CoDA's shifted one, Open-dCoder's qwen2 folder (Dream's layout),
-    // LLaDA2's experts.
-    for (family, named) in [("sdar", "sdar"), ("coda", "coda"), ("open-dcoder", "dream"), ("llada2", "llada2")] {
+    // LLaDA2's experts, LLaDA-MoE's (its config says `llada`).
+    for (family, named) in [("sdar", "sdar"), ("coda", "coda"), ("open-dcoder", "dream"), ("llada2", "llada2"), ("llada-moe", "lladamoe")] {
         let dir = checkpoints::parity_fixture(family);
         let mut client = LspClient::start(BIN);
         client.initialize(&["utf-16"], json!({"model": dir, "edit": {"acceptSyntaxErrors": true}}));

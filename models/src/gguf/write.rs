@@ -339,6 +339,11 @@ fn metadata(config: &Config, precision: Precision) -> Vec<(String, Value)> {
     if let Some(block) = config.block_size {
         m.push((format!("{arch}.diffusion.block_size"), u32_of(block)));
     }
+    if let Some(moe) = &config.moe {
+        m.push((format!("{arch}.expert_count"), u32_of(moe.num_experts)));
+        m.push((format!("{arch}.expert_used_count"), u32_of(moe.num_experts_per_tok)));
+        m.push((format!("{arch}.expert_feed_forward_length"), u32_of(moe.moe_intermediate_size)));
+    }
     m.push(("tokenizer.ggml.mask_token_id".into(), Value::U32(config.mask_token_id)));
     m.push(("tokenizer.ggml.eos_token_id".into(), Value::U32(config.eos_token_id)));
     m.push(("tokenizer.ggml.padding_token_id".into(), Value::U32(config.pad_token_id)));

@@ -1,6 +1,8 @@
 //! LLaDA2's mixture-of-experts MLP (`LLaDA2MoeSparseMoeBlock` and `LLaDA2MoeGate` in
 //! `modeling_llada2_moe.py`; SGLang's `biased_grouped_topk`): a sigmoid router in f32 picks
 //! each token's experts, and only those experts' matmuls run, each over the rows routed to it.
+//! LLaDA-MoE's (`LLaDAMoESparseMoeBlock` in `modeling_lladamoe.py`) is the same block with a
+//! softmax router, one group, no shared expert, and weights neither renormalised nor scaled.
 //!
 //! Routing is decided on the host: a canvas is at most a few thousand tokens by a few hundred
 //! experts, and the choice is a handful of sorts per token that a tensor op would not speed up.
@@ -66,13 +68,21 @@ impl MoeBlock {
         out.reshape((b, len, h))
     }
 
-    /// One token's experts and their weights, from its router logits: sigmoid scores; the
+    /// One token's experts and their weights, from its router logits: sigmoid scores (softmax
+    /// for LLaDA-MoE, `LLaDAMoESparseMoeBlock`); the
     /// `topk_group` groups whose two best bias-corrected scores sum highest; in them, the
     /// `num_experts_per_tok` best bias-corrected scores; weighed by the uncorrected scores,
     /// normalised to sum to one (plus 1e-20, as the reference) and scaled.
     fn route(&self, logits: &[f32]) -> Vec<(usize, f32)> {
         let moe = &self.moe;
-        let scores: Vec<f32> = logits.iter().map(|&l| 1.0 / (1.0 + (-l).exp())).collect();
+        let scores: Vec<f32> = if moe.softmax_router {
+            let max = logits.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+            let exp: Vec<f32> = logits.iter().map(|&l| (l - max).exp()).collect();
+            let sum: f32 = exp.iter().sum();
+            exp.into_iter().map(|e| e / sum).collect()
+        } else {
+            logits.iter().map(|&l| 1.0 / (1.0 + (-l).exp())).collect()
+        };
         let choice: Vec<f32> = scores.iter().zip(&self.expert_bias).map(|(s, b)| s + b).collect();
         let group_size = scores.len() / moe.n_group;
         let group_score = |g: usize| {
@@ -106,7 +116,8 @@ fn best(values: &[f32], k: usize) -> Vec<usize> {
 pub fn parameters(cfg: &Config, moe: &Moe) -> (usize, usize) {
     let h = cfg.hidden_size;
     let expert = 3 * h * moe.moe_intermediate_size;
-    let router = moe.num_experts * h + moe.num_experts;
+    // LLaDA2's router has a bias per expert; LLaDA-MoE's softmax router none.
+    let router = moe.num_experts * h + if moe.softmax_router { 0 } else { moe.num_experts };
     let shared = moe.num_shared_experts * expert;
     (moe.num_experts * expert + shared + router, moe.num_experts_per_tok * expert + shared + router)
 }
