@@ -193,17 +193,25 @@ pub fn model_config(cfg: &TrainConfig, tokenizer: &Tokenizer, sp: Specials) -> C
 
 /// Weighted cross-entropy: Σ w·(−log p(target)) / number of positions.
 pub fn loss(model: &Transformer, batch: &[Example], device: &Device) -> candle_core::Result<Tensor> {
+    loss_with_shift(model, batch, false, device)
+}
+
+/// [`loss`] for any family: with `shift` (Dream's habit, [`crate::Family::shifts_logits`]) the
+/// output at position i is scored against the target at i+1.
+pub fn loss_with_shift(model: &Transformer, batch: &[Example], shift: bool, device: &Device) -> candle_core::Result<Tensor> {
     let (b, len) = (batch.len(), batch[0].input.len());
-    let flat = |f: &dyn Fn(&Example) -> &[u32]| batch.iter().flat_map(|e| f(e).iter().copied()).collect::<Vec<u32>>();
-    let input = Tensor::from_vec(flat(&|e| &e.input), (b, len), device)?;
-    let target = Tensor::from_vec(flat(&|e| &e.target), (b * len, 1), device)?;
-    let weight: Vec<f32> = batch.iter().flat_map(|e| e.weight.iter().copied()).collect();
-    let weight = Tensor::from_vec(weight, b * len, device)?;
-    let logits = model.forward(&input)?;
+    let from = usize::from(shift);
+    let rows = len - from;
+    let flat = |f: &dyn Fn(&Example) -> &[u32], skip: usize| batch.iter().flat_map(|e| f(e)[skip..].iter().copied()).collect::<Vec<u32>>();
+    let input = Tensor::from_vec(flat(&|e| &e.input, 0), (b, len), device)?;
+    let target = Tensor::from_vec(flat(&|e| &e.target, from), (b * rows, 1), device)?;
+    let weight: Vec<f32> = batch.iter().flat_map(|e| e.weight[from..].iter().copied()).collect();
+    let weight = Tensor::from_vec(weight, b * rows, device)?;
+    let logits = model.forward(&input)?.narrow(1, 0, rows)?;
     let vocab = logits.dim(D::Minus1)?;
-    let logp = candle_nn::ops::log_softmax(&logits.reshape((b * len, vocab))?, D::Minus1)?;
+    let logp = candle_nn::ops::log_softmax(&logits.reshape((b * rows, vocab))?, D::Minus1)?;
     let picked = logp.gather(&target, 1)?.squeeze(1)?;
-    (picked * weight)?.sum_all()?.neg()? / (b * len) as f64
+    (picked * weight)?.sum_all()?.neg()? / (b * rows) as f64
 }
 
 /// Linear warmup over the run's first `warmup_steps`, towards the rate the step would
