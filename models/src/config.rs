@@ -223,6 +223,14 @@ impl Config {
         let model_type = json["model_type"].as_str().unwrap_or_default().to_string();
         let architectures: Vec<String> = serde_json::from_value(json["architectures"].clone()).unwrap_or_default();
         let family = family_of(&model_type, &architectures)?;
+        // A config Anneal wrote (`model random`, a run folder) is this struct as it is, in its
+        // own field names, whatever the family's published ones (LLaDA's OLMo names,
+        // LLaDA-MoE's expert widths); only Anneal writes `anneal_edit_trained`.
+        if json.get("anneal_edit_trained").is_some() {
+            let config: Config = serde_json::from_value(json).map_err(invalid)?;
+            config.validate()?;
+            return Ok(config);
+        }
         if family == Family::Llada {
             let llada: LladaConfig = serde_json::from_value(json).map_err(invalid)?;
             return llada.into_config(architectures);

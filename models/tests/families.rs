@@ -119,3 +119,17 @@ fn a_llada2_folder_without_shared_experts_where_its_config_has_them_names_the_te
     let err = load_error(dir.path());
     assert!(err.contains("shared_experts") && err.contains("model.layers.1.mlp"), "{err}");
 }
+
+#[test]
+fn a_config_anneal_writes_reads_back_as_itself_in_every_family() {
+    // `anneal model random` and `model quantize` write config.json from the struct, in its own
+    // field names, under the family's `model_type` and classes: read back through the
+    // family's translation, it must be the same config (LLaDA-MoE's published names and this
+    // struct's differ).
+    for family in ["dream", "llada", "sdar", "coda", "open-dcoder", "llada2", "llada-moe"] {
+        let config = Model::load_as(&fixture(family), &Device::Cpu, DType::F32).unwrap().config;
+        let written = serde_json::to_string_pretty(&config).unwrap();
+        let read = anneal_models::Config::from_json(&written).unwrap_or_else(|e| panic!("{family}: {e}"));
+        assert_eq!(read, config, "{family}");
+    }
+}
