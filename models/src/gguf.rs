@@ -197,7 +197,7 @@ impl GgufWeights {
                 num_shared_experts: self.arch_u32("expert_shared_count")?.unwrap_or(0),
                 n_group: 1,
                 topk_group: 1,
-                routed_scaling_factor: self.arch_f32("expert_weights_scale").filter(|s| *s > 0.0).unwrap_or(1.0) as f64,
+                routed_scaling_factor: self.arch_f32("expert_weights_scale").filter(|s| *s > 0.0).unwrap_or(1.0),
                 first_k_dense_replace: self.arch_u32("leading_dense_block_count")?.unwrap_or(0),
                 norm_topk_prob: self
                     .meta(&format!("{}.expert_weights_norm", architecture_of(self.family)))
