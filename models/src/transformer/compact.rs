@@ -5,9 +5,10 @@
 //! (AVX-512 VNNI, AVX-VNNI, and for 4-bit blocks AVX2), a repacked copy of it: 1.33 times the
 //! 4-bit blocks, made on the first multiply and kept. A canvas's tokens reach nearly every
 //! expert of every layer, so LLaDA2.0-mini at q4k grew from 11.6 GB loaded past 17.9 GB. An
-//! expert multiplies the handful of rows routed to it, where the tiled kernel buys little: its
-//! matmul runs on the stored blocks with candle's per-row dot products (`k_quants::matmul`,
-//! threaded), and nothing is repacked.
+//! expert multiplies the handful of rows routed to it: where Anneal's tiled kernel takes the
+//! block type (Q8_0, Q5_0, Q4_K: `tiled.rs`, in the stored bytes' memory) it runs that, and the
+//! rest (Q6_K from a llama.cpp file, a CPU without AVX2) runs here, on the stored blocks with
+//! candle's per-row dot products (`k_quants::matmul`, threaded), and nothing is repacked.
 
 use std::sync::Arc;
 
