@@ -146,7 +146,7 @@ fn q4k_block(superblock: &[u8], j: usize) -> ([u8; BLOCK], u8, u8) {
         _ => ((packed[j + 4] & 0x0F) | ((packed[j - 4] >> 6) << 4), (packed[j + 4] >> 4) | ((packed[j] >> 6) << 4)),
     };
     let bytes = &quants[32 * (j / 2)..][..BLOCK];
-    (std::array::from_fn(|l| if j % 2 == 0 { bytes[l] & 0x0F } else { bytes[l] >> 4 }), scale, min)
+    (std::array::from_fn(|l| if j.is_multiple_of(2) { bytes[l] & 0x0F } else { bytes[l] >> 4 }), scale, min)
 }
 
 /// A `[outputs, inputs]` matrix of GGML blocks laid out in tiles.
