@@ -399,7 +399,12 @@ fn llada_moe_fields(json: &mut serde_json::Value) -> Result<(), ConfigError> {
     if let Some(v) = set("shared_expert_intermediate_size").filter(|v| v.as_u64() != Some(0)) {
         return refuse("shared_expert_intermediate_size", v, "null");
     }
-    if let Some(v) = set("moe_layer_freq").filter(|v| v.as_array().is_some_and(|f| f.iter().any(|x| x.as_u64() != Some(1)))) {
+    // A layer list of 1s (every layer a mixture), or OLMoE's single frequency 1.
+    let every_layer = |v: &serde_json::Value| match v.as_array() {
+        Some(each) => each.iter().all(|x| x.as_u64() == Some(1)),
+        None => v.as_u64() == Some(1),
+    };
+    if let Some(v) = set("moe_layer_freq").filter(|v| !every_layer(v)) {
         return refuse("moe_layer_freq", v, "1 for every layer");
     }
     if let Some(v) = set("moe_router_enable_expert_bias").filter(|v| v.as_bool() == Some(true)) {
@@ -670,6 +675,7 @@ mod tests {
         for (from, to, field) in [
             (r#""shared_expert_intermediate_size": null"#, r#""shared_expert_intermediate_size": 1024"#, "shared_expert_intermediate_size"),
             (r#""moe_layer_freq": [1, 1]"#, r#""moe_layer_freq": [0, 1]"#, "moe_layer_freq"),
+            (r#""moe_layer_freq": [1, 1]"#, r#""moe_layer_freq": 2"#, "moe_layer_freq"),
             (r#""moe_router_enable_expert_bias": false"#, r#""moe_router_enable_expert_bias": true"#, "moe_router_enable_expert_bias"),
             (r#""qk_layernorm": true"#, r#""qk_layernorm": false"#, "qk_layernorm"),
             (r#""partial_rotary_factor": 1.0"#, r#""partial_rotary_factor": 0.5"#, "partial_rotary_factor"),

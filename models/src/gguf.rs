@@ -187,24 +187,27 @@ impl GgufWeights {
             Some(id) => id,
             None => bail!("{} has no tokenizer.ggml.mask_token_id", self.path.display()),
         };
-        // llama.cpp's mixtures (`llada-moe`): every layer's experts, softmax-routed, weights as
-        // they come unless the file says otherwise.
+        // llama.cpp's `llada-moe`: every layer's experts, softmax-routed, weights as they come
+        // (what its graph runs). Another family's mixture (LLaDA2's grouped sigmoid router and
+        // half-turned heads) has no llama.cpp keys to say so: only Anneal's own config does.
         let moe = match self.arch_u32("expert_count")? {
-            Some(num_experts) => Some(Moe {
+            Some(num_experts) if self.family == Family::LladaMoe => Some(Moe {
                 num_experts,
                 num_experts_per_tok: need("expert_used_count")?,
                 moe_intermediate_size: need("expert_feed_forward_length")?,
-                num_shared_experts: self.arch_u32("expert_shared_count")?.unwrap_or(0),
+                num_shared_experts: 0,
                 n_group: 1,
                 topk_group: 1,
-                routed_scaling_factor: self.arch_f32("expert_weights_scale").filter(|s| *s > 0.0).unwrap_or(1.0),
-                first_k_dense_replace: self.arch_u32("leading_dense_block_count")?.unwrap_or(0),
-                norm_topk_prob: self
-                    .meta(&format!("{}.expert_weights_norm", architecture_of(self.family)))
-                    .and_then(|v| v.to_bool().ok())
-                    .unwrap_or(false),
-                softmax_router: self.family == Family::LladaMoe,
+                routed_scaling_factor: 1.0,
+                first_k_dense_replace: 0,
+                norm_topk_prob: false,
+                softmax_router: true,
             }),
+            Some(_) => bail!(
+                "{} holds a `{}` mixture of experts without the config Anneal writes ({CONFIG_KEY}); put its config.json beside it",
+                self.path.display(),
+                architecture_of(self.family)
+            ),
             None => None,
         };
         let intermediate_size = match (self.arch_u32("feed_forward_length")?, &moe) {

@@ -122,10 +122,10 @@ fn a_llada2_folder_without_shared_experts_where_its_config_has_them_names_the_te
 
 #[test]
 fn a_config_anneal_writes_reads_back_as_itself_in_every_family() {
-    // `anneal model random` and `model quantize` write config.json from the struct, in its own
-    // field names, under the family's `model_type` and classes: read back through the
-    // family's translation, it must be the same config (LLaDA-MoE's published names and this
-    // struct's differ).
+    // `anneal model random` writes config.json from the struct, in its own field names, under
+    // the family's `model_type` and classes: read back, it must be the same config and not go
+    // through the family's translation of its published names (LLaDA's OLMo names,
+    // LLaDA-MoE's expert widths), which it does not have.
     for family in ["dream", "llada", "sdar", "coda", "open-dcoder", "llada2", "llada-moe"] {
         let config = Model::load_as(&fixture(family), &Device::Cpu, DType::F32).unwrap().config;
         let written = serde_json::to_string_pretty(&config).unwrap();

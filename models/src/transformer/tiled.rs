@@ -63,7 +63,8 @@ impl Kind {
 
     /// Bytes of one tile's quants. Q8_0: 8 groups of 16 rows × 4 bytes. Q5_0: the low four bits
     /// of two groups in each byte (4 × 64 bytes), then each group's fifth bits as a 64-bit
-    /// mask over its 64 bytes (8 × 8 bytes) — 22 bytes a row and block, as stored.
+    /// mask over its 64 bytes (8 × 8 bytes) — 22 bytes a row and block, as stored. Q4_K: Q5_0's
+    /// without the fifth bits.
     fn tile_bytes(self) -> usize {
         match self {
             Kind::Q8_0 => ROWS * BLOCK,
@@ -83,29 +84,6 @@ impl Kind {
         }
     }
 
-    /// A stored block's 32 quants as unsigned bytes (value + offset).
-    fn unsigned_quants(self, block: &[u8]) -> [u8; BLOCK] {
-        let mut quants = [0u8; BLOCK];
-        match self {
-            Kind::Q8_0 => {
-                for (quant, &byte) in quants.iter_mut().zip(&block[2..]) {
-                    *quant = (byte as i8 as i16 + 128) as u8;
-                }
-            }
-            Kind::Q5_0 => {
-                let fifth = u32::from_le_bytes([block[2], block[3], block[4], block[5]]);
-                for (j, &byte) in block[6..].iter().enumerate() {
-                    quants[j] = (byte & 0x0F) | (((fifth >> j) & 1) << 4) as u8;
-                    quants[j + BLOCK / 2] = (byte >> 4) | (((fifth >> (j + BLOCK / 2)) & 1) << 4) as u8;
-                }
-            }
-            Kind::Q4K => unreachable!("Q4_K's blocks are read by `q4k_block`"),
-        }
-        quants
-    }
-}
-
-impl Kind {
     /// Puts row `r`'s unsigned quants of one block into its tile's bytes `out`: input i is
     /// byte i mod 4 of group i / 4, beside the other rows' (Q5_0 and Q4_K: groups 2p and
     /// 2p + 1 share bytes, low and high nibbles; Q5_0's fifth bits apart, a bit a row and input).
@@ -130,6 +108,27 @@ impl Kind {
                 }
             }
         }
+    }
+
+    /// A stored block's 32 quants as unsigned bytes (value + offset).
+    fn unsigned_quants(self, block: &[u8]) -> [u8; BLOCK] {
+        let mut quants = [0u8; BLOCK];
+        match self {
+            Kind::Q8_0 => {
+                for (quant, &byte) in quants.iter_mut().zip(&block[2..]) {
+                    *quant = (byte as i8 as i16 + 128) as u8;
+                }
+            }
+            Kind::Q5_0 => {
+                let fifth = u32::from_le_bytes([block[2], block[3], block[4], block[5]]);
+                for (j, &byte) in block[6..].iter().enumerate() {
+                    quants[j] = (byte & 0x0F) | (((fifth >> j) & 1) << 4) as u8;
+                    quants[j + BLOCK / 2] = (byte >> 4) | (((fifth >> (j + BLOCK / 2)) & 1) << 4) as u8;
+                }
+            }
+            Kind::Q4K => unreachable!("Q4_K's blocks are read by `q4k_block`"),
+        }
+        quants
     }
 }
 
@@ -223,6 +222,8 @@ impl TiledBlocks {
         let blocks = inputs / BLOCK;
         let (tiles, tile_bytes, row_bytes) = (outputs.div_ceil(ROWS), kind.tile_bytes(), blocks * kind.block_bytes());
         assert_eq!(data.len(), outputs * row_bytes, "{kind:?} blocks of [{outputs}, {inputs}]");
+        // The kernels read a Q4_K tile's factors a super-block at a time.
+        assert!(kind != Kind::Q4K || inputs.is_multiple_of(8 * BLOCK), "Q4_K rows of {inputs}");
         let factors_per_tile = if kind == Kind::Q4K { blocks / 8 * 2 * ROWS } else { 0 };
         let mut quants = vec![0u8; tiles * blocks * tile_bytes];
         let mut scales = vec![0u16; tiles * blocks * ROWS];
@@ -401,7 +402,7 @@ mod avx512 {
             let stored = _mm256_loadu_si256(weight.scales.as_ptr().add(at * ROWS) as *const __m256i);
             let (scales, mins) = match weight.kind {
                 Kind::Q4K => {
-                    let factors = weight.factors.as_ptr().add((tile * blocks / 8 + b / 8) * 2 * ROWS);
+                    let factors = weight.factors.as_ptr().add((tile * (blocks / 8) + b / 8) * 2 * ROWS);
                     let d = _mm512_cvtph_ps(_mm256_loadu_si256(factors as *const __m256i));
                     let dmin = _mm512_cvtph_ps(_mm256_loadu_si256(factors.add(ROWS) as *const __m256i));
                     let packed = _mm512_cvtepu16_epi32(stored);
@@ -447,8 +448,8 @@ mod avx2 {
     /// As [`super::avx512::tile_rows`], in 256-bit registers: each group of four inputs is two
     /// registers of eight rows. `vpmaddubsw` multiplies unsigned by signed bytes into 16-bit
     /// pairs that saturate past 32,767, so Q8_0's quants go in signed (their magnitudes times
-    /// the activations' signs: at most 2 × 127 × 127), and Q5_0's unsigned (at most
-    /// 2 × 31 × 127) with the offset taken off as in the 512-bit form.
+    /// the activations' signs: at most 2 × 127 × 127), and Q5_0's and Q4_K's unsigned (at most
+    /// 2 × 31 × 127) with the offset, or Q4_K's mins, taken off as in the 512-bit form.
     ///
     /// # Safety
     /// The CPU has AVX2, FMA and F16C; otherwise as [`super::avx512::tile_rows`].
@@ -469,7 +470,7 @@ mod avx2 {
         let bit_of_byte = _mm256_set1_epi64x(0x8040_2010_0804_0201u64 as i64);
         let mut sums = [[_mm256_setzero_ps(); 2]; N];
         // A block's 8 groups × 2 halves, as multiplied: Q8_0's signed quants and their
-        // magnitudes, or Q5_0's five-bit quants.
+        // magnitudes, or Q5_0's five-bit and Q4_K's four-bit quants.
         let mut quants = [[_mm256_setzero_si256(); 2]; 8];
         let mut magnitudes = [[_mm256_setzero_si256(); 2]; 8];
         for b in 0..blocks {
@@ -510,7 +511,7 @@ mod avx2 {
                     scales[half] = _mm256_cvtph_ps(stored);
                     continue;
                 }
-                let factors = weight.factors.as_ptr().add((tile * blocks / 8 + b / 8) * 2 * ROWS + 8 * half);
+                let factors = weight.factors.as_ptr().add((tile * (blocks / 8) + b / 8) * 2 * ROWS + 8 * half);
                 let d = _mm256_cvtph_ps(_mm_loadu_si128(factors as *const __m128i));
                 let dmin = _mm256_cvtph_ps(_mm_loadu_si128(factors.add(ROWS) as *const __m128i));
                 let packed = _mm256_cvtepu16_epi32(stored);
