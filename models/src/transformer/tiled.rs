@@ -261,6 +261,13 @@ impl TiledBlocks {
         TiledBlocks { kind, outputs, inputs, quants, scales, factors }
     }
 
+    /// Where Q4_K's factors for block `b` of `tile` start: its super-block's `d` for the 16
+    /// rows, then its `dmin` (`from_bytes` fills a tile's super-blocks in order).
+    fn factors_at(&self, tile: usize, b: usize) -> usize {
+        let supers = self.inputs / (8 * BLOCK);
+        (tile * supers + b / 8) * 2 * ROWS
+    }
+
     /// Rows of `[rows, inputs]` f32 `lhs` times the transpose of these blocks: `[rows, outputs]`.
     fn matmul_rows(&self, isa: Isa, lhs: &[f32], rows: usize) -> Vec<f32> {
         if rows == 0 {
@@ -402,7 +409,7 @@ mod avx512 {
             let stored = _mm256_loadu_si256(weight.scales.as_ptr().add(at * ROWS) as *const __m256i);
             let (scales, mins) = match weight.kind {
                 Kind::Q4K => {
-                    let factors = weight.factors.as_ptr().add((tile * (blocks / 8) + b / 8) * 2 * ROWS);
+                    let factors = weight.factors.as_ptr().add(weight.factors_at(tile, b));
                     let d = _mm512_cvtph_ps(_mm256_loadu_si256(factors as *const __m256i));
                     let dmin = _mm512_cvtph_ps(_mm256_loadu_si256(factors.add(ROWS) as *const __m256i));
                     let packed = _mm512_cvtepu16_epi32(stored);
@@ -511,7 +518,7 @@ mod avx2 {
                     scales[half] = _mm256_cvtph_ps(stored);
                     continue;
                 }
-                let factors = weight.factors.as_ptr().add((tile * (blocks / 8) + b / 8) * 2 * ROWS + 8 * half);
+                let factors = weight.factors.as_ptr().add(weight.factors_at(tile, b) + 8 * half);
                 let d = _mm256_cvtph_ps(_mm_loadu_si128(factors as *const __m128i));
                 let dmin = _mm256_cvtph_ps(_mm_loadu_si128(factors.add(ROWS) as *const __m128i));
                 let packed = _mm256_cvtepu16_epi32(stored);
@@ -599,7 +606,7 @@ mod tests {
                     let value = match tiled.kind {
                         // d·scale·q − dmin·min, in the order candle's dequantizing computes it.
                         Kind::Q4K => {
-                            let factors = (tile * (inputs / 256) + input / 256) * 2 * ROWS;
+                            let factors = tiled.factors_at(tile, b);
                             let (d, dmin) = (f16(tiled.factors[factors + r]), f16(tiled.factors[factors + ROWS + r]));
                             let (scale, min) = (tiled.scales[at * ROWS + r] & 0xFF, tiled.scales[at * ROWS + r] >> 8);
                             d * scale as f32 * quant as f32 - dmin * min as f32
